@@ -1,0 +1,65 @@
+"""autodiff: a tape-based reverse-mode automatic-differentiation engine.
+
+>>> import autodiff as ad
+>>> x = ad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> y = (x ** 2).sum()
+>>> y.backward()
+>>> x.grad
+tensor([2., 4., 6.])
+"""
+from __future__ import annotations
+
+from .backends import available_backends, current as _current_backend, set_backend
+
+from . import methods as _methods  # noqa: F401  (binds Tensor methods)
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full,
+                       full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
+                       randn_like, randperm, tensor, zeros, zeros_like)
+from .dtypes import (bool_, double, float, float16, float32, float64, get_default_dtype, int32,
+                     int64, long, set_default_dtype)
+from .function import Function, FunctionCtx, once_differentiable
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import gradcheck, gradgradcheck
+from .ops.elementwise import (abs, add, clip, cos, div, elu, eq, erf, exp, expm1, ge, gelu, gt,
+                              isfinite, isnan, le, leaky_relu, log, log1p, logical_and,
+                              logical_not, logical_or, lt, maximum, minimum, mul, ne, neg, pow,
+                              relu, sigmoid, sign, sin, softplus, sqrt, sub, tan, tanh, where)
+from .ops.index import (argsort, gather, getitem, index_put, index_select, sort, take,
+                        take_along_axis)
+from .ops.linalg import dot, einsum, matmul, outer
+from .ops.reduce import (all, amax, amin, any, argmax, argmin, cumsum, log_softmax, logsumexp,
+                         max, mean, min, norm, prod, softmax, std, sum, var)
+from .ops.shape import (astype, broadcast_to, cat, chunk, concatenate, expand, flatten, flip,
+                        movedim, pad, permute, repeat, repeat_interleave, reshape, split,
+                        squeeze, stack, sum_to, swapaxes, tile, transpose, unbind, unsqueeze,
+                        view)
+from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
+from .tape import Tape, backward, grad
+from .tensor import Tensor
+from . import functional  # noqa: E402
+
+clamp = clip
+true_divide = divide = div
+multiply = mul
+subtract = sub
+negative = neg
+power = pow
+
+
+def get_backend():
+    """The backend new tensors are created on."""
+    return _current_backend()
+
+
+def save(obj, path) -> None:
+    """Save a (nested) dict of tensors/arrays; see ``autodiff.serialization``."""
+    from .serialization import save as _save
+    _save(obj, path)
+
+
+def load(path):
+    from .serialization import load as _load
+    return _load(path)
+
+
+__version__ = "0.1.0"

@@ -1,0 +1,78 @@
+"""Dtype rules: float32 by default, float64 throughout, integer/bool for labels and masks."""
+from __future__ import annotations
+
+import numpy
+
+from .backends import current, get_backend
+
+float32 = numpy.dtype("float32")
+float64 = numpy.dtype("float64")
+float16 = numpy.dtype("float16")
+int32 = numpy.dtype("int32")
+int64 = numpy.dtype("int64")
+bool_ = numpy.dtype("bool")
+float = float32  # noqa: A001  (PyTorch's aliases)
+double = float64
+long = int64
+
+_default = [float32]
+
+
+def set_default_dtype(dtype) -> None:
+    """The dtype that Python floats and random/creation functions produce (float32 or float64)."""
+    d = numpy.dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating dtypes are allowed, got {d}")
+    _default[0] = d
+
+
+def get_default_dtype():
+    return _default[0]
+
+
+def is_floating(dtype) -> bool:
+    return numpy.dtype(dtype).kind == "f"
+
+
+def is_integer(dtype) -> bool:
+    return numpy.dtype(dtype).kind in "iub"
+
+
+def xp_for(device):
+    """The array module for ``device`` ('cpu', 'cuda', or None for the default backend)."""
+    if device is None:
+        return current().xp
+    name = str(device).split(":")[0]
+    return get_backend("numpy" if name == "cpu" else name).xp
+
+
+def to_array(data, dtype=None, device=None):
+    """Turn user data (lists, scalars, arrays, Tensors) into a backend array.
+
+    Python floats become the default dtype and Python ints int64 (as in PyTorch); arrays
+    keep their dtype unless ``dtype`` is given.
+    """
+    from .tensor import Tensor
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = xp_for(device) if device is not None else None
+    if xp is None:
+        mod = type(data).__module__
+        xp = get_backend("cupy").xp if mod.startswith("cupy") else current().xp
+    if dtype is not None:
+        dtype = numpy.dtype(dtype)
+    if hasattr(data, "__array_interface__") or hasattr(data, "__cuda_array_interface__") or \
+            isinstance(data, numpy.generic):
+        if type(data).__module__.startswith("cupy") and xp is numpy:
+            data = data.get()
+        return xp.asarray(data, dtype=dtype)
+    if dtype is None:
+        probe = numpy.asarray(data)
+        if probe.dtype.kind == "f":
+            dtype = _default[0]
+        elif probe.dtype.kind in "iu":
+            dtype = int64
+        elif probe.dtype.kind == "O":
+            raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data")
+        return xp.asarray(probe, dtype=dtype)
+    return xp.asarray(data, dtype=dtype)

@@ -1,0 +1,99 @@
+"""Finite-difference checks of gradients (``gradcheck``) and of their gradients
+(``gradgradcheck``), central differences in float64, as PyTorch's."""
+from __future__ import annotations
+
+import numpy
+
+from .tape import grad
+from .tensor import Tensor, make
+
+
+def _outputs(fn, inputs):
+    out = fn(*inputs)
+    return (out,) if isinstance(out, Tensor) else tuple(out)
+
+
+def _numerical_jacobian(fn, inputs, i, eps):
+    x = inputs[i]
+    base = x.data
+    cols = []
+    flat = base.reshape(-1)
+    for k in range(flat.size):
+        orig = flat[k].item()
+        flat[k] = orig + eps
+        plus = [o.numpy().copy() for o in _outputs(fn, inputs)]
+        flat[k] = orig - eps
+        minus = [o.numpy().copy() for o in _outputs(fn, inputs)]
+        flat[k] = orig
+        cols.append(numpy.concatenate([((p - m) / (2 * eps)).reshape(-1)
+                                       for p, m in zip(plus, minus)]))
+    return numpy.stack(cols, axis=1) if cols else numpy.zeros((0, 0))
+
+
+def _analytical_jacobian(fn, inputs, i):
+    outs = _outputs(fn, inputs)
+    rows = []
+    for oi, o in enumerate(outs):
+        if not o.requires_grad:
+            rows.extend(numpy.zeros(inputs[i].data.size) for _ in range(o.data.size))
+            continue
+        for k in range(o.data.size):
+            e = numpy.zeros(o.data.size, dtype=o.numpy().dtype)
+            e[k] = 1
+            gs = grad([o], [inputs[i]], [make(o.xp.asarray(e.reshape(o.shape)))],
+                      retain_graph=True, allow_unused=True)
+            g = gs[0]
+            rows.append(numpy.zeros(inputs[i].data.size) if g is None else
+                        g.numpy().reshape(-1).astype(numpy.float64))
+    return numpy.stack(rows) if rows else numpy.zeros((0, inputs[i].data.size))
+
+
+def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True) -> bool:
+    """Compare the engine's Jacobian of ``fn`` at ``inputs`` with central differences.
+
+    Inputs that require grad must be float64 (float32 differences are too noisy to judge).
+    """
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    for t in inputs:
+        if isinstance(t, Tensor) and t.requires_grad and t.dtype != numpy.float64:
+            raise ValueError(f"gradcheck: inputs that require grad must be float64, got "
+                             f"{t.dtype} (shape {t.shape})")
+    for i, x in enumerate(inputs):
+        if not (isinstance(x, Tensor) and x.requires_grad):
+            continue
+        num = _numerical_jacobian(fn, inputs, i, eps)
+        ana = _analytical_jacobian(fn, inputs, i)
+        if num.shape != ana.shape or not numpy.allclose(ana, num, rtol=rtol, atol=atol):
+            if raise_exception:
+                diff = numpy.abs(ana - num).max() if num.shape == ana.shape else "shape"
+                raise AssertionError(f"gradcheck: Jacobian mismatch for input {i} (shape "
+                                     f"{x.shape}); max abs difference {diff}\nanalytical:\n{ana}"
+                                     f"\nnumerical:\n{num}")
+            return False
+    return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, raise_exception: bool = True, seed: int = 0) -> bool:
+    """gradcheck of the map (inputs, v) -> v^T J: checks second derivatives."""
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    outs = _outputs(fn, inputs)
+    rng = numpy.random.default_rng(seed)
+    if grad_outputs is None:
+        grad_outputs = tuple(make(o.xp.asarray(rng.standard_normal(o.shape)))
+                             for o in outs if o.requires_grad)
+    for v in grad_outputs:
+        v.requires_grad = True
+    diff_idx = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    n_in = len(inputs)
+
+    def first_derivative(*args):
+        xs, vs = args[:n_in], args[n_in:]
+        os = [o for o in _outputs(fn, xs) if o.requires_grad]
+        gs = grad(os, [xs[i] for i in diff_idx], list(vs), create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else make(xs[i].xp.zeros_like(xs[i].data))
+                     for g, i in zip(gs, diff_idx))
+
+    return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps, atol, rtol,
+                     raise_exception)

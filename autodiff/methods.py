@@ -1,0 +1,207 @@
+"""Binds the op functions to Tensor as methods and operators (one table, PyTorch's names),
+and defines the in-place operations."""
+from __future__ import annotations
+
+from .grad_mode import STATE
+from .ops import elementwise as E, index as I, linalg as L, reduce as R, shape as S
+from .tensor import Tensor, as_tensor_like
+
+
+def _inplace(op):
+    """``x.op_(y)``: in place on the data when no graph is involved (optimizer updates under
+    no_grad), otherwise recorded out of place and ``x`` rebased onto the result."""
+    def method(self, other):
+        if STATE.enabled and (self._requires_grad or
+                              (isinstance(other, Tensor) and other._requires_grad)):
+            if self.grad_fn is None and self._requires_grad:
+                raise RuntimeError(f"{op.__name__}_: a leaf tensor that requires grad cannot be "
+                                   f"modified in place outside autodiff.no_grad()")
+            res = op(I._snapshot(self), other)
+            if res.shape != self.shape:
+                raise ValueError(f"{op.__name__}_: result shape {res.shape} does not match the "
+                                 f"tensor's shape {self.shape}")
+            self.data, self.grad_fn, self._out_idx = res.data.astype(self.dtype, copy=False), \
+                res.grad_fn, res._out_idx
+            self._requires_grad = True
+        else:
+            o = other.data if isinstance(other, Tensor) else other
+            try:
+                _NUMPY_INPLACE[op.__name__](self.data, o)
+            except ValueError:
+                raise ValueError(f"{op.__name__}_: shapes {self.shape} and "
+                                 f"{getattr(o, 'shape', ())} cannot be broadcast in place") \
+                    from None
+        self._version.v += 1
+        return self
+    method.__name__ = op.__name__ + "_"
+    return method
+
+
+def _np_iadd(a, b):
+    a += b
+
+
+def _np_isub(a, b):
+    a -= b
+
+
+def _np_imul(a, b):
+    a *= b
+
+
+def _np_idiv(a, b):
+    a /= b
+
+
+_NUMPY_INPLACE = {"add": _np_iadd, "sub": _np_isub, "mul": _np_imul, "div": _np_idiv}
+
+
+def _zero_(self):
+    self.data[...] = 0
+    self._version.v += 1
+    return self
+
+
+def _fill_(self, value):
+    self.data[...] = value
+    self._version.v += 1
+    return self
+
+
+def _copy_(self, src):
+    src = src.data if isinstance(src, Tensor) else src
+    self.data[...] = src
+    self._version.v += 1
+    return self
+
+
+def _clamp_(self, min=None, max=None):  # noqa: A002
+    self.xp.clip(self.data, min, max, out=self.data)
+    self._version.v += 1
+    return self
+
+
+def _uniform_(self, a=0.0, b=1.0):
+    from .random import generator
+    self.data[...] = generator(self.xp).uniform(a, b, self.shape)
+    self._version.v += 1
+    return self
+
+
+def _normal_(self, mean=0.0, std=1.0):
+    from .random import generator
+    self.data[...] = generator(self.xp).normal(mean, std, self.shape)
+    self._version.v += 1
+    return self
+
+
+def _clone(self):
+    return E.mul(self, 1) if self._requires_grad else Tensor(self.data.copy())
+
+
+def _max(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    if axis is not None:
+        return R.max(self, axis, keepdims or keepdim)
+    return R.max(self, dim=dim, keepdim=keepdim) if dim is not None else R.max(self)
+
+
+def _min(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
+    if axis is not None:
+        return R.min(self, axis, keepdims or keepdim)
+    return R.min(self, dim=dim, keepdim=keepdim) if dim is not None else R.min(self)
+
+
+def _view(self, *shape):
+    return S.reshape(self, *shape)
+
+
+def _type_as(self, other):
+    return S.astype(self, other.dtype)
+
+
+def _float(self):
+    return S.astype(self, "float32")
+
+
+def _double(self):
+    return S.astype(self, "float64")
+
+
+def _long(self):
+    return S.astype(self, "int64")
+
+
+def _bool(self):
+    return S.astype(self, "bool")
+
+
+def _T(self):
+    return S.transpose(self)
+
+
+def _mT(self):
+    return S.swapaxes(self, -1, -2)
+
+
+def _expand_as(self, other):
+    return S.broadcast_to(self, other.shape)
+
+
+def _radd(self, other):
+    return E.add(as_tensor_like(other, self), self)
+
+
+def _rmul(self, other):
+    return E.mul(as_tensor_like(other, self), self)
+
+
+def _rmatmul(self, other):
+    return L.matmul(as_tensor_like(other, self), self)
+
+
+_METHODS = {
+    # operators
+    "__add__": E.add, "__radd__": _radd, "__sub__": E.sub, "__rsub__": E.rsub,
+    "__mul__": E.mul, "__rmul__": _rmul, "__truediv__": E.div, "__rtruediv__": E.rdiv,
+    "__pow__": E.pow, "__rpow__": E.rpow, "__neg__": E.neg, "__pos__": lambda self: self,
+    "__matmul__": L.matmul, "__rmatmul__": _rmatmul, "__abs__": E.abs,
+    "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt,
+    "__ge__": E.ge, "__and__": E.logical_and, "__or__": E.logical_or,
+    "__xor__": E.logical_xor, "__invert__": E.logical_not,
+    "__getitem__": I.getitem, "__setitem__": I.setitem,
+    "__iadd__": _inplace(E.add), "__isub__": _inplace(E.sub), "__imul__": _inplace(E.mul),
+    "__itruediv__": _inplace(E.div),
+    "add_": _inplace(E.add), "sub_": _inplace(E.sub), "mul_": _inplace(E.mul),
+    "div_": _inplace(E.div), "zero_": _zero_, "fill_": _fill_, "copy_": _copy_,
+    "clamp_": _clamp_, "uniform_": _uniform_, "normal_": _normal_,
+    # math
+    "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "pow": E.pow, "neg": E.neg,
+    "exp": E.exp, "log": E.log, "log1p": E.log1p, "expm1": E.expm1, "sqrt": E.sqrt,
+    "abs": E.abs, "sign": E.sign, "sin": E.sin, "cos": E.cos, "tan": E.tan, "tanh": E.tanh,
+    "sigmoid": E.sigmoid, "relu": E.relu, "erf": E.erf, "maximum": E.maximum,
+    "minimum": E.minimum, "clip": E.clip, "clamp": E.clip, "eq": E.eq, "ne": E.ne,
+    "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge, "isnan": E.isnan,
+    "isfinite": E.isfinite, "floor": E.floor, "round": E.round,
+    # reductions
+    "sum": R.sum, "mean": R.mean, "var": R.var, "std": R.std, "prod": R.prod, "max": _max,
+    "min": _min, "amax": R.amax, "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin,
+    "norm": R.norm, "logsumexp": R.logsumexp, "softmax": R.softmax,
+    "log_softmax": R.log_softmax, "cumsum": R.cumsum, "any": R.any, "all": R.all,
+    # shape
+    "reshape": S.reshape, "view": _view, "flatten": S.flatten, "squeeze": S.squeeze,
+    "unsqueeze": S.unsqueeze, "permute": S.permute, "transpose": S.transpose,
+    "swapaxes": S.swapaxes, "movedim": S.movedim, "expand": S.expand,
+    "broadcast_to": S.broadcast_to, "expand_as": _expand_as, "repeat": S.repeat,
+    "tile": S.tile, "repeat_interleave": S.repeat_interleave, "split": S.split,
+    "chunk": S.chunk, "unbind": S.unbind, "flip": S.flip, "astype": S.astype,
+    "type_as": _type_as, "float": _float, "double": _double, "long": _long, "bool": _bool,
+    "clone": _clone, "sum_to": S.sum_to,
+    # indexing and linear algebra
+    "gather": I.gather, "take": I.take, "index_select": I.index_select, "sort": I.sort,
+    "argsort": I.argsort, "matmul": L.matmul, "dot": L.dot, "outer": L.outer,
+}
+
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+Tensor.T = property(_T)
+Tensor.mT = property(_mT)

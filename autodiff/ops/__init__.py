@@ -1,0 +1,1 @@
+"""Primitive operations, each beside its VJP rule; composites are built from primitives."""

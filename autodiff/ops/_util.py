@@ -1,0 +1,48 @@
+"""Small helpers shared by the op modules."""
+from __future__ import annotations
+
+from ..tensor import Tensor, as_tensor_like, make
+from ..tensor import Tensor as _T  # noqa: F401
+
+
+def pair(a, b, op: str) -> tuple[Tensor, Tensor]:
+    """Both operands as Tensors; scalars and arrays follow the Tensor operand's dtype/device."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a.data.__class__ is not b.data.__class__:
+                raise TypeError(f"{op}: operands live on different devices ({a.device} and "
+                                f"{b.device}); move one with .to()")
+            return a, b
+        return a, as_tensor_like(b, a)
+    if isinstance(b, Tensor):
+        return as_tensor_like(a, b), b
+    from ..creation import tensor
+    a = tensor(a)
+    return a, as_tensor_like(b, a)
+
+
+def as_t(x) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    from ..creation import tensor
+    return tensor(x)
+
+
+def norm_axis(axis, ndim: int, op: str):
+    """Normalise an int / tuple / None axis argument to a sorted tuple of non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"{op}: dimension {a} is out of range for a tensor of {ndim} dims")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated dimension in {axis}")
+    return tuple(sorted(out))
+
+
+def const(data) -> Tensor:
+    return make(data)

@@ -1,0 +1,354 @@
+"""Shape primitives (reshape, permute, broadcast/sum_to, concatenate, pad, cast, device move)
+and the composites built on them (squeeze, flatten, stack, tile, split...)."""
+from __future__ import annotations
+
+import numpy
+
+from ..backends import get_array_module
+
+from ..tape import record
+from ..tensor import Tensor, make
+from ._util import as_t, norm_axis
+
+
+# ----------------------------------------------------------------------------- reshape
+def reshape(x, *shape) -> Tensor:
+    x = as_t(x)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    try:
+        out = x.data.reshape(shape)
+    except (ValueError, TypeError):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
+                         f"({x.data.size} elements) into shape {tuple(shape)}") from None
+    return record("reshape", _reshape_bw, out, (x,))
+
+
+def _reshape_bw(ctx, g):
+    return (reshape(g, ctx.in_meta[0][0]),)
+
+
+view = reshape
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = as_t(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape[:s] + (-1,) + x.shape[e + 1:]
+    if x.data.size == 0:
+        shape = x.shape[:s] + (int(numpy.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+    return reshape(x, shape)
+
+
+def squeeze(x, dim=None) -> Tensor:
+    x = as_t(x)
+    if dim is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        axes = norm_axis(dim, x.ndim, "squeeze")
+        shape = tuple(s for i, s in enumerate(x.shape) if not (i in axes and s == 1))
+    return reshape(x, shape)
+
+
+def unsqueeze(x, dim: int) -> Tensor:
+    x = as_t(x)
+    nd = x.ndim + 1
+    if not -nd <= dim < nd:
+        raise ValueError(f"unsqueeze: dimension {dim} is out of range for a result of {nd} dims")
+    dim %= nd
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+# ----------------------------------------------------------------------------- permute
+def permute(x, *dims) -> Tensor:
+    x = as_t(x)
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: {tuple(dims)} is not a permutation of the {x.ndim} dims of "
+                         f"a tensor of shape {x.shape}")
+    dims = tuple(d % x.ndim for d in dims)
+    return record("permute", _permute_bw, x.data.transpose(dims), (x,), attrs=dims)
+
+
+def _permute_bw(ctx, g):
+    return (permute(g, tuple(numpy.argsort(ctx.attrs))),)
+
+
+def transpose(x, *axes) -> Tensor:
+    """PyTorch's ``transpose(dim0, dim1)`` swaps two dims; with no dims it reverses them all
+    (NumPy's ``.T``); with one tuple it permutes."""
+    x = as_t(x)
+    if len(axes) == 2 and all(isinstance(a, int) for a in axes):
+        return swapaxes(x, *axes)
+    if len(axes) == 0:
+        return permute(x, tuple(range(x.ndim))[::-1])
+    return permute(x, *axes)
+
+
+def swapaxes(x, axis1: int, axis2: int) -> Tensor:
+    x = as_t(x)
+    dims = list(range(x.ndim))
+    try:
+        dims[axis1], dims[axis2] = dims[axis2], dims[axis1]
+    except IndexError:
+        raise ValueError(f"swapaxes: dims ({axis1}, {axis2}) out of range for shape "
+                         f"{x.shape}") from None
+    return permute(x, dims)
+
+
+def movedim(x, source: int, destination: int) -> Tensor:
+    x = as_t(x)
+    dims = list(range(x.ndim))
+    d = dims.pop(source)
+    dims.insert(destination % x.ndim, d)
+    return permute(x, dims)
+
+
+# ----------------------------------------------------------------------------- broadcast
+def broadcast_to(x, shape) -> Tensor:
+    x = as_t(x)
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    try:
+        out = x.xp.broadcast_to(x.data, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    return record("broadcast_to", _broadcast_bw, out, (x,))
+
+
+def _broadcast_bw(ctx, g):
+    return (sum_to(g, ctx.in_meta[0][0]),)
+
+
+def expand(x, *sizes) -> Tensor:
+    """PyTorch's ``expand``: -1 keeps a dimension's size."""
+    x = as_t(x)
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand shape {x.shape} to {sizes}")
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+def sum_to(x, shape) -> Tensor:
+    """Sum ``x`` down to ``shape`` (the inverse of broadcasting): the engine's unbroadcast."""
+    x = as_t(x)
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    if lead < 0 or any(s != 1 and s != xs for s, xs in zip(shape, x.shape[lead:])):
+        raise ValueError(f"sum_to: shape {x.shape} cannot be reduced to {shape}")
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and x.shape[i + lead] != 1)
+    out = x.data.sum(axis=axes, keepdims=True) if axes else x.data
+    if lead:
+        out = out.reshape(shape)
+    return record("sum_to", _sum_to_bw, out, (x,))
+
+
+def _sum_to_bw(ctx, g):
+    return (broadcast_to(g, ctx.in_meta[0][0]),)
+
+
+# ----------------------------------------------------------------------------- dtype / device
+def astype(x, dtype) -> Tensor:
+    """Cast (differentiable between floating dtypes)."""
+    x = as_t(x)
+    dtype = numpy.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    out = x.data.astype(dtype)
+    if dtype.kind != "f":
+        return make(out)
+    return record("astype", _astype_bw, out, (x,))
+
+
+def _astype_bw(ctx, g):
+    return (astype(g, ctx.in_meta[0][1]),)
+
+
+def to_device(x, device: str) -> Tensor:
+    """Copy to 'cpu' or 'cuda' (differentiable)."""
+    from ..dtypes import xp_for
+    x = as_t(x)
+    xp = xp_for(device)
+    if get_array_module(x.data) is xp:
+        return x
+    if xp is numpy:
+        out = x.data.get()
+    else:
+        out = xp.asarray(x.data)
+    return record("to_device", _to_device_bw, out, (x,), attrs=x.device)
+
+
+def _to_device_bw(ctx, g):
+    return (to_device(g, ctx.attrs),)
+
+
+# ----------------------------------------------------------------------------- join / pad
+def cat(tensors, dim: int = 0, axis: int | None = None) -> Tensor:
+    """Concatenate along ``dim`` (alias ``axis``)."""
+    if axis is not None:
+        dim = axis
+    tensors = [as_t(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    nd = tensors[0].ndim
+    if nd == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated")
+    d = dim % nd
+    for t in tensors:
+        if t.ndim != nd or t.shape[:d] + t.shape[d + 1:] != tensors[0].shape[:d] + \
+                tensors[0].shape[d + 1:]:
+            raise ValueError(f"cat: shapes {[x.shape for x in tensors]} do not match except "
+                             f"in dimension {dim}")
+    xp = tensors[0].xp
+    dt = numpy.result_type(*[t.dtype for t in tensors])
+    out = xp.concatenate([t.data.astype(dt, copy=False) for t in tensors], axis=d)
+    sizes = [t.shape[d] for t in tensors]
+    return record("cat", _cat_bw, out, tuple(tensors), attrs=(d, sizes))
+
+
+def _cat_bw(ctx, g):
+    d, sizes = ctx.attrs
+    from .index import getitem
+    out, start = [], 0
+    for n, need in zip(sizes, ctx.needs_input_grad):
+        if need:
+            out.append(getitem(g, (slice(None),) * d + (slice(start, start + n),)))
+        else:
+            out.append(None)
+        start += n
+    return tuple(out)
+
+
+concatenate = cat
+
+
+def stack(tensors, dim: int = 0, axis: int | None = None) -> Tensor:
+    if axis is not None:
+        dim = axis
+    tensors = [as_t(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    if any(t.shape != tensors[0].shape for t in tensors):
+        raise ValueError(f"stack: all tensors must have the same shape, got "
+                         f"{[t.shape for t in tensors]}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def split(x, split_size_or_sections, dim: int = 0) -> tuple:
+    """PyTorch's ``split``: chunks of a given size, or a list of section sizes."""
+    from .index import getitem
+    x = as_t(x)
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split size must be positive, got {step}")
+        sizes = [min(step, n - s) for s in range(0, n, step)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} do not sum to dimension {dim} of "
+                             f"shape {x.shape}")
+    d = dim % x.ndim
+    out, start = [], 0
+    for s in sizes:
+        out.append(getitem(x, (slice(None),) * d + (slice(start, start + s),)))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks: int, dim: int = 0) -> tuple:
+    x = as_t(x)
+    n = x.shape[dim]
+    return split(x, -(-n // chunks), dim)
+
+
+def unbind(x, dim: int = 0) -> tuple:
+    from .index import getitem
+    x = as_t(x)
+    d = dim % x.ndim
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+
+
+def tile(x, reps) -> Tensor:
+    """NumPy's ``tile`` (PyTorch's ``repeat``), built from reshape + broadcast_to."""
+    x = as_t(x)
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    nd = max(len(reps), x.ndim)
+    reps = (1,) * (nd - len(reps)) + reps
+    shape = (1,) * (nd - x.ndim) + x.shape
+    inter = tuple(v for r, s in zip(reps, shape) for v in (1, s))
+    big = tuple(v for r, s in zip(reps, shape) for v in (r, s))
+    return reshape(broadcast_to(reshape(x, inter), big),
+                   tuple(r * s for r, s in zip(reps, shape)))
+
+
+def repeat(x, *sizes) -> Tensor:
+    """PyTorch's ``Tensor.repeat`` (= NumPy ``tile``)."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    x = as_t(x)
+    if len(sizes) < x.ndim:
+        raise ValueError(f"repeat: {len(sizes)} repeat counts for a tensor of {x.ndim} dims")
+    return tile(x, sizes)
+
+
+def repeat_interleave(x, repeats: int, dim: int | None = None) -> Tensor:
+    from .index import getitem
+    x = as_t(x)
+    if dim is None:
+        x, dim = reshape(x, (-1,)), 0
+    idx = numpy.repeat(numpy.arange(x.shape[dim]), repeats)
+    return getitem(x, (slice(None),) * (dim % x.ndim) + (idx,))
+
+
+def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """NumPy-style ``pad``: ``pad_width`` is an int, a (before, after) pair, or one pair per
+    dim; modes 'constant' and 'reflect'."""
+    x = as_t(x)
+    pw = numpy.broadcast_to(numpy.asarray(pad_width, dtype=numpy.int64), (x.ndim, 2))
+    if (pw < 0).any():
+        raise ValueError(f"pad: negative padding {pad_width}")
+    pw = tuple((int(a), int(b)) for a, b in pw)
+    if mode == "constant":
+        out = x.xp.pad(x.data, pw, mode="constant", constant_values=value)
+        return record("pad", _pad_bw, out, (x,), attrs=pw)
+    if mode == "reflect":
+        from .index import getitem
+        for d, (a, b) in enumerate(pw):
+            n = x.shape[d]
+            if a == 0 and b == 0:
+                continue
+            if a >= n or b >= n:
+                raise ValueError(f"pad: reflect padding ({a}, {b}) must be smaller than the "
+                                 f"dimension {d} of size {n}")
+            idx = numpy.concatenate([numpy.arange(a, 0, -1), numpy.arange(n),
+                                     numpy.arange(n - 2, n - 2 - b, -1)])
+            x = getitem(x, (slice(None),) * d + (idx,))
+        return x
+    raise ValueError(f"pad: mode must be 'constant' or 'reflect', got {mode!r}")
+
+
+def _pad_bw(ctx, g):
+    from .index import getitem
+    return (getitem(g, tuple(slice(a, g.shape[i] - b) for i, (a, b) in enumerate(ctx.attrs))),)
+
+
+def flip(x, dims) -> Tensor:
+    x = as_t(x)
+    axes = norm_axis(dims, x.ndim, "flip")
+    return record("flip", _flip_bw, x.xp.flip(x.data, axes), (x,), attrs=axes)
+
+
+def _flip_bw(ctx, g):
+    return (flip(g, ctx.attrs),)

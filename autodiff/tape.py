@@ -1,0 +1,432 @@
+"""The tape: nodes recorded by operations, and the reverse sweep over them.
+
+Every differentiable op run while grad mode is on, with an input that requires grad, calls
+:func:`record`, which creates a :class:`Node` (op name, backward rule, edges to its inputs,
+saved values) numbered in execution order. Edges point backward only: a node refers to the
+nodes (or leaf tensors) that produced its inputs, never to its outputs, so a graph is freed as
+soon as its last output tensor is. ``tape.Tape`` can also collect the nodes of a region in a
+plain ordered list.
+
+The sweep (:func:`run_backward`) pops nodes from a heap in decreasing sequence number (Chainer's
+rank heap): a node runs only after every reachable consumer has added its gradient, with no
+recursion and no pre-pass. Gradients are reduced to each input's shape here, once, and not in the
+rules (``sum_to``). Without ``create_graph`` the rules run under no-grad and record nothing.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import weakref
+
+from .grad_mode import STATE, no_grad
+from .tensor import Tensor, make
+
+_seq = itertools.count()
+_tapes: list[list] = []
+
+
+class SavedTensor:
+    """A value a backward rule needs, with the version it had when saved.
+
+    Inputs are kept by reference. The node's own outputs keep only their array and are rebuilt
+    when unpacked (attached to the node), so an output never holds its own node alive.
+    """
+
+    __slots__ = ("tensor", "data", "version", "expected", "out_idx")
+
+    def __init__(self, t: Tensor, out_idx: int = -1) -> None:
+        self.version = t._version
+        self.expected = t._version.v
+        self.out_idx = out_idx
+        if out_idx < 0:
+            self.tensor, self.data = t, None
+        else:
+            self.tensor, self.data = None, t.data
+
+    def unpack(self, node: "Node", position: int) -> Tensor:
+        if self.version.v != self.expected:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an "
+                f"in-place operation: saved tensor {position} of {node.name} (shape "
+                f"{self._shape()}) is at version {self.version.v}; expected version "
+                f"{self.expected}. Clone it before modifying it in place.")
+        if self.out_idx < 0:
+            return self.tensor
+        return make(self.data, True, node, self.out_idx)
+
+    def _shape(self):
+        return self.tensor.shape if self.tensor is not None else self.data.shape
+
+
+class Node:
+    """One recorded operation: the backward rule and everything it needs."""
+
+    __slots__ = ("name", "backward_fn", "edges", "saved", "attrs", "seq", "needs_input_grad",
+                 "in_meta", "out_meta", "released", "retained", "__weakref__")
+
+    def __init__(self, name, backward_fn, edges, saved, attrs, needs, in_meta, out_meta):
+        self.name = name
+        self.backward_fn = backward_fn
+        self.edges = edges
+        self.saved = saved
+        self.attrs = attrs
+        self.seq = next(_seq)
+        self.needs_input_grad = needs
+        self.in_meta = in_meta
+        self.out_meta = out_meta
+        self.released = False
+        self.retained = None
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self.released:
+            raise _second_backward_error(self)
+        return tuple(s.unpack(self, i) for i, s in enumerate(self.saved))
+
+    @property
+    def next_functions(self) -> tuple:
+        """(node or leaf tensor, output index) per input, as PyTorch's ``next_functions``."""
+        return tuple(self.edges)
+
+    def retain(self, t: Tensor) -> None:
+        if self.retained is None:
+            self.retained = []
+        self.retained.append((t._out_idx, weakref.ref(t)))
+
+    def release(self) -> None:
+        self.saved = ()
+        self.attrs = None
+        self.released = True
+
+    def __repr__(self) -> str:
+        return f"<{self.name} #{self.seq}>"
+
+
+def _second_backward_error(node: Node) -> RuntimeError:
+    return RuntimeError(
+        f"trying to backward through the graph a second time (at {node.name}): its saved "
+        f"values were freed after the first backward. Pass retain_graph=True to the first "
+        f"backward (or autodiff.grad) if you need to backward through it again.")
+
+
+def _edge(t: Tensor):
+    if not t._requires_grad:
+        return None
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._out_idx)
+    return (t, 0)
+
+
+def record(name: str, backward_fn, out_data, inputs: tuple, saved: tuple = (),
+           save_output: bool = False, attrs=None) -> Tensor:
+    """Wrap ``out_data`` as the result of op ``name`` and, when grad mode is on and an input
+    requires grad, put a node on the tape. ``backward_fn(node, grad) -> tuple`` returns one
+    gradient (or None) per input; ``node.saved_tensors`` gives ``saved`` back, followed by the
+    output when ``save_output``."""
+    if STATE.anomaly:
+        _check_finite(name, out_data, inputs)
+    if STATE.enabled:
+        for t in inputs:
+            if t._requires_grad:
+                break
+        else:
+            return make(out_data)
+        edges = tuple(_edge(t) for t in inputs)
+        needs = tuple(e is not None for e in edges)
+        node = Node(name, backward_fn, edges, None, attrs, needs,
+                    tuple((t.data.shape, t.data.dtype) for t in inputs),
+                    ((out_data.shape, out_data.dtype),))
+        out = make(out_data, True, node, 0)
+        sv = [SavedTensor(t) for t in saved]
+        if save_output:
+            sv.append(SavedTensor(out, 0))
+        node.saved = sv
+        if _tapes:
+            for tape in _tapes:
+                tape.append(node)
+        return out
+    return make(out_data)
+
+
+def record_multi(name: str, backward_fn, outs_data: tuple, inputs: tuple, saved: tuple = (),
+                 save_outputs: tuple = (), attrs=None) -> tuple:
+    """:func:`record` for ops with several outputs; ``backward_fn(node, *grads)`` receives one
+    gradient per output (zeros for outputs that got none). ``save_outputs`` lists output indices
+    to save after ``saved``."""
+    if STATE.anomaly:
+        for d in outs_data:
+            _check_finite(name, d, inputs)
+    if not (STATE.enabled and any(t._requires_grad for t in inputs)):
+        return tuple(make(d) for d in outs_data)
+    edges = tuple(_edge(t) for t in inputs)
+    node = Node(name, backward_fn, edges, None, attrs, tuple(e is not None for e in edges),
+                tuple((t.data.shape, t.data.dtype) for t in inputs),
+                tuple((d.shape, d.dtype) for d in outs_data))
+    outs = tuple(make(d, _floating(d), node if _floating(d) else None, i)
+                 for i, d in enumerate(outs_data))
+    node.saved = [SavedTensor(t) for t in saved] + [SavedTensor(outs[i], i) for i in save_outputs]
+    for tape in _tapes:
+        tape.append(node)
+    return outs
+
+
+def _floating(a) -> bool:
+    return a.dtype.kind == "f"
+
+
+class Tape:
+    """Collects, in execution order, the nodes recorded inside a ``with`` block.
+
+    >>> with Tape() as tape:
+    ...     loss = f(x)
+    >>> [n.name for n in tape.nodes]
+    """
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+
+    def __enter__(self) -> "Tape":
+        _tapes.append(self.nodes)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _tapes.remove(self.nodes)
+
+
+# ------------------------------------------------------------------------------------ anomaly
+def _check_finite(name: str, data, inputs) -> None:
+    if data.dtype.kind != "f":
+        return
+    xp = type(data).__module__.startswith("cupy") and __import__("cupy") or __import__("numpy")
+    if bool(xp.isfinite(data).all()):
+        return
+    if all(t.data.dtype.kind != "f" or bool(xp.isfinite(t.data).all()) for t in inputs):
+        raise FloatingPointError(
+            f"detect_anomaly: {name} produced NaN/inf in its output (shape {data.shape}) "
+            f"from finite inputs of shapes {[t.shape for t in inputs]}")
+
+
+def _check_grad(node: Node, g: Tensor, position: int) -> None:
+    d = g.data
+    xp = __import__("cupy") if type(d).__module__.startswith("cupy") else __import__("numpy")
+    if d.dtype.kind == "f" and not bool(xp.isfinite(d).all()):
+        raise FloatingPointError(
+            f"detect_anomaly: the backward of {node.name} (recorded at #{node.seq}) returned "
+            f"NaN/inf in the gradient of its input {position} (shape {d.shape})")
+
+
+# ------------------------------------------------------------------------------------ the sweep
+def _fit(g: Tensor, meta, node: Node, position: int) -> Tensor:
+    """Reduce a broadcast gradient to its input's shape and cast it to its dtype."""
+    shape, dtype = meta
+    if g.data.shape != shape:
+        from .ops.shape import sum_to
+        try:
+            g = sum_to(g, shape)
+        except ValueError:
+            raise RuntimeError(f"backward of {node.name}: the gradient for input {position} has "
+                               f"shape {g.shape}, which does not reduce to the input's shape "
+                               f"{shape}") from None
+    if g.data.dtype != dtype:
+        from .ops.shape import astype
+        g = astype(g, dtype)
+    return g
+
+
+def _add(a: Tensor | None, b: Tensor) -> Tensor:
+    if a is None:
+        return b
+    from .ops.elementwise import add
+    return add(a, b)
+
+
+def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
+                 inputs=None, accumulate: bool = True):
+    """Propagate ``root_grads`` from ``roots`` back through the tape.
+
+    With ``accumulate``, leaves' ``.grad`` receive their gradients; otherwise the gradients of
+    ``inputs`` (leaf or not) are returned in order (None where unreached).
+    """
+    leaf_grads: dict[int, list] = {}
+    buffers: dict[Node, list] = {}
+    heap: list = []
+    wanted = None
+    if inputs is not None:
+        wanted = {}
+        for i, t in enumerate(inputs):
+            key = id(t) if t.grad_fn is None else (t.grad_fn, t._out_idx)
+            wanted.setdefault(key, []).append(i)
+    captured: dict[int, Tensor] = {}
+
+    def push(node, idx, g):
+        buf = buffers.get(node)
+        if buf is None:
+            buf = buffers[node] = [None] * len(node.out_meta)
+            heapq.heappush(heap, (-node.seq, node))
+        buf[idx] = _add(buf[idx], g)
+
+    def to_leaf(leaf, g):
+        entry = leaf_grads.get(id(leaf))
+        if entry is None:
+            leaf_grads[id(leaf)] = [leaf, g]
+        else:
+            entry[1] = _add(entry[1], g)
+
+    prev = STATE.enabled
+    STATE.enabled = create_graph
+    try:
+        for t, g in zip(roots, root_grads):
+            if t.grad_fn is None:
+                to_leaf(t, g)
+            else:
+                push(t.grad_fn, t._out_idx, g)
+        while heap:
+            node = heapq.heappop(heap)[1]
+            grads = buffers.pop(node)
+            if node.released:
+                raise _second_backward_error(node)
+            if wanted is not None:
+                for idx, g in enumerate(grads):
+                    for i in wanted.get((node, idx), ()):
+                        captured[i] = g
+            if node.retained:
+                for idx, ref in node.retained:
+                    t = ref()
+                    if t is not None and grads[idx] is not None:
+                        t.grad = grads[idx] if create_graph else grads[idx].detach()
+            if len(grads) == 1:
+                in_grads = node.backward_fn(node, grads[0])
+            else:
+                in_grads = node.backward_fn(node, *[
+                    g if g is not None else _zeros(m) for g, m in zip(grads, node.out_meta)])
+            if not retain_graph:
+                node.release()
+            for pos, (edge, g) in enumerate(zip(node.edges, in_grads)):
+                if edge is None or g is None:
+                    continue
+                if not isinstance(g, Tensor):
+                    g = make(g)
+                g = _fit(g, node.in_meta[pos], node, pos)
+                if STATE.anomaly:
+                    _check_grad(node, g, pos)
+                target, idx = edge
+                if target.__class__ is Node:
+                    push(target, idx, g)
+                else:
+                    to_leaf(target, g)
+    finally:
+        STATE.enabled = prev
+
+    if wanted is not None:
+        for key, entry in leaf_grads.items():
+            for i in wanted.get(key, ()):
+                captured[i] = entry[1]
+        return [captured.get(i) for i in range(len(inputs))]
+    if accumulate:
+        _accumulate(leaf_grads, roots, root_grads, create_graph)
+    return None
+
+
+def _zeros(meta) -> Tensor:
+    from .backends import current
+    shape, dtype = meta
+    return make(current().xp.zeros(shape, dtype))
+
+
+def _accumulate(leaf_grads, roots, root_grads, create_graph) -> None:
+    """Add each leaf's summed gradient to its ``.grad``, never aliasing an array another
+    tensor owns (a pass-through gradient can reach two leaves as the same array)."""
+    owned = {id(g.data) for g in root_grads}
+    for leaf, g in leaf_grads.values():
+        if not create_graph:
+            if id(g.data) in owned or g.grad_fn is not None:
+                g = make(g.data.copy())
+            owned.add(id(g.data))
+        if leaf.grad is None:
+            leaf.grad = g
+        elif create_graph:
+            from .ops.elementwise import add
+            leaf.grad = add(leaf.grad, g)
+        else:
+            leaf.grad = make(leaf.grad.data + g.data)
+
+
+def _as_grad(t: Tensor, g, fn: str) -> Tensor:
+    from .backends import get_array_module
+    if g is None:
+        if t.data.size != 1:
+            raise RuntimeError(f"{fn}: grad can be implicitly created only for scalar outputs; "
+                               f"the output has shape {t.shape}, so pass a gradient of that shape")
+        return make(get_array_module(t.data).ones_like(t.data))
+    if not isinstance(g, Tensor):
+        g = Tensor(g, dtype=t.dtype)
+    if g.shape != t.shape:
+        raise ValueError(f"{fn}: gradient has shape {g.shape} but the output has shape {t.shape}")
+    return g
+
+
+def backward(tensor: Tensor, gradient=None, retain_graph=None, create_graph: bool = False,
+             inputs=None) -> None:
+    """``Tensor.backward``: accumulate gradients into the leaves' ``.grad``."""
+    if not tensor._requires_grad:
+        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn "
+                           "(no input of the computation had requires_grad=True, or it ran "
+                           "under no_grad)")
+    g = _as_grad(tensor, gradient, "backward")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        grads = run_backward([tensor], [g], retain_graph, create_graph, inputs=inputs)
+        for t, gi in zip(inputs, grads):
+            if gi is not None:
+                gi = gi if create_graph else gi.detach()
+                t.grad = gi if t.grad is None else make(t.grad.data + gi.data)
+        return
+    run_backward([tensor], [g], retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused: bool = False, materialize_grads: bool = False) -> tuple:
+    """Gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
+
+    Nothing is accumulated into ``.grad``. With ``create_graph=True`` the returned gradients
+    are themselves differentiable (Hessian-vector products, higher derivatives).
+    """
+    single_out = isinstance(outputs, Tensor)
+    outputs = [outputs] if single_out else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t._requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    roots, gs = [], []
+    for o, g in zip(outputs, grad_outputs):
+        if not o._requires_grad:
+            raise RuntimeError("grad: an output does not require grad and has no grad_fn")
+        roots.append(o)
+        gs.append(_as_grad(o, g, "grad"))
+    if retain_graph is None:
+        retain_graph = create_graph
+    res = run_backward(roots, gs, retain_graph, create_graph, inputs=inputs, accumulate=False)
+    out = []
+    for i, (t, g) in enumerate(zip(inputs, res)):
+        if g is None:
+            if materialize_grads:
+                g = make(t.xp.zeros_like(t.data))
+            elif not allow_unused:
+                raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used in the graph "
+                                   f"of the outputs; pass allow_unused=True to get None for it")
+        elif not create_graph:
+            g = g.detach()
+        out.append(g)
+    return tuple(out)
+
+
+__all__ = ["Node", "SavedTensor", "Tape", "record", "record_multi", "run_backward", "backward",
+           "grad", "no_grad"]

@@ -1,0 +1,243 @@
+"""The Tensor: a backend array plus what the tape needs (requires_grad, grad, grad_fn, version).
+
+Operators and methods are attached in ``methods.py`` from the op modules, so this file holds
+only the data model. Creation helpers with validation live in ``creation.py``.
+"""
+from __future__ import annotations
+
+import numpy
+
+from .backends import current, device_of, get_array_module
+
+from . import dtypes
+
+
+class Version:
+    """A tensor's in-place modification counter, shared with saved-tensor records."""
+
+    __slots__ = ("v",)
+
+    def __init__(self) -> None:
+        self.v = 0
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    >>> import autodiff as ad
+    >>> x = ad.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+    """
+
+    __slots__ = ("data", "_requires_grad", "grad", "grad_fn", "_out_idx", "_version",
+                 "_retain", "__weakref__")
+    __array_ufunc__ = None  # make `ndarray + Tensor` defer to Tensor.__radd__
+    __array_priority__ = 1000
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device=None) -> None:
+        self.data = dtypes.to_array(data, dtype, device)
+        self._requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._out_idx = 0
+        self._version = Version()
+        self._retain = False
+        if requires_grad:
+            self.requires_grad = True
+
+    # ----------------------------------------------------------------------------- attributes
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if flag and not dtypes.is_floating(self.data.dtype):
+            raise RuntimeError(f"requires_grad: only floating-point tensors can require "
+                               f"gradients, got dtype {self.data.dtype}")
+        if not flag and self.grad_fn is not None:
+            raise RuntimeError("requires_grad: cannot turn off requires_grad on a non-leaf "
+                               "tensor; use .detach()")
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        self.requires_grad = flag
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    def size(self, dim: int | None = None):
+        """PyTorch's ``size()``: the shape, or one dimension of it."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return device_of(self.data)
+
+    @property
+    def xp(self):
+        return get_array_module(self.data)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    # ----------------------------------------------------------------------------- conversions
+    def numpy(self) -> numpy.ndarray:
+        """The data as a NumPy array (a copy when it lives on the GPU)."""
+        if device_of(self.data) == "cpu":
+            return self.data
+        return self.data.get()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted to Python "
+                             f"scalars, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is "
+                             f"ambiguous (shape {self.shape}); use .any() or .all()")
+        return bool(self.item())
+
+    def __index__(self) -> int:
+        if not dtypes.is_integer(self.data.dtype) or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    def detach(self) -> "Tensor":
+        """A new tensor sharing the data, cut from the graph."""
+        t = Tensor.__new__(Tensor)
+        t.data = self.data
+        t._requires_grad = False
+        t.grad = None
+        t.grad_fn = None
+        t._out_idx = 0
+        t._version = self._version
+        t._retain = False
+        return t
+
+    def detach_(self) -> "Tensor":
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            return
+        self._retain = True
+        self.grad_fn.retain(self)
+
+    def to(self, target=None, dtype=None) -> "Tensor":
+        """``to("cuda")``, ``to("cpu")``, ``to(dtype)``; differentiable."""
+        from .ops.shape import astype, to_device
+        out = self
+        if target is not None and not isinstance(target, str) and dtype is None:
+            dtype, target = target, None
+        if dtype is not None:
+            out = astype(out, dtype)
+        if target is not None:
+            out = to_device(out, target)
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def __repr__(self) -> str:
+        body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        extra = []
+        if self.data.dtype not in (numpy.float32, numpy.int64, numpy.bool_):
+            extra.append(f"dtype={self.data.dtype}")
+        if self.device != "cpu":
+            extra.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extra.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self._requires_grad:
+            extra.append("requires_grad=True")
+        return f"tensor({body}{''.join(', ' + e for e in extra)})"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    def backward(self, gradient=None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into every reachable leaf's ``.grad``."""
+        from .tape import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+def make(data, requires_grad: bool = False, grad_fn=None, out_idx: int = 0) -> Tensor:
+    """Wrap an existing backend array without copying or validation (the engine's fast path)."""
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t._requires_grad = requires_grad
+    t.grad = None
+    t.grad_fn = grad_fn
+    t._out_idx = out_idx
+    t._version = Version()
+    t._retain = False
+    return t
+
+
+def as_tensor_like(x, like: Tensor) -> Tensor:
+    """``x`` as a Tensor on ``like``'s device: scalars take ``like``'s dtype when of the same kind."""
+    if isinstance(x, Tensor):
+        return x
+    xp = get_array_module(like.data)
+    if isinstance(x, (bool, int, float)) and not isinstance(x, numpy.generic):
+        dt = like.data.dtype
+        if isinstance(x, float) and not dtypes.is_floating(dt):
+            dt = dtypes.get_default_dtype()
+        return make(xp.asarray(x, dtype=dt))
+    return make(xp.asarray(x))
+
+
+def default_backend():
+    return current()

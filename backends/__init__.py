@@ -1,0 +1,48 @@
+"""The one seam between the engine and array libraries.
+
+The engine never imports NumPy or CuPy for array work directly: it asks this module for the
+array module (``xp``) that owns the data (Chainer's ``get_array_module``), and creation functions
+ask for the *default* backend, chosen by ``AUTODIFF_BACKEND`` or :func:`set_backend`.
+Backends know nothing of Tensors.
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+import numpy
+
+from .registry import Backend, available_backends, get_backend
+
+__all__ = ["Backend", "available_backends", "get_backend", "set_backend", "current",
+           "get_array_module", "device_of"]
+
+_current: Backend | None = None
+
+
+def set_backend(name: str) -> Backend:
+    """Make ``name`` ('numpy' or 'cupy') the backend for newly created tensors."""
+    global _current
+    _current = get_backend(name)
+    return _current
+
+
+def current() -> Backend:
+    """The default backend: the one set last, else ``AUTODIFF_BACKEND``, else numpy."""
+    global _current
+    if _current is None:
+        _current = get_backend(os.environ.get("AUTODIFF_BACKEND", "numpy") or "numpy")
+    return _current
+
+
+def get_array_module(*arrays) -> ModuleType:
+    """numpy, or cupy when any of ``arrays`` is a CuPy array (decided from the data)."""
+    for a in arrays:
+        if type(a).__module__.startswith("cupy"):
+            return get_backend("cupy").xp
+    return numpy
+
+
+def device_of(array) -> str:
+    """'cuda' for CuPy arrays, 'cpu' otherwise."""
+    return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
