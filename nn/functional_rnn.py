@@ -1,0 +1,4 @@
+"""Functional recurrent cells (tanh RNN, LSTM, GRU)."""
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,4 @@
+"""Layer modules: embedding."""
+from __future__ import annotations
+
+__all__: list[str] = []

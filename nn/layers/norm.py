@@ -1,0 +1,4 @@
+"""Layer modules: norm."""
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,4 @@
+"""Model: cnn."""
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,4 @@
+"""Model: resnet."""
+from __future__ import annotations
+
+__all__: list[str] = []

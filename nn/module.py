@@ -1,0 +1,4 @@
+"""Module, Parameter and the containers (Sequential, ModuleList, ModuleDict)."""
+from __future__ import annotations
+
+__all__: list[str] = []

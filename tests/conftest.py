@@ -1,0 +1,50 @@
+"""Shared test fixtures: backends, the shared data directory, the optional PyTorch oracle."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff.backends import cupy_backend
+
+BACKENDS = ["numpy"] + (["cupy"] if cupy_backend.is_available() else [])
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(params=["numpy", "cupy"])
+def backend(request):
+    """Run the test on each backend; CuPy skips cleanly where CuPy or a GPU is absent."""
+    if request.param not in BACKENDS:
+        pytest.skip("CuPy or a CUDA GPU is not available")
+    prev = ad.get_backend().name
+    ad.set_backend(request.param)
+    yield request.param
+    ad.set_backend(prev)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """../shared/data beside the checkout, or AUTODIFF_DATA."""
+    d = Path(os.environ.get("AUTODIFF_DATA", _SHARED))
+    if not d.exists():
+        pytest.skip(f"shared data directory {d} not found")
+    return d
+
+
+@pytest.fixture(scope="session")
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    ad.manual_seed(0)
+    np.random.seed(0)
+    yield
+
+
+def to_np(t) -> np.ndarray:
+    return np.asarray(t.numpy() if hasattr(t, "numpy") else t)
