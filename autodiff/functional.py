@@ -151,8 +151,8 @@ def hessian(func, inputs, create_graph: bool = False, strict: bool = False,
         gs = grad(out, xs, create_graph=True, allow_unused=True)
         return tuple(make(x.xp.zeros_like(x.data)) if g is None else g for g, x in zip(gs, xs))
 
-    res = jacobian(gradient, inputs, create_graph=create_graph)
-    return res[0] if single_in else res
+    res = jacobian(gradient, inputs, create_graph=create_graph)  # tuple (grads) of tuples
+    return res[0][0] if single_in else res
 
 
 def _detach_all(x, create_graph):

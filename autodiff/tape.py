@@ -131,10 +131,10 @@ def record(name: str, backward_fn, out_data, inputs: tuple, saved: tuple = (),
                 break
         else:
             return make(out_data)
-        edges = tuple(_edge(t) for t in inputs)
-        needs = tuple(e is not None for e in edges)
+        edges = [_edge(t) for t in inputs]
+        needs = [e is not None for e in edges]
         node = Node(name, backward_fn, edges, None, attrs, needs,
-                    tuple((t.data.shape, t.data.dtype) for t in inputs),
+                    [(t.data.shape, t.data.dtype) for t in inputs],
                     ((out_data.shape, out_data.dtype),))
         out = make(out_data, True, node, 0)
         sv = [SavedTensor(t) for t in saved]
@@ -234,8 +234,11 @@ def _fit(g: Tensor, meta, node: Node, position: int) -> Tensor:
 
 
 def _add(a: Tensor | None, b: Tensor) -> Tensor:
+    """Sum two gradients of the same shape and dtype (recorded only under create_graph)."""
     if a is None:
         return b
+    if not STATE.enabled:
+        return make(a.data + b.data)
     from .ops.elementwise import add
     return add(a, b)
 

@@ -1,6 +1,7 @@
 """Small helpers shared by the op modules."""
 from __future__ import annotations
 
+from ..backends import device_of
 from ..tensor import Tensor, as_tensor_like, make
 from ..tensor import Tensor as _T  # noqa: F401
 
@@ -9,7 +10,8 @@ def pair(a, b, op: str) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors; scalars and arrays follow the Tensor operand's dtype/device."""
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            if a.data.__class__ is not b.data.__class__:
+            if a.data.__class__ is not b.data.__class__ and \
+                    device_of(a.data) != device_of(b.data):  # 0-d results are NumPy scalars
                 raise TypeError(f"{op}: operands live on different devices ({a.device} and "
                                 f"{b.device}); move one with .to()")
             return a, b

@@ -16,18 +16,25 @@ def _binary(name, fn, a, b, backward, saved_ab=True):
     try:
         out = fn(a.data, b.data)
     except ValueError:
-        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
-                         f"together") from None
+        raise _broadcast_error(name, a, b) from None
     return record(name, backward, out, (a, b), (a, b) if saved_ab else ())
 
 
+def _broadcast_error(name, a, b) -> ValueError:
+    return ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together")
+
+
 # ----------------------------------------------------------------------------- arithmetic
+# The four arithmetic ops are the hottest path of the engine: inlined rather than going
+# through _binary, to keep per-op overhead low.
 def add(a, b) -> Tensor:
-    return _binary("add", _np_add, a, b, _add_bw, saved_ab=False)
-
-
-def _np_add(x, y):
-    return x + y
+    if a.__class__ is not Tensor or b.__class__ is not Tensor:
+        a, b = pair(a, b, "add")
+    try:
+        out = a.data + b.data
+    except ValueError:
+        raise _broadcast_error("add", a, b) from None
+    return record("add", _add_bw, out, (a, b))
 
 
 def _add_bw(ctx, g):
@@ -35,11 +42,13 @@ def _add_bw(ctx, g):
 
 
 def sub(a, b) -> Tensor:
-    return _binary("sub", _np_sub, a, b, _sub_bw, saved_ab=False)
-
-
-def _np_sub(x, y):
-    return x - y
+    if a.__class__ is not Tensor or b.__class__ is not Tensor:
+        a, b = pair(a, b, "sub")
+    try:
+        out = a.data - b.data
+    except ValueError:
+        raise _broadcast_error("sub", a, b) from None
+    return record("sub", _sub_bw, out, (a, b))
 
 
 def _sub_bw(ctx, g):
@@ -47,11 +56,13 @@ def _sub_bw(ctx, g):
 
 
 def mul(a, b) -> Tensor:
-    return _binary("mul", _np_mul, a, b, _mul_bw)
-
-
-def _np_mul(x, y):
-    return x * y
+    if a.__class__ is not Tensor or b.__class__ is not Tensor:
+        a, b = pair(a, b, "mul")
+    try:
+        out = a.data * b.data
+    except ValueError:
+        raise _broadcast_error("mul", a, b) from None
+    return record("mul", _mul_bw, out, (a, b), (a, b))
 
 
 def _mul_bw(ctx, g):

@@ -83,8 +83,26 @@ def var(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=Non
 
 def std(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=None,
         unbiased=None, ddof=None) -> Tensor:
-    return sqrt(var(x, axis, keepdims, dim=dim, keepdim=keepdim, correction=correction,
-                    unbiased=unbiased, ddof=ddof))
+    """Standard deviation (unbiased by default, as :func:`var`). Computed as the 2-norm of the
+    centred values, so its gradient where all values are equal is 0 (the norm convention),
+    not NaN."""
+    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "std")
+    c = 1
+    for v in (correction, ddof):
+        if v is not None:
+            c = v
+    if unbiased is not None:
+        c = 1 if unbiased else 0
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    if x.dtype.kind != "f":
+        from ..dtypes import get_default_dtype
+        from .shape import astype
+        x = astype(x, get_default_dtype())
+    centred = sub(x, mean(x, axes, True))
+    denom = float(builtins.max(n - c, 0)) ** 0.5
+    return div(norm(centred, axis=axes, keepdims=keep), denom)
 
 
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
@@ -97,17 +115,32 @@ def _prod_bw(ctx, g):
     x, out = ctx.saved_tensors
     axes, keep = ctx.attrs
     shape = x.shape
-    zero = x.data == 0
-    nzeros = zero.sum(axis=axes, keepdims=True)
     g_full = expand_reduced(g, shape, axes, keep)
-    out_full = expand_reduced(out, shape, axes, keep)
-    # no zero in the slice: out / x; one zero: the product of the others at the zero only
-    safe_x = where(zero, 1.0, x)
-    others = expand_reduced(prod(safe_x, axes, keep), shape, axes, keep)
-    lone_zero = zero & (x.xp.broadcast_to(nzeros, shape) == 1)
-    grad = where(x.xp.broadcast_to(nzeros, shape) == 0, div(out_full, safe_x),
-                 where(lone_zero, others, 0.0))
-    return (mul(g_full, grad),)
+    if not bool((x.data == 0).any()):
+        # prod_{j != i} x_j = out / x_i; differentiable again (d(out / x_i)/dx_i = 0)
+        return (mul(g_full, div(expand_reduced(out, shape, axes, keep), x)),)
+    return (mul(g_full, _prod_of_others(x, axes)),)
+
+
+def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:
+    """prod_{j != i} x_j over ``axes`` for every i, exact where x has zeros and differentiable
+    to any order (O(n^2) memory in the reduced size n: used only when x has zeros)."""
+    from .shape import permute, unsqueeze
+    kept = [i for i in range(x.ndim) if i not in axes]
+    perm = kept + list(axes)
+    xt = permute(x, perm) if perm != list(range(x.ndim)) else x
+    lead = xt.shape[:len(kept)]
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    flat = reshape(xt, lead + (n,))
+    eye = x.xp.eye(n, dtype=bool)
+    others = prod(where(eye, 1.0, unsqueeze(flat, -2)), -1)  # row i: x with x_i replaced by 1
+    others = reshape(others, xt.shape)
+    if perm != list(range(x.ndim)):
+        import numpy
+        others = permute(others, tuple(int(i) for i in numpy.argsort(perm)))
+    return others
 
 
 # ----------------------------------------------------------------------------- max / min

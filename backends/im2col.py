@@ -1,0 +1,220 @@
+"""Array-level unfold/fold kernels for convolution and pooling (no Tensors here).
+
+``im2col`` unfolds a batch of images ``x`` of shape (N, C, H, W) into patch columns of shape
+(N, C*kh*kw, OH*OW): row ``(c, i, j)`` of image ``n`` holds, for every output position
+``(oh, ow)``, the input pixel ``x[n, c, oh*sh + i*dh - pt, ow*sw + j*dw - pl]`` (``pad_value``
+outside the image). The row order matches ``weight.reshape(O, C*kh*kw)``, so a convolution is
+one (batched) matrix product ``W @ cols`` that lands directly in NCHW order. ``col2im`` is its
+adjoint: it folds columns back into an image, *summing* the contributions of overlapping
+patches (the gradient of ``im2col``).
+
+Two implementations of each kernel:
+
+- a vectorised NumPy/CuPy one (strided view of the padded input for ``im2col``; ``kh*kw``
+  strided slice-adds for ``col2im``), no Python loop over pixels or batch elements;
+- a numba one (``@njit(parallel=True, cache=True)``, parallel over (image, channel) planes),
+  used for NumPy arrays when numba imports and is faster (see ``USE_NUMBA``; measured at
+  ResNet-20 and MNIST-CNN shapes). ``AUTODIFF_NUMBA=0`` turns numba off.
+
+Padding is ``(ph, pw)`` (symmetric) or ``((top, bottom), (left, right))``.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy
+
+from . import get_array_module
+
+__all__ = ["im2col", "col2im", "conv_output_size", "normalize_padding", "HAVE_NUMBA",
+           "USE_NUMBA", "im2col_numpy", "col2im_numpy", "im2col_numba", "col2im_numba"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _pair(v, name: str) -> tuple[int, int]:
+    if isinstance(v, (int, numpy.integer)):
+        return int(v), int(v)
+    t = tuple(int(a) for a in v)
+    if len(t) != 2:
+        raise ValueError(f"im2col: {name} must be an int or a pair, got {v!r}")
+    return t
+
+
+def normalize_padding(padding) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) from an int, a pair (ph, pw) or ((top, bottom), (left, right))."""
+    if isinstance(padding, (int, numpy.integer)):
+        p = int(padding)
+        return p, p, p, p
+    padding = tuple(padding)
+    if len(padding) == 4:
+        return tuple(int(a) for a in padding)
+    if len(padding) != 2:
+        raise ValueError(f"im2col: padding must be an int, a pair or two pairs, got {padding!r}")
+    a, b = padding
+    if isinstance(a, (int, numpy.integer)) and isinstance(b, (int, numpy.integer)):
+        return int(a), int(a), int(b), int(b)
+    (t, bo), (le, r) = a, b
+    return int(t), int(bo), int(le), int(r)
+
+
+def conv_output_size(size: int, k: int, stride: int, pad_before: int, pad_after: int,
+                     dilation: int) -> int:
+    """Number of windows along one axis (PyTorch's floor formula)."""
+    return (size + pad_before + pad_after - dilation * (k - 1) - 1) // stride + 1
+
+
+def _geometry(x_shape, kh, kw, stride, padding, dilation):
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    pt, pb, pl, pr = normalize_padding(padding)
+    N, C, H, W = x_shape
+    OH = conv_output_size(H, kh, sh, pt, pb, dh)
+    OW = conv_output_size(W, kw, sw, pl, pr, dw)
+    if OH <= 0 or OW <= 0:
+        raise ValueError(f"im2col: a {kh}x{kw} kernel (dilation {(dh, dw)}, padding "
+                         f"{(pt, pb, pl, pr)}) does not fit an input of spatial size {(H, W)}")
+    return sh, sw, dh, dw, pt, pb, pl, pr, OH, OW
+
+
+# ----------------------------------------------------------------------------- NumPy / CuPy
+def im2col_numpy(x, kh: int, kw: int, stride=1, padding=0, dilation=1, pad_value: float = 0.0):
+    """Vectorised unfold: (N, C, H, W) -> (N, C*kh*kw, OH*OW) via a strided view."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x.shape, kh, kw, stride, padding, dilation)
+    if pt or pb or pl or pr:
+        x = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode="constant",
+                   constant_values=pad_value)
+    else:
+        x = xp.ascontiguousarray(x)
+    s0, s1, s2, s3 = x.strides
+    view = xp.lib.stride_tricks.as_strided(
+        x, (N, C, kh, kw, OH, OW), (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw))
+    return xp.ascontiguousarray(view).reshape(N, C * kh * kw, OH * OW)
+
+
+def col2im_numpy(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
+    """Vectorised fold (adjoint of :func:`im2col_numpy`): overlapping patches are summed.
+
+    One strided slice-add per kernel offset (kh*kw of them), each over the whole batch."""
+    xp = get_array_module(cols)
+    N, C, H, W = x_shape
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x_shape, kh, kw, stride, padding, dilation)
+    c6 = cols.reshape(N, C, kh, kw, OH, OW)
+    out = xp.zeros((N, C, H + pt + pb, W + pl + pr), dtype=cols.dtype)
+    for i in range(kh):
+        hi = i * dh
+        for j in range(kw):
+            wj = j * dw
+            out[:, :, hi:hi + sh * (OH - 1) + 1:sh, wj:wj + sw * (OW - 1) + 1:sw] += c6[:, :, i, j]
+    if pt or pb or pl or pr:
+        out = out[:, :, pt:pt + H, pl:pl + W]
+    return out
+
+
+# ----------------------------------------------------------------------------- numba
+HAVE_NUMBA = False
+if os.environ.get("AUTODIFF_NUMBA", "1") != "0":
+    try:
+        import numba
+        HAVE_NUMBA = True
+    except ImportError:  # numba is optional
+        HAVE_NUMBA = False
+
+if HAVE_NUMBA:
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def _im2col_nb(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, pad_value):  # pragma: no cover
+        N, C, H, W = x.shape
+        for p in numba.prange(N * C):
+            n = p // C
+            c = p - n * C
+            for i in range(kh):
+                for j in range(kw):
+                    r = (c * kh + i) * kw + j
+                    for oh in range(OH):
+                        h = oh * sh + i * dh - pt
+                        base = oh * OW
+                        if h < 0 or h >= H:
+                            for ow in range(OW):
+                                out[n, r, base + ow] = pad_value
+                        else:
+                            for ow in range(OW):
+                                w = ow * sw + j * dw - pl
+                                if w >= 0 and w < W:
+                                    out[n, r, base + ow] = x[n, c, h, w]
+                                else:
+                                    out[n, r, base + ow] = pad_value
+
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def _col2im_nb(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW):  # pragma: no cover
+        N, C, H, W = out.shape
+        for p in numba.prange(N * C):
+            n = p // C
+            c = p - n * C
+            for h in range(H):
+                for w in range(W):
+                    out[n, c, h, w] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    r = (c * kh + i) * kw + j
+                    for oh in range(OH):
+                        h = oh * sh + i * dh - pt
+                        if h < 0 or h >= H:
+                            continue
+                        base = oh * OW
+                        for ow in range(OW):
+                            w = ow * sw + j * dw - pl
+                            if w >= 0 and w < W:
+                                out[n, c, h, w] += cols[n, r, base + ow]
+
+
+def im2col_numba(x, kh: int, kw: int, stride=1, padding=0, dilation=1, pad_value: float = 0.0):
+    """numba unfold (NumPy arrays only); same result as :func:`im2col_numpy`."""
+    if not HAVE_NUMBA:
+        raise RuntimeError("im2col_numba: numba is not available")
+    N, C, H, W = x.shape
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x.shape, kh, kw, stride, padding, dilation)
+    x = numpy.ascontiguousarray(x)
+    out = numpy.empty((N, C * kh * kw, OH * OW), dtype=x.dtype)
+    _im2col_nb(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, x.dtype.type(pad_value))
+    return out
+
+
+def col2im_numba(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
+    """numba fold (NumPy arrays only); same result as :func:`col2im_numpy`."""
+    if not HAVE_NUMBA:
+        raise RuntimeError("col2im_numba: numba is not available")
+    N, C, H, W = x_shape
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x_shape, kh, kw, stride, padding, dilation)
+    cols = numpy.ascontiguousarray(cols).reshape(N, C * kh * kw, OH * OW)
+    out = numpy.empty((N, C, H, W), dtype=cols.dtype)
+    _col2im_nb(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW)
+    return out
+
+
+# Which implementation each operation uses on NumPy arrays when numba is importable; chosen by
+# timing both at ResNet-20 (N=128, C=16..64, 32x32..8x8, 3x3, pad 1) and MNIST-CNN shapes
+# (N=64, C=1..16, 28x28 / 14x14, 5x5); see the report in the module's tests/benchmarks.
+USE_NUMBA = {"im2col": True, "col2im": True}
+
+
+# ----------------------------------------------------------------------------- dispatch
+def im2col(x, kh: int, kw: int, stride=1, padding=0, dilation=1, pad_value: float = 0.0):
+    """Unfold (N, C, H, W) into (N, C*kh*kw, OH*OW) patch columns (``pad_value`` outside)."""
+    if x.ndim != 4:
+        raise ValueError(f"im2col: expected a 4-D (N, C, H, W) array, got shape {x.shape}")
+    if HAVE_NUMBA and USE_NUMBA["im2col"] and isinstance(x, numpy.ndarray) \
+            and x.dtype.kind == "f":
+        return im2col_numba(x, kh, kw, stride, padding, dilation, pad_value)
+    return im2col_numpy(x, kh, kw, stride, padding, dilation, pad_value)
+
+
+def col2im(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
+    """Fold (N, C*kh*kw, OH*OW) columns back into an (N, C, H, W) image, summing overlaps."""
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"col2im: x_shape must be (N, C, H, W), got {x_shape}")
+    if HAVE_NUMBA and USE_NUMBA["col2im"] and isinstance(cols, numpy.ndarray) \
+            and cols.dtype.kind == "f":
+        return col2im_numba(cols, x_shape, kh, kw, stride, padding, dilation)
+    return col2im_numpy(cols, x_shape, kh, kw, stride, padding, dilation)
