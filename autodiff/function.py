@@ -97,7 +97,6 @@ class Function:
                     tuple(e is not None for e in edges),
                     tuple((t.data.shape, t.data.dtype) for t in inputs),
                     tuple((o.data.shape, o.data.dtype) for o in outs))
-        ctx._node = node
         wrapped = []
         for i, o in enumerate(outs):
             diff = o.data.dtype.kind == "f" and id(o) not in ctx.non_differentiable
@@ -132,7 +131,11 @@ def _make_backward(cls, args):
 
     def backward_fn(node, *grads):
         ctx = node.attrs
-        res = cls.backward(ctx, *grads)
+        ctx._node = node  # bound only while backward runs: no node <-> ctx cycle
+        try:
+            res = cls.backward(ctx, *grads)
+        finally:
+            ctx._node = None
         if not isinstance(res, tuple):
             res = (res,)
         if len(res) < len(args):
