@@ -170,12 +170,21 @@ def once_differentiable(backward):
     def wrapper(ctx, *grads):
         with no_grad():
             res = backward(ctx, *grads)
-        if not (STATE.enabled and any(isinstance(g, Tensor) and g._requires_grad
-                                      for g in grads)):
+        if not STATE.enabled:  # plain backward: nothing will differentiate the result
+            return res
+        # under create_graph the result depends on the incoming gradients and on the saved
+        # tensors: anchor it to them through a node whose backward raises
+        anchors = [g for g in grads if isinstance(g, Tensor) and g._requires_grad]
+        if isinstance(ctx, FunctionCtx) and ctx._node is not None:
+            anchors += [t for t in ctx.saved_tensors
+                        if isinstance(t, Tensor) and t._requires_grad]
+        if not anchors:
             return res
         single = not isinstance(res, tuple)
         outs = (res,) if single else res
-        guarded = tuple(None if o is None else _Unreachable.apply(o, *grads) for o in outs)
+        guarded = tuple(None if o is None else
+                        _Unreachable.apply(o if isinstance(o, Tensor) else make(o), *anchors)
+                        for o in outs)
         return guarded[0] if single else guarded
 
     return wrapper

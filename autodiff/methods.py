@@ -2,6 +2,8 @@
 and defines the in-place operations."""
 from __future__ import annotations
 
+import numpy
+
 from .grad_mode import STATE
 from .ops import elementwise as E, index as I, linalg as L, reduce as R, shape as S
 from .tensor import Tensor, as_tensor_like
@@ -26,7 +28,7 @@ def _inplace(op):
         else:
             o = other.data if isinstance(other, Tensor) else other
             try:
-                _NUMPY_INPLACE[op.__name__](self.data, o)
+                _NUMPY_INPLACE[op.__name__](_writable(self), o)
             except ValueError:
                 raise ValueError(f"{op.__name__}_: shapes {self.shape} and "
                                  f"{getattr(o, 'shape', ())} cannot be broadcast in place") \
@@ -56,41 +58,50 @@ def _np_idiv(a, b):
 _NUMPY_INPLACE = {"add": _np_iadd, "sub": _np_isub, "mul": _np_imul, "div": _np_idiv}
 
 
+def _writable(self):
+    """The data as an array that can be written in place: a 0-d op result is a NumPy scalar
+    (immutable, so ``a += b`` on it would silently rebind), made a 0-d array here."""
+    d = self.data
+    if isinstance(d, numpy.generic):
+        d = self.data = numpy.array(d)
+    return d
+
+
 def _zero_(self):
-    self.data[...] = 0
+    _writable(self)[...] = 0
     self._version.v += 1
     return self
 
 
 def _fill_(self, value):
-    self.data[...] = value
+    _writable(self)[...] = value
     self._version.v += 1
     return self
 
 
 def _copy_(self, src):
     src = src.data if isinstance(src, Tensor) else src
-    self.data[...] = src
+    _writable(self)[...] = src
     self._version.v += 1
     return self
 
 
 def _clamp_(self, min=None, max=None):  # noqa: A002
-    self.xp.clip(self.data, min, max, out=self.data)
+    self.xp.clip(self.data, min, max, out=_writable(self))
     self._version.v += 1
     return self
 
 
 def _uniform_(self, a=0.0, b=1.0):
     from .random import generator
-    self.data[...] = generator(self.xp).uniform(a, b, self.shape)
+    _writable(self)[...] = generator(self.xp).uniform(a, b, self.shape)
     self._version.v += 1
     return self
 
 
 def _normal_(self, mean=0.0, std=1.0):
     from .random import generator
-    self.data[...] = generator(self.xp).normal(mean, std, self.shape)
+    _writable(self)[...] = generator(self.xp).normal(mean, std, self.shape)
     self._version.v += 1
     return self
 

@@ -18,6 +18,8 @@ import heapq
 import itertools
 import weakref
 
+import numpy
+
 from .grad_mode import STATE, no_grad
 from .tensor import Tensor, make
 
@@ -342,8 +344,10 @@ def _accumulate(leaf_grads, roots, root_grads, create_graph) -> None:
     owned = {id(g.data) for g in root_grads}
     for leaf, g in leaf_grads.values():
         if not create_graph:
-            if id(g.data) in owned or g.grad_fn is not None:
-                g = make(g.data.copy())
+            if id(g.data) in owned or g.grad_fn is not None or g.data.base is not None:
+                g = make(g.data.copy())  # views (broadcast, reshape) are read-only or aliased
+            elif isinstance(g.data, numpy.generic):
+                g = make(numpy.array(g.data))  # NumPy scalar -> writable 0-d array
             owned.add(id(g.data))
         if leaf.grad is None:
             leaf.grad = g
@@ -351,7 +355,8 @@ def _accumulate(leaf_grads, roots, root_grads, create_graph) -> None:
             from .ops.elementwise import add
             leaf.grad = add(leaf.grad, g)
         else:
-            leaf.grad = make(leaf.grad.data + g.data)
+            total = leaf.grad.data + g.data
+            leaf.grad = make(numpy.array(total) if isinstance(total, numpy.generic) else total)
 
 
 def _as_grad(t: Tensor, g, fn: str) -> Tensor:

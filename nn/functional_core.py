@@ -1,4 +1,301 @@
-"""Functional forms of the basic layers: linear, activations, dropout, batch_norm, embedding, one_hot."""
+"""Functional forms of the core layers: linear, activations, softmax, dropout, batch/layer norm,
+embedding, one_hot, flatten (PyTorch's ``torch.nn.functional`` names and signatures).
+
+``linear``, ``dropout`` and ``batch_norm`` are primitives with hand-written backward rules
+(one tape node each); the rules use Tensor ops only, so double backward works.
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy
+
+import autodiff as ad
+from autodiff.grad_mode import STATE
+from autodiff.random import generator
+from autodiff.tape import record
+from autodiff.tensor import Tensor, make
+
+__all__ = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus",
+           "softmax", "log_softmax", "dropout", "batch_norm", "layer_norm", "embedding",
+           "one_hot", "flatten", "identity"]
+
+
+def _t(x) -> Tensor:
+    return x if isinstance(x, Tensor) else ad.tensor(x)
+
+
+# ------------------------------------------------------------------------------------ linear
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` with weight (out_features, in_features), input (..., in)."""
+    input, weight = _t(input), _t(weight)
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
+                         f"{tuple(weight.shape)}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not match weight "
+                         f"of shape {tuple(weight.shape)} (expected input.shape[-1] == "
+                         f"{weight.shape[1]})")
+    out = input.data @ weight.data.T
+    if bias is None:
+        return record("linear", _linear_bw, out, (input, weight), (input, weight))
+    bias = _t(bias)
+    if bias.shape not in ((weight.shape[0],), ()):
+        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not match "
+                         f"out_features {weight.shape[0]}")
+    out += bias.data
+    return record("linear", _linear_bw, out, (input, weight, bias), (input, weight))
+
+
+def _linear_bw(ctx, g):
+    x, w = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    gx = ad.matmul(g, w) if need[0] else None
+    gw = gb = None
+    if need[1] or (len(need) > 2 and need[2]):
+        g2 = g if g.ndim == 2 else ad.reshape(g, (-1, g.shape[-1]))
+        if need[1]:
+            x2 = x if x.ndim == 2 else ad.reshape(x, (-1, x.shape[-1]))
+            gw = ad.matmul(ad.transpose(g2), x2) if x.ndim >= 2 else ad.outer(g, x)
+        if len(need) > 2 and need[2]:
+            gb = g2.sum(axis=0) if g.ndim >= 2 else g
+    return (gx, gw) if len(need) == 2 else (gx, gw, gb)
+
+
+def identity(input: Tensor) -> Tensor:
+    return input
+
+
+# ------------------------------------------------------------------------------------ activations
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return ad.relu(input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return ad.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    return ad.tanh(input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return ad.leaky_relu(input, negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    return ad.elu(input, alpha)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    return ad.gelu(input, approximate)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return ad.softplus(input, beta, threshold)
+
+
+def softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
+    input = _t(input)
+    if dtype is not None:
+        input = input.astype(dtype)
+    return ad.softmax(input, dim=dim)
+
+
+def log_softmax(input: Tensor, dim: int = -1, dtype=None) -> Tensor:
+    input = _t(input)
+    if dtype is not None:
+        input = input.astype(dtype)
+    return ad.log_softmax(input, dim=dim)
+
+
+# ------------------------------------------------------------------------------------ dropout
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted
+    dropout); the identity when not ``training`` or ``p == 0``. The mask is kept for
+    backward."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
+    input = _t(input)
+    if not training or p == 0.0:
+        return input
+    xp = input.xp
+    if p == 1.0:
+        mask = xp.zeros(input.shape, input.dtype)
+    else:
+        keep = generator(xp).random(input.shape) >= p
+        mask = keep.astype(input.dtype) * input.dtype.type(1.0 / (1.0 - p))
+    return record("dropout", _dropout_bw, input.data * mask, (input,), attrs=mask)
+
+
+def _dropout_bw(ctx, g):
+    return (ad.mul(g, make(ctx.attrs)),)
+
+
+# ------------------------------------------------------------------------------------ batch norm
+def _bn_shape(x: Tensor) -> tuple:
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over every dim but the channel dim 1 ((N, C), (N, C, L), (N, C, H, W)).
+
+    In training the batch statistics are used (biased variance) and the running statistics,
+    when given, are updated in place: ``r = (1 - momentum) * r + momentum * s`` with the
+    *unbiased* batch variance for ``running_var`` (as PyTorch). In eval the running statistics
+    are used.
+    """
+    input = _t(input)
+    if input.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of at least 2 dims (N, C, ...), got "
+                         f"shape {tuple(input.shape)}")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, expected ({C},) "
+                             f"for an input of shape {tuple(input.shape)}")
+    shape = _bn_shape(input)
+    xp = input.xp
+    if not training:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when not "
+                             "training")
+        inv = 1.0 / xp.sqrt(running_var.data + eps)
+        scale = make(inv.astype(input.dtype, copy=False))
+        if weight is not None:
+            scale = ad.mul(weight, scale)
+        shift = ad.mul(ad.neg(make(running_mean.data.astype(input.dtype, copy=False))), scale)
+        if bias is not None:
+            shift = ad.add(shift, bias)
+        return ad.add(ad.mul(input, ad.reshape(scale, shape)), ad.reshape(shift, shape))
+
+    axes = (0,) + tuple(range(2, input.ndim))
+    n = input.data.size // C
+    if n <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input of shape {tuple(input.shape)}")
+    x = input.data
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=axes, keepdims=True)
+    invstd = 1.0 / xp.sqrt(var + eps)
+    xhat = centred * invstd
+    out = xhat
+    if weight is not None:
+        out = out * weight.data.reshape(shape)
+    if bias is not None:
+        out = out + bias.data.reshape(shape)
+    if running_mean is not None:
+        running_mean.data[...] = ((1 - momentum) * running_mean.data +
+                                  momentum * mean.reshape(C)).astype(running_mean.dtype)
+        running_mean._version.v += 1
+    if running_var is not None:
+        unbiased = var.reshape(C) * (n / (n - 1))
+        running_var.data[...] = ((1 - momentum) * running_var.data +
+                                 momentum * unbiased).astype(running_var.dtype)
+        running_var._version.v += 1
+    inputs = [input]
+    if weight is not None:
+        inputs.append(weight)
+    if bias is not None:
+        inputs.append(bias)
+    saved = (input, weight) if weight is not None else (input,)
+    return record("batch_norm", _batch_norm_bw, out.astype(input.dtype, copy=False),
+                  tuple(inputs), saved,
+                  attrs=(axes, shape, eps, xhat, invstd, weight is not None, bias is not None))
+
+
+def _batch_norm_bw(ctx, g):
+    axes, shape, eps, xhat_a, invstd_a, has_w, has_b = ctx.attrs
+    saved = ctx.saved_tensors
+    x = saved[0]
+    w = saved[1] if has_w else None
+    need = ctx.needs_input_grad
+    if STATE.enabled:
+        # create_graph: rebuild the statistics from x with Tensor ops so that the result is
+        # differentiable in x as well
+        mean = ad.mean(x, axes, True)
+        centred = ad.sub(x, mean)
+        invstd = ad.div(1.0, ad.sqrt(ad.add(ad.mean(ad.mul(centred, centred), axes, True), eps)))
+        xhat = ad.mul(centred, invstd)
+    else:
+        xhat, invstd = make(xhat_a), make(invstd_a)
+    n = x.data.size // x.shape[1]
+    grads = []
+    if need[0]:
+        gxhat = ad.mul(g, ad.reshape(w, shape)) if has_w else g
+        s1 = ad.sum(gxhat, axes, True)
+        s2 = ad.sum(ad.mul(gxhat, xhat), axes, True)
+        inner = ad.sub(ad.sub(ad.mul(gxhat, float(n)), s1), ad.mul(xhat, s2))
+        grads.append(ad.mul(inner, ad.div(invstd, float(n))))
+    else:
+        grads.append(None)
+    if has_w:
+        grads.append(ad.sum(ad.mul(g, xhat), axes) if need[1] else None)
+    if has_b:
+        grads.append(ad.sum(g, axes) if need[-1] else None)
+    return tuple(grads)
+
+
+def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dims (biased variance), then scale and
+    shift elementwise."""
+    input = _t(input)
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(ns):]) != ns:
+        raise ValueError(f"layer_norm: input of shape {tuple(input.shape)} does not end with "
+                         f"normalized_shape {ns}")
+    axes = tuple(range(input.ndim - len(ns), input.ndim))
+    mean = ad.mean(input, axes, True)
+    centred = ad.sub(input, mean)
+    var = ad.mean(ad.mul(centred, centred), axes, True)
+    out = ad.mul(centred, ad.div(1.0, ad.sqrt(ad.add(var, eps))))
+    if weight is not None:
+        out = ad.mul(out, weight)
+    if bias is not None:
+        out = ad.add(out, bias)
+    return out
+
+
+# ------------------------------------------------------------------------------------ embedding
+def embedding(input, weight: Tensor, padding_idx: int | None = None,
+              max_norm=None) -> Tensor:
+    """Rows of ``weight`` at the integer indices ``input`` (any shape); the row at
+    ``padding_idx`` gets no gradient."""
+    idx = input.data if isinstance(input, Tensor) else numpy.asarray(input)
+    xp = weight.xp
+    idx = xp.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    num = weight.shape[0]
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
+        raise IndexError(f"embedding: index out of range: indices span [{int(idx.min())}, "
+                         f"{int(idx.max())}] but the table has {num} rows")
+    out = ad.getitem(weight, idx)
+    if padding_idx is not None:
+        pad = padding_idx % num
+        keep = (idx != pad)[..., None]
+        out = ad.where(keep, out, out.detach())
+    return out
+
+
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding with a trailing class dim."""
+    idx = tensor.data if isinstance(tensor, Tensor) else numpy.asarray(tensor)
+    xp = tensor.xp if isinstance(tensor, Tensor) else numpy
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expects an integer tensor, got dtype {idx.dtype}")
+    if num_classes < 0:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got "
+                         f"[{int(idx.min())}, {int(idx.max())}]")
+    out = (idx[..., None] == xp.arange(num_classes)).astype(numpy.int64)
+    return make(out)
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return ad.flatten(_t(input), start_dim, end_dim)

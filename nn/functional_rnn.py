@@ -1,4 +1,529 @@
-"""Functional recurrent cells (tanh RNN, LSTM, GRU)."""
+"""Functional recurrent cells (tanh/ReLU RNN, LSTM, GRU) and their fused sequence kernels.
+
+The equations and gate orders are PyTorch's:
+
+* RNN:  ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``
+* LSTM: gates ``i, f, g, o`` (rows of ``W_ih``/``W_hh`` in that order);
+  ``c' = f * c + i * g``, ``h' = o * tanh(c')``
+* GRU:  gates ``r, z, n``; ``n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))``,
+  ``h' = (1 - z) * n + z * h``
+
+Speed: a layer projects the inputs of *all* time steps in one matrix product before the time
+loop (``xw = x W_ih^T + b``), and the loop itself runs inside one recorded primitive per layer
+(``rnn_tanh_sequence``, ``lstm_sequence``, ``gru_sequence``): per step one fused gate matrix
+product and a few array operations, with the backward (BPTT) written on the raw arrays and the
+weight gradient ``dW_hh`` taken in one product over all steps at the end. The cells are the
+same primitives with one time step.
+
+Higher derivatives: when the backward runs with ``create_graph=True`` the primitives recompute
+the forward and run the *same* equations with Tensor operations, so ``gradgradcheck`` and
+Hessian-vector products work through them.
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import Optional
+
+import autodiff as ad
+from autodiff.backends import get_array_module
+from autodiff.tape import record_multi
+from autodiff.tensor import Tensor, make
+
+__all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_tanh_sequence",
+           "rnn_relu_sequence", "lstm_sequence", "gru_sequence", "input_projection"]
+
+
+# ------------------------------------------------------------------------------ array adapters
+class _ArrayOps:
+    """The kernels' operations on raw arrays (NumPy or CuPy), the fast path."""
+
+    def __init__(self, xp) -> None:
+        self.xp = xp
+
+    def tanh(self, x):
+        return self.xp.tanh(x)
+
+    def sigmoid(self, x):
+        # 0.5 * (1 + tanh(x / 2)): stable for any x, one transcendental call
+        y = self.xp.tanh(x * 0.5)
+        y *= 0.5
+        y += 0.5
+        return y
+
+    def relu(self, x):
+        return self.xp.maximum(x, 0)
+
+    def relu_mask(self, h):
+        return (h > 0).astype(h.dtype)
+
+    def mm(self, a, b):
+        return a @ b
+
+    def t(self, w):
+        return w.T
+
+    def cat(self, xs):
+        return self.xp.concatenate(xs, axis=1)
+
+    def stack(self, xs):
+        return self.xp.stack(xs)
+
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def sum01(self, x):
+        return x.sum(axis=(0, 1))
+
+
+class _TensorOps:
+    """The same operations as Tensor ops (recorded: used under ``create_graph``)."""
+
+    xp = None
+
+    tanh = staticmethod(ad.tanh)
+    sigmoid = staticmethod(ad.sigmoid)
+    relu = staticmethod(ad.relu)
+    mm = staticmethod(ad.matmul)
+
+    @staticmethod
+    def relu_mask(h):
+        return make((h.data > 0).astype(h.dtype))
+
+    @staticmethod
+    def t(w):
+        return ad.transpose(w, 0, 1)
+
+    @staticmethod
+    def cat(xs):
+        return ad.cat(xs, dim=1)
+
+    @staticmethod
+    def stack(xs):
+        return ad.stack(xs)
+
+    @staticmethod
+    def reshape(x, shape):
+        return ad.reshape(x, shape)
+
+    @staticmethod
+    def sum01(x):
+        return ad.sum(x, axis=(0, 1))
+
+
+# ------------------------------------------------------------------------------ kernels
+# Each forward returns (list of h_t, h_T, [c_T,] cache); each backward returns the gradients of
+# (xw, h0, [c0,] w_hh, [b_hh]). They are written once for arrays and Tensors alike.
+
+def _rnn_forward(K, xw, h0, w_hh, relu: bool):
+    wt = K.t(w_hh)
+    h = h0
+    hs = []
+    for t in range(xw.shape[0]):
+        pre = xw[t] + K.mm(h, wt)
+        h = K.relu(pre) if relu else K.tanh(pre)
+        hs.append(h)
+    return hs, h, None
+
+
+def _rnn_backward(K, hs, h0, w_hh, g_hs, g_hT, relu: bool):
+    T = len(hs)
+    dh_next = g_hT
+    dps = [None] * T
+    for t in range(T - 1, -1, -1):
+        dh = g_hs[t] + dh_next
+        h = hs[t]
+        dp = dh * K.relu_mask(h) if relu else dh * (1 - h * h)
+        dps[t] = dp
+        dh_next = K.mm(dp, w_hh)
+    dxw = K.stack(dps)
+    dw = _weight_grad(K, dxw, h0, hs)
+    return dxw, dh_next, dw
+
+
+def _weight_grad(K, dgates, h0, hs):
+    """sum_t dgates_t^T h_{t-1} as one product over all steps."""
+    T, B, G = dgates.shape
+    H = h0.shape[-1]
+    hprev = K.stack([h0] + list(hs[:-1]))
+    return K.mm(K.t(K.reshape(dgates, (T * B, G))), K.reshape(hprev, (T * B, H)))
+
+
+def _lstm_forward(K, xw, h0, c0, w_hh):
+    wt = K.t(w_hh)
+    H = h0.shape[-1]
+    h, c = h0, c0
+    hs, cache = [], []
+    for t in range(xw.shape[0]):
+        gates = xw[t] + K.mm(h, wt)
+        i = K.sigmoid(gates[:, :H])
+        f = K.sigmoid(gates[:, H:2 * H])
+        g = K.tanh(gates[:, 2 * H:3 * H])
+        o = K.sigmoid(gates[:, 3 * H:])
+        c_prev = c
+        c = f * c_prev + i * g
+        tc = K.tanh(c)
+        h = o * tc
+        hs.append(h)
+        cache.append((i, f, g, o, c_prev, tc))
+    return hs, h, c, cache
+
+
+def _lstm_backward(K, hs, cache, h0, w_hh, g_hs, g_hT, g_cT):
+    T = len(hs)
+    dh_next, dc_next = g_hT, g_cT
+    dgs = [None] * T
+    for t in range(T - 1, -1, -1):
+        i, f, g, o, c_prev, tc = cache[t]
+        dh = g_hs[t] + dh_next
+        do = dh * tc
+        dc = dc_next + dh * o * (1 - tc * tc)
+        di = dc * g
+        dg = dc * i
+        df = dc * c_prev
+        dc_next = dc * f
+        dgates = K.cat([di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g),
+                        do * o * (1 - o)])
+        dgs[t] = dgates
+        dh_next = K.mm(dgates, w_hh)
+    dxw = K.stack(dgs)
+    dw = _weight_grad(K, dxw, h0, hs)
+    return dxw, dh_next, dc_next, dw
+
+
+def _gru_forward(K, xw, h0, w_hh, b_hh):
+    wt = K.t(w_hh)
+    H = h0.shape[-1]
+    h = h0
+    hs, cache = [], []
+    for t in range(xw.shape[0]):
+        hh = K.mm(h, wt)
+        if b_hh is not None:
+            hh = hh + b_hh
+        x = xw[t]
+        r = K.sigmoid(x[:, :H] + hh[:, :H])
+        z = K.sigmoid(x[:, H:2 * H] + hh[:, H:2 * H])
+        hn = hh[:, 2 * H:]
+        n = K.tanh(x[:, 2 * H:] + r * hn)
+        h_prev = h
+        h = n + z * (h_prev - n)
+        hs.append(h)
+        cache.append((r, z, n, hn, h_prev))
+    return hs, h, cache
+
+
+def _gru_backward(K, hs, cache, h0, w_hh, g_hs, g_hT, has_bias: bool):
+    T = len(hs)
+    dh_next = g_hT
+    dxs, dhhs = [None] * T, [None] * T
+    for t in range(T - 1, -1, -1):
+        r, z, n, hn, h_prev = cache[t]
+        dh = g_hs[t] + dh_next
+        dz = dh * (h_prev - n)
+        dnp = dh * (1 - z) * (1 - n * n)
+        drp = dnp * hn * r * (1 - r)
+        dzp = dz * z * (1 - z)
+        dxs[t] = K.cat([drp, dzp, dnp])
+        dhh = K.cat([drp, dzp, dnp * r])
+        dhhs[t] = dhh
+        dh_next = dh * z + K.mm(dhh, w_hh)
+    dxw = K.stack(dxs)
+    dhh_all = K.stack(dhhs)
+    dw = _weight_grad(K, dhh_all, h0, hs)
+    db = K.sum01(dhh_all) if has_bias else None
+    return dxw, dh_next, dw, db
+
+
+# ------------------------------------------------------------------------------ numba LSTM
+# On NumPy arrays the LSTM's pointwise work per step (4 activations, the cell update and their
+# derivatives: ~25 array passes) costs more than the gate matrix product; with numba it is one
+# fused pass per step forward and one backward. Without numba the generic kernels above run.
+try:  # pragma: no cover - depends on the environment
+    import numba as _numba
+except Exception:  # noqa: BLE001
+    _numba = None
+
+USE_NUMBA = _numba is not None
+
+
+def _jit(fn):
+    return _numba.njit(cache=True, nogil=True)(fn) if _numba is not None else fn
+
+
+@_jit
+def _lstm_fw_point(gates, c_prev, acts, c, tc, h):  # pragma: no cover - compiled
+    B, G = gates.shape
+    H = G // 4
+    for b in range(B):
+        for j in range(H):
+            i = 0.5 * math.tanh(0.5 * gates[b, j]) + 0.5
+            f = 0.5 * math.tanh(0.5 * gates[b, H + j]) + 0.5
+            g = math.tanh(gates[b, 2 * H + j])
+            o = 0.5 * math.tanh(0.5 * gates[b, 3 * H + j]) + 0.5
+            cc = f * c_prev[b, j] + i * g
+            t = math.tanh(cc)
+            acts[b, j] = i
+            acts[b, H + j] = f
+            acts[b, 2 * H + j] = g
+            acts[b, 3 * H + j] = o
+            c[b, j] = cc
+            tc[b, j] = t
+            h[b, j] = o * t
+
+
+@_jit
+def _lstm_bw_point(acts, c_prev, tc, g_h, dh_next, dc_next, dgates, dc_prev):  # pragma: no cover
+    B, G = acts.shape
+    H = G // 4
+    for b in range(B):
+        for j in range(H):
+            i = acts[b, j]
+            f = acts[b, H + j]
+            g = acts[b, 2 * H + j]
+            o = acts[b, 3 * H + j]
+            t = tc[b, j]
+            dh = g_h[b, j] + dh_next[b, j]
+            dc = dc_next[b, j] + dh * o * (1 - t * t)
+            dgates[b, j] = dc * g * i * (1 - i)
+            dgates[b, H + j] = dc * c_prev[b, j] * f * (1 - f)
+            dgates[b, 2 * H + j] = dc * i * (1 - g * g)
+            dgates[b, 3 * H + j] = dh * t * o * (1 - o)
+            dc_prev[b, j] = dc * f
+
+
+def _use_numba(*arrays) -> bool:
+    import numpy as np
+    return USE_NUMBA and all(type(a) is np.ndarray for a in arrays)
+
+
+def _lstm_forward_numba(xw, h0, c0, w_hh):
+    import numpy as np
+    T, B, G = xw.shape
+    H = G // 4
+    dt = xw.dtype
+    h0 = np.ascontiguousarray(h0, dtype=dt)
+    c0 = np.ascontiguousarray(c0, dtype=dt)
+    wt = np.ascontiguousarray(w_hh.T)
+    acts = np.empty((T, B, G), dt)
+    cs = np.empty((T, B, H), dt)
+    tcs = np.empty((T, B, H), dt)
+    hs = np.empty((T, B, H), dt)
+    gates = np.empty((B, G), dt)
+    h, c = h0, c0
+    for t in range(T):
+        np.matmul(h, wt, out=gates)
+        gates += xw[t]
+        _lstm_fw_point(gates, c, acts[t], cs[t], tcs[t], hs[t])
+        h, c = hs[t], cs[t]
+    return hs, (acts, cs, tcs, h0, c0)
+
+
+def _lstm_backward_numba(hs, cache, w_hh, g_hs, g_hT, g_cT):
+    import numpy as np
+    acts, cs, tcs, h0, c0 = cache
+    T, B, G = acts.shape
+    H = G // 4
+    dt = acts.dtype
+    w = np.ascontiguousarray(w_hh, dtype=dt)
+    g_hs = np.ascontiguousarray(g_hs, dtype=dt)
+    dgates = np.empty((T, B, G), dt)
+    dh_next = np.array(g_hT, dtype=dt, order="C")
+    dc_next = np.array(g_cT, dtype=dt, order="C")
+    dc_prev = np.empty((B, H), dt)
+    for t in range(T - 1, -1, -1):
+        c_prev = cs[t - 1] if t > 0 else c0
+        _lstm_bw_point(acts[t], c_prev, tcs[t], g_hs[t], dh_next, dc_next, dgates[t], dc_prev)
+        dc_next, dc_prev = dc_prev, dc_next
+        np.matmul(dgates[t], w, out=dh_next)
+    hprev = np.concatenate([h0[None], hs[:-1]]) if T > 1 else h0[None]
+    dw = dgates.reshape(T * B, G).T @ hprev.reshape(T * B, H)
+    return dgates, dh_next, dc_next, dw
+
+
+# ------------------------------------------------------------------------------ primitives
+def _check(xw: Tensor, h0: Tensor, w_hh: Tensor, gates: int, name: str) -> None:
+    if xw.ndim != 3 or h0.ndim != 2:
+        raise ValueError(f"{name}: expects xw of shape (T, B, {gates}*H) and h0 of shape (B, H),"
+                         f" got {xw.shape} and {h0.shape}")
+    T, B, G = xw.shape
+    H = h0.shape[1]
+    if G != gates * H or h0.shape[0] != B or w_hh.shape != (gates * H, H):
+        raise ValueError(f"{name}: inconsistent shapes xw {xw.shape}, h0 {h0.shape}, w_hh "
+                         f"{w_hh.shape} (expected ({gates}*H, H) with H={H})")
+
+
+def _grads_needed(ctx, grads):
+    return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad))
+
+
+def _rnn_sequence(xw: Tensor, h0: Tensor, w_hh: Tensor, relu: bool):
+    name = "rnn_relu_sequence" if relu else "rnn_tanh_sequence"
+    _check(xw, h0, w_hh, 1, name)
+    K = _ArrayOps(get_array_module(xw.data))
+    hs, hT, _ = _rnn_forward(K, xw.data, h0.data, w_hh.data, relu)
+    out = K.stack(hs)
+    res = record_multi(name, _rnn_sequence_bw, (out, hT), (xw, h0, w_hh),
+                       saved=(xw, h0, w_hh), attrs=(relu, hs))
+    return res[0], res[1]
+
+
+def _rnn_sequence_bw(ctx, g_out, g_hT):
+    relu, hs = ctx.attrs
+    xw, h0, w_hh = ctx.saved_tensors
+    if ad.is_grad_enabled():          # create_graph: the same equations, recorded
+        K = _TensorOps()
+        hs_t, _, _ = _rnn_forward(K, xw, h0, w_hh, relu)
+        grads = _rnn_backward(K, hs_t, h0, w_hh, g_out, g_hT, relu)
+    else:
+        K = _ArrayOps(get_array_module(g_out.data))
+        grads = tuple(make(a) for a in _rnn_backward(K, hs, h0.data, w_hh.data, g_out.data,
+                                                     g_hT.data, relu))
+    return _grads_needed(ctx, grads)
+
+
+def rnn_tanh_sequence(xw: Tensor, h0: Tensor, w_hh: Tensor) -> tuple:
+    """Run ``h_t = tanh(xw[t] + h_{t-1} W_hh^T)`` over all steps of ``xw`` (T, B, H), biases
+    already folded into ``xw``. Returns (outputs (T, B, H), h_T)."""
+    return _rnn_sequence(xw, h0, w_hh, relu=False)
+
+
+def rnn_relu_sequence(xw: Tensor, h0: Tensor, w_hh: Tensor) -> tuple:
+    """:func:`rnn_tanh_sequence` with ReLU."""
+    return _rnn_sequence(xw, h0, w_hh, relu=True)
+
+
+def lstm_sequence(xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor) -> tuple:
+    """Run the LSTM recurrence over ``xw`` (T, B, 4H) (input projection plus both biases).
+    Returns (outputs (T, B, H), h_T, c_T)."""
+    _check(xw, h0, w_hh, 4, "lstm_sequence")
+    if c0.shape != h0.shape:
+        raise ValueError(f"lstm_sequence: c0 has shape {c0.shape}, h0 {h0.shape}")
+    if _use_numba(xw.data, h0.data, c0.data, w_hh.data):
+        out, cache = _lstm_forward_numba(xw.data, h0.data, c0.data, w_hh.data)
+        hs, hT, cT = out, out[-1].copy(), cache[1][-1].copy()
+        cache = ("numba", cache)
+    else:
+        K = _ArrayOps(get_array_module(xw.data))
+        hs, hT, cT, cache = _lstm_forward(K, xw.data, h0.data, c0.data, w_hh.data)
+        out = K.stack(hs)
+    return record_multi("lstm_sequence", _lstm_sequence_bw, (out, hT, cT), (xw, h0, c0, w_hh),
+                        saved=(xw, h0, c0, w_hh), attrs=(hs, cache))
+
+
+def _lstm_sequence_bw(ctx, g_out, g_hT, g_cT):
+    hs, cache = ctx.attrs
+    xw, h0, c0, w_hh = ctx.saved_tensors
+    if ad.is_grad_enabled():
+        K = _TensorOps()
+        hs_t, _, _, cache_t = _lstm_forward(K, xw, h0, c0, w_hh)
+        grads = _lstm_backward(K, hs_t, cache_t, h0, w_hh, g_out, g_hT, g_cT)
+    elif isinstance(cache, tuple) and cache and cache[0] == "numba":
+        grads = tuple(make(a) for a in _lstm_backward_numba(hs, cache[1], w_hh.data,
+                                                            g_out.data, g_hT.data, g_cT.data))
+    else:
+        K = _ArrayOps(get_array_module(g_out.data))
+        grads = tuple(make(a) for a in _lstm_backward(K, hs, cache, h0.data, w_hh.data,
+                                                      g_out.data, g_hT.data, g_cT.data))
+    return _grads_needed(ctx, grads)
+
+
+def gru_sequence(xw: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Optional[Tensor] = None) -> tuple:
+    """Run the GRU recurrence over ``xw = x W_ih^T + b_ih`` (T, B, 3H); ``b_hh`` stays inside
+    (the reset gate multiplies ``h W_hn^T + b_hn``). Returns (outputs (T, B, H), h_T)."""
+    _check(xw, h0, w_hh, 3, "gru_sequence")
+    K = _ArrayOps(get_array_module(xw.data))
+    hs, hT, cache = _gru_forward(K, xw.data, h0.data, w_hh.data,
+                                 None if b_hh is None else b_hh.data)
+    out = K.stack(hs)
+    inputs = (xw, h0, w_hh) if b_hh is None else (xw, h0, w_hh, b_hh)
+    res = record_multi("gru_sequence", _gru_sequence_bw, (out, hT), inputs, saved=inputs,
+                       attrs=(hs, cache))
+    return res[0], res[1]
+
+
+def _gru_sequence_bw(ctx, g_out, g_hT):
+    hs, cache = ctx.attrs
+    saved = ctx.saved_tensors
+    xw, h0, w_hh = saved[:3]
+    b_hh = saved[3] if len(saved) > 3 else None
+    if ad.is_grad_enabled():
+        K = _TensorOps()
+        hs_t, _, cache_t = _gru_forward(K, xw, h0, w_hh, b_hh)
+        grads = _gru_backward(K, hs_t, cache_t, h0, w_hh, g_out, g_hT, b_hh is not None)
+    else:
+        K = _ArrayOps(get_array_module(g_out.data))
+        grads = tuple(None if a is None else make(a) for a in _gru_backward(
+            K, hs, cache, h0.data, w_hh.data, g_out.data, g_hT.data, b_hh is not None))
+    return _grads_needed(ctx, grads[:len(saved)])
+
+
+# ------------------------------------------------------------------------------ cells
+def input_projection(x: Tensor, w_ih: Tensor, b_ih: Optional[Tensor] = None,
+                     b_hh: Optional[Tensor] = None) -> Tensor:
+    """``x W_ih^T + b_ih (+ b_hh)`` over all leading dims of ``x`` in one matrix product."""
+    lead = x.shape[:-1]
+    y = ad.matmul(ad.reshape(x, (-1, x.shape[-1])), ad.transpose(w_ih, 0, 1))
+    if b_ih is not None and b_hh is not None:
+        y = y + (b_ih + b_hh)
+    elif b_ih is not None:
+        y = y + b_ih
+    elif b_hh is not None:
+        y = y + b_hh
+    return ad.reshape(y, lead + (w_ih.shape[0],))
+
+
+def _batched(input: Tensor, hx: Optional[Tensor], hidden: int, name: str):
+    if input.ndim not in (1, 2):
+        raise ValueError(f"{name}: input must be (batch, input_size) or (input_size,), got "
+                         f"shape {input.shape}")
+    unbatched = input.ndim == 1
+    if unbatched:
+        input = ad.unsqueeze(input, 0)
+        if hx is not None:
+            hx = ad.unsqueeze(hx, 0)
+    if hx is None:
+        hx = make(input.xp.zeros((input.shape[0], hidden), input.dtype))
+    return input, hx, unbatched
+
+
+def _cell_rnn(input, hx, w_ih, w_hh, b_ih, b_hh, relu, name):
+    input, hx, unbatched = _batched(input, hx, w_hh.shape[1], name)
+    xw = ad.unsqueeze(input_projection(input, w_ih, b_ih, b_hh), 0)
+    _, h = _rnn_sequence(xw, hx, w_hh, relu)
+    return ad.squeeze(h, 0) if unbatched else h
+
+
+def rnn_tanh_cell(input: Tensor, hx: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
+                  b_ih: Optional[Tensor] = None, b_hh: Optional[Tensor] = None) -> Tensor:
+    """One step of the Elman RNN: ``tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``."""
+    return _cell_rnn(input, hx, w_ih, w_hh, b_ih, b_hh, False, "rnn_tanh_cell")
+
+
+def rnn_relu_cell(input: Tensor, hx: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
+                  b_ih: Optional[Tensor] = None, b_hh: Optional[Tensor] = None) -> Tensor:
+    """One step of the ReLU RNN: ``relu(x W_ih^T + b_ih + h W_hh^T + b_hh)``."""
+    return _cell_rnn(input, hx, w_ih, w_hh, b_ih, b_hh, True, "rnn_relu_cell")
+
+
+def lstm_cell(input: Tensor, hx: Optional[tuple], w_ih: Tensor, w_hh: Tensor,
+              b_ih: Optional[Tensor] = None, b_hh: Optional[Tensor] = None) -> tuple:
+    """One LSTM step (gates i, f, g, o); ``hx = (h, c)`` or None for zeros. Returns (h', c')."""
+    h0, c0 = (None, None) if hx is None else hx
+    input, h0, unbatched = _batched(input, h0, w_hh.shape[1], "lstm_cell")
+    if c0 is None:
+        c0 = make(input.xp.zeros(h0.shape, input.dtype))
+    elif unbatched:
+        c0 = ad.unsqueeze(c0, 0)
+    xw = ad.unsqueeze(input_projection(input, w_ih, b_ih, b_hh), 0)
+    _, h, c = lstm_sequence(xw, h0, c0, w_hh)
+    if unbatched:
+        return ad.squeeze(h, 0), ad.squeeze(c, 0)
+    return h, c
+
+
+def gru_cell(input: Tensor, hx: Optional[Tensor], w_ih: Tensor, w_hh: Tensor,
+             b_ih: Optional[Tensor] = None, b_hh: Optional[Tensor] = None) -> Tensor:
+    """One GRU step (gates r, z, n; the reset gate multiplies ``h W_hn^T + b_hn``)."""
+    input, hx, unbatched = _batched(input, hx, w_hh.shape[1], "gru_cell")
+    xw = ad.unsqueeze(input_projection(input, w_ih, b_ih), 0)
+    _, h = gru_sequence(xw, hx, w_hh, b_hh)
+    return ad.squeeze(h, 0) if unbatched else h

@@ -1,4 +1,411 @@
-"""Loss functions (functional forms): mse, l1, smooth_l1, cross_entropy, nll, bce, hinge, kl_div..."""
+"""Loss functions (functional forms): mse, l1, smooth_l1, cross_entropy, nll, bce, hinge, kl_div...
+
+PyTorch's names, signatures and semantics; ``reduction`` is ``'mean'``, ``'sum'`` or ``'none'``
+(``kl_div`` also takes ``'batchmean'``). Shape mismatches and out-of-range labels raise a
+``ValueError`` naming the loss and the shapes.
+
+``nll_loss`` (hence ``cross_entropy`` with class labels), ``binary_cross_entropy`` and
+``binary_cross_entropy_with_logits`` are primitives with hand-written backward rules written
+with Tensor ops (so double backward works); the others are composites.
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy
+
+import autodiff as ad
+from autodiff.tape import record
+from autodiff.tensor import Tensor, make
+
+__all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "hinge_loss",
+           "hinge_embedding_loss", "multi_margin_loss", "kl_div"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _t(x, like: Tensor | None = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if like is not None:
+        return make(like.xp.asarray(x, dtype=like.dtype if like.dtype.kind == "f" else None))
+    return ad.tensor(x)
+
+
+def _check_reduction(name: str, reduction: str, allowed=_REDUCTIONS) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"{name}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return ad.mean(loss)
+    if reduction == "sum":
+        return ad.sum(loss)
+    return loss
+
+
+def _same_shape(name: str, input: Tensor, target: Tensor) -> None:
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{name}: input shape {tuple(input.shape)} and target shape "
+                         f"{tuple(target.shape)} differ; they must be equal")
+
+
+def _pair(name: str, input, target) -> tuple[Tensor, Tensor]:
+    input = _t(input)
+    target = _t(target, input)
+    _same_shape(name, input, target)
+    return input, target
+
+
+# ------------------------------------------------------------------------------------ regression
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """(input - target)^2."""
+    _check_reduction("mse_loss", reduction)
+    input, target = _pair("mse_loss", input, target)
+    d = ad.sub(input, target)
+    return _reduce(ad.mul(d, d), reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """|input - target| (gradient 0 where they are equal)."""
+    _check_reduction("l1_loss", reduction)
+    input, target = _pair("l1_loss", input, target)
+    return _reduce(ad.abs(ad.sub(input, target)), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+                   beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (l1 when beta == 0)."""
+    _check_reduction("smooth_l1_loss", reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    input, target = _pair("smooth_l1_loss", input, target)
+    d = ad.sub(input, target)
+    a = ad.abs(d)
+    if beta == 0:
+        return _reduce(a, reduction)
+    quad = ad.mul(ad.mul(d, d), 0.5 / beta)
+    lin = ad.sub(a, 0.5 * beta)
+    return _reduce(ad.where(a.data < beta, quad, lin), reduction)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
+               delta: float = 1.0) -> Tensor:
+    """delta * smooth_l1(beta=delta)."""
+    return ad.mul(smooth_l1_loss(input, target, reduction, delta), delta)
+
+
+# ------------------------------------------------------------------------------------ nll / CE
+def _labels(name: str, input: Tensor, target, ignore_index: int):
+    """Validate class labels against input (N, C, d1...) / (C,); return the label array."""
+    t = target.data if isinstance(target, Tensor) else numpy.asarray(target)
+    t = input.xp.asarray(t)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name}: class-label targets must be integers, got dtype {t.dtype}")
+    if input.ndim == 1:
+        expected = ()
+    else:
+        expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(t.shape) != expected:
+        raise ValueError(f"{name}: input shape {tuple(input.shape)} expects a target of shape "
+                         f"{expected}, got target shape {tuple(t.shape)}")
+    C = input.shape[0] if input.ndim == 1 else input.shape[1]
+    valid = t != ignore_index
+    if t.size:
+        bad = valid & ((t < 0) | (t >= C))
+        if bool(bad.any()):
+            v = int(t[bad].reshape(-1)[0])
+            raise ValueError(f"{name}: target label {v} is out of range for {C} classes "
+                             f"(input shape {tuple(input.shape)})")
+    return t, valid, C
+
+
+def _classes_last(x: Tensor) -> Tensor:
+    """(N, C, d1...) -> (N*d1*..., C); (C,) -> (1, C)."""
+    if x.ndim == 1:
+        return ad.reshape(x, (1, -1))
+    if x.ndim == 2:
+        return x
+    return ad.reshape(ad.movedim(x, 1, -1), (-1, x.shape[1]))
+
+
+def _class_weight(name: str, weight, C: int, like: Tensor):
+    if weight is None:
+        return None
+    w = weight.data if isinstance(weight, Tensor) else numpy.asarray(weight)
+    w = like.xp.asarray(w, dtype=like.dtype)
+    if tuple(w.shape) != (C,):
+        raise ValueError(f"{name}: weight must have shape ({C},) (one per class), got "
+                         f"{tuple(w.shape)}")
+    return w
+
+
+def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """-weight[t] * input[i, t] for log-probabilities ``input`` (N, C, d1...) and labels
+    ``target`` (N, d1...). With ``weight``, 'mean' divides by the sum of the weights of the
+    (non-ignored) targets, as PyTorch."""
+    _check_reduction("nll_loss", reduction)
+    input = _t(input)
+    t, valid, C = _labels("nll_loss", input, target, ignore_index)
+    w = _class_weight("nll_loss", weight, C, input)
+    x2 = _classes_last(input)
+    tf = t.reshape(-1)
+    vf = valid.reshape(-1)
+    xp = input.xp
+    safe = xp.where(vf, tf, 0)
+    rows = xp.arange(tf.shape[0])
+    coef = vf.astype(input.dtype)
+    if w is not None:
+        coef = coef * w[safe]
+    if reduction == "mean":
+        total = coef.sum()
+        coef = coef / total  # 0/0 = nan when every target is ignored, as PyTorch
+    picked = x2.data[rows, safe]
+    vals = -(picked * coef)
+    out = vals.sum() if reduction != "none" else vals.reshape(t.shape)
+    return record("nll_loss", _nll_bw, xp.asarray(out, dtype=input.dtype), (x2,),
+                  attrs=(rows, safe, coef, reduction, t.shape, x2.shape))
+
+
+def _nll_bw(ctx, g):
+    rows, safe, coef, reduction, tshape, xshape = ctx.attrs
+    xp = g.xp
+    scatter = xp.zeros(xshape, g.dtype)
+    scatter[rows, safe] = -coef
+    if reduction == "none":
+        g = ad.reshape(g, (-1, 1))
+    return (ad.mul(g, make(scatter)),)
+
+
+def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy from logits ``input`` (N, C, d1...) or (C,), with integer class labels
+    (N, d1...) or class probabilities (same shape as ``input``) as ``target``.
+
+    Class ``weight`` and ``ignore_index`` follow PyTorch (for labels, 'mean' is the weighted
+    mean: divided by the summed weights of the targets; for probabilities it is divided by the
+    number of samples). ``label_smoothing`` mixes the target with the uniform distribution.
+    """
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    input = _t(input)
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: input must have at least 1 dim (classes), got a scalar")
+    cdim = 0 if input.ndim == 1 else 1
+    C = input.shape[cdim]
+    tdata = target.data if isinstance(target, Tensor) else numpy.asarray(target)
+    logp = ad.log_softmax(input, dim=cdim)
+    if tdata.dtype.kind == "f":
+        target = _t(target, input)
+        if tuple(target.shape) != tuple(input.shape):
+            raise ValueError(f"cross_entropy: probability targets must have the input's shape "
+                             f"{tuple(input.shape)}, got target shape {tuple(target.shape)}")
+        if label_smoothing > 0:
+            target = ad.add(ad.mul(target, 1.0 - label_smoothing), label_smoothing / C)
+        prod = ad.mul(logp, target)
+        w = _class_weight("cross_entropy", weight, C, input)
+        if w is not None:
+            prod = ad.mul(prod, make(w.reshape((C,) + (1,) * (input.ndim - cdim - 1))))
+        loss = ad.neg(ad.sum(prod, cdim))
+        if reduction == "mean":
+            return ad.div(ad.sum(loss), float(max(loss.data.size, 1)) if input.ndim > 1
+                          else 1.0)
+        return _reduce(loss, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing <= 0:
+        return nll
+    # smoothing term: -sum_c w_c log p_c per sample, masked where ignored
+    t, valid, _ = _labels("cross_entropy", input, target, ignore_index)
+    w = _class_weight("cross_entropy", weight, C, input)
+    lp = logp
+    if w is not None:
+        lp = ad.mul(lp, make(w.reshape((C,) + (1,) * (input.ndim - cdim - 1))))
+    smooth = ad.neg(ad.sum(lp, cdim))
+    smooth = ad.mul(smooth, make(valid.astype(input.dtype)))
+    if reduction == "mean":
+        if w is not None:
+            denom = float((w[input.xp.where(valid, t, 0)] * valid).sum())
+        else:
+            denom = float(valid.sum())
+        smooth = ad.div(ad.sum(smooth), denom)
+    else:
+        smooth = _reduce(smooth, reduction)
+    return ad.add(ad.mul(nll, 1.0 - label_smoothing), ad.mul(smooth, label_smoothing / C))
+
+
+# ------------------------------------------------------------------------------------ binary
+def _weight_like(name: str, weight, input: Tensor):
+    if weight is None:
+        return None
+    w = _t(weight, input)
+    try:
+        numpy.broadcast_shapes(tuple(w.shape), tuple(input.shape))
+    except ValueError:
+        raise ValueError(f"{name}: weight of shape {tuple(w.shape)} does not broadcast to the "
+                         f"input shape {tuple(input.shape)}") from None
+    return w
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,
+                         reduction: str = "mean") -> Tensor:
+    """-w (t log x + (1 - t) log(1 - x)) for probabilities ``input``; the logs are clamped at
+    -100 as PyTorch, so x = 0 or 1 gives a finite loss."""
+    _check_reduction("binary_cross_entropy", reduction)
+    input, target = _pair("binary_cross_entropy", input, target)
+    x = input.data
+    xp = input.xp
+    if x.size and (bool((x < 0).any()) or bool((x > 1).any())):
+        raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
+                         "use binary_cross_entropy_with_logits for logits")
+    with numpy.errstate(divide="ignore"):
+        lx = xp.maximum(xp.log(x), -100)
+        l1x = xp.maximum(xp.log1p(-x), -100)
+    loss = make(-(target.data * lx + (1 - target.data) * l1x))
+    out = record("binary_cross_entropy", _bce_bw, loss.data, (input, target), (input, target),
+                 attrs=(lx, l1x))
+    w = _weight_like("binary_cross_entropy", weight, input)
+    if w is not None:
+        out = ad.mul(out, w)
+    return _reduce(out, reduction)
+
+
+def _bce_bw(ctx, g):
+    x, t = ctx.saved_tensors
+    lx, l1x = ctx.attrs
+    nx, nt = ctx.needs_input_grad
+    gx = gt = None
+    if nx:
+        denom = ad.clip(ad.mul(x, ad.rsub(x, 1.0)), 1e-12)
+        gx = ad.mul(g, ad.div(ad.sub(x, t), denom))
+    if nt:
+        gt = ad.mul(g, make(l1x - lx))
+    return gx, gt
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
+                                     reduction: str = "mean", pos_weight=None) -> Tensor:
+    """Binary cross-entropy of sigmoid(input), computed stably:
+    max(x, 0) - x t + log1p(exp(-|x|)) (with ``pos_weight`` p:
+    (1 - t) x + (1 + (p - 1) t) softplus(-x)). The gradient is sigmoid(x) - t exactly
+    (at x = 0 too)."""
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    input, target = _pair("binary_cross_entropy_with_logits", input, target)
+    xp = input.xp
+    x, t = input.data, target.data
+    sp_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus(-x)
+    inputs = [input, target]
+    if pos_weight is None:
+        loss = (1 - t) * x + sp_neg
+    else:
+        pw = _weight_like("binary_cross_entropy_with_logits", pos_weight, input)
+        inputs.append(pw)
+        lw = 1 + (pw.data - 1) * t
+        loss = (1 - t) * x + lw * sp_neg
+    out = record("binary_cross_entropy_with_logits", _bce_logits_bw,
+                 xp.asarray(loss, dtype=input.dtype), tuple(inputs), tuple(inputs))
+    w = _weight_like("binary_cross_entropy_with_logits", weight, input)
+    if w is not None:
+        out = ad.mul(out, w)
+    return _reduce(out, reduction)
+
+
+def _bce_logits_bw(ctx, g):
+    saved = ctx.saved_tensors
+    x, t = saved[0], saved[1]
+    pw = saved[2] if len(saved) > 2 else None
+    need = ctx.needs_input_grad
+    s = ad.sigmoid(x)
+    out = []
+    if pw is None:
+        out.append(ad.mul(g, ad.sub(s, t)) if need[0] else None)
+        out.append(ad.mul(g, ad.neg(x)) if need[1] else None)
+        return tuple(out)
+    lw = ad.add(ad.mul(ad.sub(pw, 1.0), t), 1.0)
+    # d/dx = (1 - t) - lw * sigmoid(-x) = (1 - t) - lw (1 - s)
+    if need[0]:
+        out.append(ad.mul(g, ad.sub(ad.rsub(t, 1.0), ad.mul(lw, ad.rsub(s, 1.0)))))
+    else:
+        out.append(None)
+    spn = ad.softplus(ad.neg(x))
+    out.append(ad.mul(g, ad.add(ad.neg(x), ad.mul(ad.sub(pw, 1.0), spn))) if need[1] else None)
+    out.append(ad.mul(g, ad.mul(t, spn)) if need[2] else None)
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------------ margins
+def hinge_loss(input: Tensor, target: Tensor, margin: float = 1.0,
+               reduction: str = "mean") -> Tensor:
+    """Binary hinge loss max(0, margin - y s) for scores ``input`` and labels y in {-1, +1}."""
+    _check_reduction("hinge_loss", reduction)
+    input, target = _pair("hinge_loss", input, target)
+    td = target.data
+    if td.size and not bool(((td == 1) | (td == -1)).all()):
+        raise ValueError("hinge_loss: target labels must be -1 or +1")
+    return _reduce(ad.relu(ad.rsub(ad.mul(input, target), margin)), reduction)
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
+                         reduction: str = "mean") -> Tensor:
+    """PyTorch's HingeEmbeddingLoss: x where y = 1, max(0, margin - x) where y = -1."""
+    _check_reduction("hinge_embedding_loss", reduction)
+    input, target = _pair("hinge_embedding_loss", input, target)
+    td = target.data
+    neg = ad.relu(ad.rsub(input, margin))
+    loss = ad.add(ad.where(td == 1, input, 0.0), ad.where(td == -1, neg, 0.0))
+    return _reduce(loss, reduction)
+
+
+def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, weight=None,
+                      reduction: str = "mean") -> Tensor:
+    """Multi-class hinge (PyTorch's MultiMarginLoss): for each sample,
+    sum_{j != y} w_y max(0, margin - x_y + x_j)^p / C, for input (N, C) or (C,)."""
+    _check_reduction("multi_margin_loss", reduction)
+    if p not in (1, 2):
+        raise ValueError(f"multi_margin_loss: only p = 1 and p = 2 are supported, got {p}")
+    input = _t(input)
+    if input.ndim not in (1, 2):
+        raise ValueError(f"multi_margin_loss: input must be (N, C) or (C,), got shape "
+                         f"{tuple(input.shape)}")
+    t, _, C = _labels("multi_margin_loss", input, target, ignore_index=-(1 << 62))
+    x2 = ad.reshape(input, (-1, C))
+    tf = t.reshape(-1)
+    xp = input.xp
+    rows = xp.arange(tf.shape[0])
+    xy = ad.reshape(ad.getitem(x2, (rows, tf)), (-1, 1))
+    m = ad.relu(ad.add(ad.rsub(xy, margin), x2))
+    if p == 2:
+        m = ad.mul(m, m)
+    not_y = make((xp.arange(C)[None, :] != tf[:, None]).astype(input.dtype))
+    m = ad.mul(m, not_y)
+    w = _class_weight("multi_margin_loss", weight, C, input)
+    if w is not None:
+        m = ad.mul(m, make(w[tf].reshape(-1, 1)))
+    loss = ad.div(ad.sum(m, 1), float(C))
+    if input.ndim == 1:
+        loss = ad.reshape(loss, ())
+    return _reduce(loss, reduction)
+
+
+# ------------------------------------------------------------------------------------ kl
+def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """KL divergence pointwise: target (log target - input) for log-probabilities ``input``
+    (0 where target == 0). 'batchmean' divides the sum by the batch size (the true KL);
+    'mean' averages over every element, as PyTorch."""
+    _check_reduction("kl_div", reduction, _REDUCTIONS + ("batchmean",))
+    input, target = _pair("kl_div", input, target)
+    if log_target:
+        loss = ad.mul(ad.exp(target), ad.sub(target, input))
+    else:
+        td = target.data
+        pos = td > 0
+        safe = ad.where(pos, target, 1.0)
+        loss = ad.where(pos, ad.mul(target, ad.sub(ad.log(safe), input)),
+                        ad.mul(ad.mul(target, input), -1.0))
+    if reduction == "batchmean":
+        n = input.shape[0] if input.ndim else 1
+        return ad.div(ad.sum(loss), float(n))
+    return _reduce(loss, reduction)

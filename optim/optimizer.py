@@ -256,3 +256,12 @@ def grad_array(p: Tensor, maximize: bool = False):
         return None
     g = g.data
     return -g if maximize else g
+
+
+def with_weight_decay(g, w, weight_decay: float):
+    """``g + weight_decay * w`` as a new array (L2 penalty folded into the gradient)."""
+    if not weight_decay:
+        return g
+    out = w * weight_decay
+    out += g
+    return out

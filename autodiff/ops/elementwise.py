@@ -288,18 +288,35 @@ def _leaky_relu_bw(ctx, g):
 
 def elu(x, alpha: float = 1.0) -> Tensor:
     x = as_t(x)
-    neg_part = mul(expm1(minimum(x, 0.0)), alpha)
+    # where, not minimum(x, 0): minimum would split the gradient at the tie x = 0, giving
+    # elu'(0) = alpha / 2; this gives alpha, as PyTorch (and keeps expm1 finite for large x)
+    neg_part = mul(expm1(where(x.data > 0, 0.0, x)), alpha)
     return where(x.data > 0, x, neg_part)
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + exp(beta x)) / beta, computed stably; linear above ``threshold`` as in PyTorch."""
+    """log(1 + exp(beta x)) / beta, computed stably; linear above ``threshold`` as in PyTorch.
+
+    A primitive (not relu + log1p(exp(-|x|))): that composite has the kinks of relu and abs at
+    0, where their conventional zero gradients would give softplus'(0) = 0 instead of 1/2."""
     x = as_t(x)
-    bx = mul(x, beta) if beta != 1 else x
-    soft = add(relu(bx), log1p(exp(neg(abs(bx)))))
+    if x.data.dtype.kind != "f":
+        from ..dtypes import get_default_dtype
+        x = make(x.data.astype(get_default_dtype()))
+    xp = x.xp
+    bx = x.data * beta if beta != 1 else x.data
+    soft = xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))
     if beta != 1:
-        soft = div(soft, beta)
-    return where(bx.data > threshold, x, soft)
+        soft = soft / beta
+    out = xp.where(bx > threshold, x.data, soft).astype(x.dtype, copy=False)
+    return record("softplus", _softplus_bw, out, (x,), (x,), attrs=(beta, threshold))
+
+
+def _softplus_bw(ctx, g):
+    (x,) = ctx.saved_tensors
+    beta, threshold = ctx.attrs
+    bx = mul(x, beta) if beta != 1 else x
+    return (mul(g, where(bx.data > threshold, 1.0, sigmoid(bx))),)
 
 
 def erf(x) -> Tensor:

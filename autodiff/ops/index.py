@@ -115,10 +115,12 @@ def setitem(x: Tensor, idx, value) -> None:
 
 
 def _snapshot(x: Tensor) -> Tensor:
-    """A tensor object standing for x's value and history before an in-place rebase."""
-    t = make(x.data, x._requires_grad, x.grad_fn, x._out_idx)
-    t._version = x._version
-    return t
+    """A tensor object standing for x's value and history before an in-place rebase.
+
+    It gets its own version counter: x is rebased onto a new array, so the old array it
+    holds is never written again, and an op that saves it (``b *= 3`` saves the old b) must
+    not see the rebase of x as a modification."""
+    return make(x.data, x._requires_grad, x.grad_fn, x._out_idx)
 
 
 def gather(x, dim: int, index) -> Tensor:

@@ -16,7 +16,12 @@ def matmul(a, b) -> Tensor:
     if a.ndim == 1 or b.ndim == 1:
         a2 = unsqueeze(a, 0) if a.ndim == 1 else a
         b2 = unsqueeze(b, -1) if b.ndim == 1 else b
-        out = _matmul(a2, b2)
+        try:
+            out = _matmul(a2, b2)
+        except ValueError:  # report the caller's shapes, not the promoted ones
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned (inner "
+                             f"dimensions {a.shape[-1]} and {b.shape[0 if b.ndim == 1 else -2]}"
+                             f", or batch dims do not broadcast)") from None
         if a.ndim == 1:
             out = squeeze(out, -2)
         if b.ndim == 1:

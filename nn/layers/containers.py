@@ -1,4 +1,6 @@
-"""Layer modules: containers."""
+"""Layer modules: containers (defined in ``nn/module.py``; re-exported here)."""
 from __future__ import annotations
 
-__all__: list[str] = []
+from ..module import ModuleDict, ModuleList, Sequential
+
+__all__ = ["Sequential", "ModuleList", "ModuleDict"]

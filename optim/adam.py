@@ -1,0 +1,113 @@
+"""Adam (Kingma & Ba 2015) with bias correction and AMSGrad, and AdamW (Loshchilov & Hutter 2019).
+
+With gradient ``g_t`` (negated for ``maximize``)::
+
+    Adam:  g_t <- g_t + weight_decay * w_{t-1}              (L2 penalty in the gradient)
+    AdamW: w_{t-1} <- w_{t-1} * (1 - lr * weight_decay)     (decoupled weight decay)
+    m_t = beta1 * m_{t-1} + (1 - beta1) * g_t
+    v_t = beta2 * v_{t-1} + (1 - beta2) * g_t^2
+    v^max_t = max(v^max_{t-1}, v_t)                         (amsgrad; v_t used below otherwise)
+    w_t = w_{t-1} - lr / (1 - beta1^t) * m_t / (sqrt(v_t) / sqrt(1 - beta2^t) + eps)
+
+exactly PyTorch's arrangement (``eps`` is added after the bias correction of ``v``). Both classes
+share one implementation; ``AdamW`` is ``Adam`` with ``decoupled_weight_decay=True`` and a default
+``weight_decay`` of 1e-2.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from autodiff.backends import get_array_module
+
+from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+    maximize=False, decoupled_weight_decay=False)``, as ``torch.optim.Adam``."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        n = type(self).__name__
+        check_hparam(n, "lr", group["lr"], group["lr"] >= 0, "the learning rate must be >= 0")
+        check_hparam(n, "eps", group["eps"], group["eps"] >= 0, "must be >= 0")
+        betas = group["betas"]
+        check_hparam(n, "betas", betas, len(betas) == 2, "must be a pair (beta1, beta2)")
+        check_hparam(n, "betas[0]", betas[0], 0.0 <= betas[0] < 1.0, "must be in [0, 1)")
+        check_hparam(n, "betas[1]", betas[1], 0.0 <= betas[1] < 1.0, "must be in [0, 1)")
+        check_hparam(n, "weight_decay", group["weight_decay"], group["weight_decay"] >= 0,
+                     "must be >= 0")
+
+    def _update_group(self, group: dict[str, Any]) -> None:
+        lr = float(group["lr"])
+        beta1, beta2 = group["betas"]
+        eps = group["eps"]
+        wd = group["weight_decay"]
+        amsgrad = group["amsgrad"]
+        maximize = group["maximize"]
+        decoupled = group["decoupled_weight_decay"]
+        state = self.state
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            w = p.data
+            g = grad.data
+            xp = get_array_module(w)
+            if maximize:
+                g = -g
+            st = state.get(p)
+            if st is None:
+                st = state[p] = {"step": 0, "exp_avg": xp.zeros_like(w),
+                                 "exp_avg_sq": xp.zeros_like(w)}
+            if amsgrad and "max_exp_avg_sq" not in st:
+                st["max_exp_avg_sq"] = xp.zeros_like(w)
+            step = st["step"] = st["step"] + 1
+            if wd:
+                if decoupled:
+                    w *= 1.0 - lr * wd
+                else:
+                    g = with_weight_decay(g, w, wd)
+            m = st["exp_avg"]
+            v = st["exp_avg_sq"]
+            t = g * (1.0 - beta1)
+            m *= beta1
+            m += t
+            xp.multiply(g, g, out=t)
+            t *= 1.0 - beta2
+            v *= beta2
+            v += t
+            if amsgrad:
+                vmax = st["max_exp_avg_sq"]
+                xp.maximum(vmax, v, out=vmax)
+                v = vmax
+            xp.sqrt(v, out=t)
+            t /= math.sqrt(1.0 - beta2 ** step)
+            t += eps
+            xp.divide(m, t, out=t)
+            t *= -lr / (1.0 - beta1 ** step)
+            w += t
+            p._version.v += 1
+
+
+class AdamW(Adam):
+    """``AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+    amsgrad=False, *, maximize=False)``: Adam with decoupled weight decay."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)

@@ -1,0 +1,94 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay.
+
+With gradient ``g_t`` (negated for ``maximize``; plus ``weight_decay * w`` for L2 decay)::
+
+    b_1 = g_1,   b_t = momentum * b_{t-1} + (1 - dampening) * g_t         (when momentum != 0)
+    d_t = g_t + momentum * b_t   (nesterov)   or   d_t = b_t   (otherwise)
+    w_t = w_{t-1} - lr * d_t
+
+which is PyTorch's formulation (the learning rate multiplies the momentum buffer, not the
+gradient inside it).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """``SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+    maximize=False)``, as ``torch.optim.SGD``."""
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
+                 maximize: bool = False) -> None:
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        n = type(self).__name__
+        check_hparam(n, "lr", group["lr"], group["lr"] >= 0, "the learning rate must be >= 0")
+        check_hparam(n, "momentum", group["momentum"], group["momentum"] >= 0, "must be >= 0")
+        check_hparam(n, "weight_decay", group["weight_decay"], group["weight_decay"] >= 0,
+                     "must be >= 0")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(f"{n}: Nesterov momentum requires a momentum > 0 and zero "
+                             f"dampening (got momentum={group['momentum']!r}, "
+                             f"dampening={group['dampening']!r})")
+
+    def _perturb(self, p, d, group):  # overridden by NoisySGD
+        return d
+
+    _has_perturb = False
+
+    def _update_group(self, group: dict[str, Any]) -> None:
+        lr = float(group["lr"])
+        momentum = group["momentum"]
+        dampening = group["dampening"]
+        wd = group["weight_decay"]
+        nesterov = group["nesterov"]
+        maximize = group["maximize"]
+        perturb = self._perturb if self._has_perturb else None
+        state = self.state
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            w = p.data
+            d = grad.data
+            owned = False  # whether d is a temporary we may overwrite
+            if maximize:
+                d, owned = -d, True
+            if wd:
+                d, owned = with_weight_decay(d, w, wd), True
+            if perturb is not None:
+                d, owned = perturb(p, d, group), True
+            if momentum:
+                st = state.get(p)
+                if st is None:
+                    st = state[p] = {}
+                buf = st.get("momentum_buffer")
+                if buf is None:
+                    buf = st["momentum_buffer"] = d.copy()
+                else:
+                    buf *= momentum
+                    if dampening:
+                        buf += (1.0 - dampening) * d
+                    else:
+                        buf += d
+                if nesterov:
+                    t = buf * momentum
+                    t += d
+                    d, owned = t, True
+                else:
+                    d, owned = buf, False
+            if owned:
+                d *= lr
+                w -= d
+            else:
+                w -= lr * d
+            p._version.v += 1

@@ -1,0 +1,252 @@
+"""conv2d / conv1d / unfold / fold and the im2col kernels: values against a direct nested-loop
+definition in float64, first and second derivatives by central differences, PyTorch as oracle."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff.backends import im2col as K
+from autodiff.nn import functional as F
+
+
+# ----------------------------------------------------------------------------- references
+def conv2d_direct(x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1),
+                  groups=1):
+    """The definition: out[n, o, p, q] = b[o] + sum_{c in group(o), i, j}
+    w[o, c, i, j] * xpad[n, c, p*sh + i*dh, q*sw + j*dw]."""
+    N, C, H, W = x.shape
+    O, Cg, kh, kw = w.shape
+    (pt, pb), (pl, pr) = padding
+    xp = np.zeros((N, C, H + pt + pb, W + pl + pr))
+    xp[:, :, pt:pt + H, pl:pl + W] = x
+    OH = (H + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    OW = (W + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((N, O, OH, OW))
+    og = O // groups
+    for n in range(N):
+        for o in range(O):
+            g = o // og
+            for p in range(OH):
+                for q in range(OW):
+                    s = 0.0 if b is None else b[o]
+                    for c in range(Cg):
+                        for i in range(kh):
+                            for j in range(kw):
+                                s += w[o, c, i, j] * xp[n, g * Cg + c, p * stride[0] + i *
+                                                        dilation[0], q * stride[1] + j *
+                                                        dilation[1]]
+                    out[n, o, p, q] = s
+    return out
+
+
+def _t(a, grad=False):
+    return ad.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
+
+
+CASES = [  # (N, C, H, W, O, kh, kw, stride, padding, dilation, groups, bias)
+    (2, 3, 5, 6, 4, 3, 3, 1, 0, 1, 1, True),
+    (2, 3, 5, 6, 4, 3, 3, 1, 1, 1, 1, False),
+    (1, 2, 7, 7, 3, 3, 3, 2, 1, 1, 1, True),
+    (2, 4, 6, 5, 6, 2, 3, (2, 1), (1, 0), 1, 2, True),
+    (1, 4, 8, 8, 4, 3, 3, 1, 2, 2, 4, False),          # depthwise, dilated
+    (2, 6, 7, 6, 3, 3, 2, (1, 2), (0, 1), (2, 1), 3, True),
+    (1, 2, 5, 5, 2, 1, 1, 1, 0, 1, 1, True),          # 1x1
+    (1, 3, 6, 6, 2, 5, 5, 1, 2, 1, 1, False),         # MNIST-like 5x5 'same'
+    (2, 2, 5, 7, 4, 3, 3, 3, 1, 1, 2, True),
+    (1, 1, 4, 4, 1, 4, 4, 1, 0, 1, 1, True),          # kernel = image
+]
+
+
+def _norm(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conv2d_matches_direct_definition(case):
+    N, C, H, W, O, kh, kw, stride, padding, dilation, groups, bias = case
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, C // groups, kh, kw))
+    b = rng.standard_normal(O) if bias else None
+    got = F.conv2d(_t(x), _t(w), None if b is None else _t(b), stride, padding, dilation, groups)
+    ph, pw = _norm(padding)
+    ref = conv2d_direct(x, w, b, _norm(stride), ((ph, ph), (pw, pw)), _norm(dilation), groups)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kh,kw,dilation", [(3, 3, 1), (2, 2, 1), (4, 3, 1), (2, 3, 2)])
+def test_conv2d_same_and_valid_padding(kh, kw, dilation):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 2, 6, 5))
+    w = rng.standard_normal((3, 2, kh, kw))
+    got = F.conv2d(_t(x), _t(w), padding="same", dilation=dilation)
+    assert got.shape == (1, 3, 6, 5)
+    pads = []
+    for k in (kh, kw):
+        total = dilation * (k - 1)
+        pads.append((total // 2, total - total // 2))   # extra at the bottom/right (PyTorch)
+    ref = conv2d_direct(x, w, None, (1, 1), tuple(pads), (dilation, dilation))
+    np.testing.assert_allclose(got.numpy(), ref, atol=1e-12)
+    valid = F.conv2d(_t(x), _t(w), padding="valid", dilation=dilation)
+    np.testing.assert_allclose(valid.numpy(), conv2d_direct(x, w, dilation=(dilation,) * 2),
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[5], CASES[8]])
+def test_conv2d_gradcheck(case):
+    N, C, H, W, O, kh, kw, stride, padding, dilation, groups, bias = case
+    rng = np.random.default_rng(3)
+    x = _t(rng.standard_normal((1, C, min(H, 5), min(W, 5))), True)
+    w = _t(rng.standard_normal((O, C // groups, kh, kw)), True)
+    b = _t(rng.standard_normal(O), True)
+    assert ad.gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_ if bias else None, stride,
+                                                    padding, dilation, groups), (x, w, b))
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 1, 1, 2),
+                                                            (1, 0, 2, 1)])
+def test_conv2d_gradgradcheck(stride, padding, dilation, groups):
+    rng = np.random.default_rng(4)
+    x = _t(rng.standard_normal((1, 2, 4, 4)), True)
+    w = _t(rng.standard_normal((2, 2 // groups, 2, 2)), True)
+    b = _t(rng.standard_normal(2), True)
+    assert ad.gradgradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_, stride, padding, dilation,
+                                                        groups), (x, w, b))
+
+
+def test_conv2d_hessian_vector_product_through_relu_net():
+    """Double backward through conv -> tanh -> conv (the input/weight cross terms)."""
+    rng = np.random.default_rng(5)
+    x = _t(rng.standard_normal((1, 1, 4, 4)), True)
+    w1 = _t(rng.standard_normal((2, 1, 2, 2)), True)
+    w2 = _t(rng.standard_normal((1, 2, 2, 2)), True)
+    assert ad.gradgradcheck(lambda a, b, c: F.conv2d(ad.tanh(F.conv2d(a, b, padding=1)), c),
+                            (x, w1, w2))
+
+
+def test_conv2d_unbatched_and_float32():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    y = F.conv2d(ad.tensor(x), ad.tensor(w), padding=1)
+    assert y.shape == (3, 5, 5) and y.dtype == np.float32
+    ref = conv2d_direct(x[None].astype(np.float64), w.astype(np.float64),
+                        padding=((1, 1), (1, 1)))[0]
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_conv2d_errors_name_the_shapes():
+    x = ad.zeros((2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"conv2d.*\(2, 3, 8, 8\).*3 channels.*\(4, 2, 3, 3\)"):
+        F.conv2d(x, ad.zeros((4, 2, 3, 3)))
+    with pytest.raises(ValueError, match=r"conv2d: groups=2 .*input channels \(3"):
+        F.conv2d(x, ad.zeros((4, 1, 3, 3)), groups=2)
+    with pytest.raises(ValueError, match="conv2d: bias"):
+        F.conv2d(x, ad.zeros((4, 3, 3, 3)), ad.zeros(5))
+    with pytest.raises(ValueError, match="conv2d.*'same'"):
+        F.conv2d(x, ad.zeros((4, 3, 3, 3)), stride=2, padding="same")
+    with pytest.raises(ValueError, match="conv2d: kernel"):
+        F.conv2d(ad.zeros((1, 3, 2, 2)), ad.zeros((4, 3, 3, 3)))
+    with pytest.raises(ValueError, match="conv2d: weight must be 4-D"):
+        F.conv2d(x, ad.zeros((4, 3, 3)))
+
+
+def test_conv1d_matches_conv2d_definition():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 4, 9))
+    w = rng.standard_normal((6, 2, 3))
+    b = rng.standard_normal(6)
+    got = F.conv1d(_t(x), _t(w), _t(b), stride=2, padding=1, dilation=1, groups=2)
+    ref = conv2d_direct(x[:, :, None], w[:, :, None], b, (1, 2), ((0, 0), (1, 1)), (1, 1), 2)
+    np.testing.assert_allclose(got.numpy(), ref[:, :, 0], atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- kernels
+GEOMS = [(3, 3, 1, 1, 1), (3, 2, 2, (1, 0), (2, 1)), (2, 3, (2, 1), ((1, 2), (0, 1)), 1),
+         (1, 1, 1, 0, 1), (5, 5, 1, 2, 1)]
+
+
+@pytest.mark.parametrize("geom", GEOMS)
+def test_im2col_definition_and_col2im_adjoint(geom):
+    kh, kw, s, p, d = geom
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 7, 6))
+    cols = K.im2col_numpy(x, kh, kw, s, p, d)
+    sh, sw = (s, s) if isinstance(s, int) else s
+    dh, dw = (d, d) if isinstance(d, int) else d
+    pt, pb, pl, pr = K.normalize_padding(p)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    OH = K.conv_output_size(7, kh, sh, pt, pb, dh)
+    OW = K.conv_output_size(6, kw, sw, pl, pr, dw)
+    assert cols.shape == (2, 3 * kh * kw, OH * OW)
+    for c, i, j in itertools.product(range(3), range(kh), range(kw)):
+        row = xp[:, c, i * dh:i * dh + sh * (OH - 1) + 1:sh, j * dw:j * dw + sw * (OW - 1) + 1:sw]
+        np.testing.assert_array_equal(cols[:, (c * kh + i) * kw + j], row.reshape(2, -1))
+    g = rng.standard_normal(cols.shape)
+    back = K.col2im_numpy(g, x.shape, kh, kw, s, p, d)
+    np.testing.assert_allclose((cols * g).sum(), (x * back).sum(), rtol=1e-12)
+
+
+@pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("geom", GEOMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_kernels_match_numpy(geom, dtype):
+    kh, kw, s, p, d = geom
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(dtype)
+    a = K.im2col_numpy(x, kh, kw, s, p, d, pad_value=-np.inf)
+    b = K.im2col_numba(x, kh, kw, s, p, d, pad_value=-np.inf)
+    np.testing.assert_array_equal(a, b)
+    g = rng.standard_normal(a.shape).astype(dtype)
+    np.testing.assert_allclose(K.col2im_numba(g, x.shape, kh, kw, s, p, d),
+                               K.col2im_numpy(g, x.shape, kh, kw, s, p, d), rtol=1e-5, atol=1e-5)
+
+
+def test_unfold_fold_gradcheck():
+    rng = np.random.default_rng(10)
+    x = _t(rng.standard_normal((1, 2, 4, 4)), True)
+    assert ad.gradgradcheck(lambda a: F.unfold(a, (2, 3), dilation=1, padding=1, stride=(2, 1)),
+                            (x,))
+    c = _t(rng.standard_normal((1, 8, 9)), True)
+    assert ad.gradgradcheck(lambda a: F.fold(a, (4, 4), 2, padding=1, stride=2), (c,))
+
+
+# ----------------------------------------------------------------------------- PyTorch oracle
+@pytest.mark.parametrize("case", CASES[:6])
+def test_conv2d_against_torch(case, torch):
+    N, C, H, W, O, kh, kw, stride, padding, dilation, groups, bias = case
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, C // groups, kh, kw))
+    b = rng.standard_normal(O)
+    g = None
+    X, Wt, B = _t(x, True), _t(w, True), _t(b, True)
+    y = F.conv2d(X, Wt, B if bias else None, stride, padding, dilation, groups)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb if bias else None, stride, padding, dilation,
+                                    groups)
+    g = rng.standard_normal(tuple(ty.shape))
+    (y * _t(g)).sum().backward()
+    (ty * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(Wt.grad.numpy(), tw.grad.numpy(), atol=1e-10)
+    if bias:
+        np.testing.assert_allclose(B.grad.numpy(), tb.grad.numpy(), atol=1e-10)
+
+
+def test_unfold_fold_against_torch(torch):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 6, 5))
+    u = F.unfold(_t(x), (2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
+    tu = torch.nn.functional.unfold(torch.tensor(x), (2, 3), dilation=(1, 2), padding=1,
+                                    stride=(2, 1))
+    np.testing.assert_allclose(u.numpy(), tu.numpy())
+    c = rng.standard_normal(tuple(tu.shape))
+    f = F.fold(_t(c), (6, 5), (2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
+    tf = torch.nn.functional.fold(torch.tensor(c), (6, 5), (2, 3), dilation=(1, 2), padding=1,
+                                  stride=(2, 1))
+    np.testing.assert_allclose(f.numpy(), tf.numpy(), atol=1e-12)

@@ -1,0 +1,306 @@
+"""Layers and their functional forms: values and gradients against NumPy/closed forms and
+gradcheck in float64, and against PyTorch with the same weights where it is installed."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff import nn
+from autodiff.nn import functional as F
+
+
+def _grads(fn, *arrays):
+    ts = [ad.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*ts)
+    out.backward(ad.tensor(np.cos(np.arange(out.data.size)).reshape(out.shape)))
+    return out.numpy(), [t.grad.numpy() for t in ts]
+
+
+def _torch_grads(torch, fn, *arrays):
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*ts)
+    out.backward(torch.tensor(np.cos(np.arange(out.numel())).reshape(tuple(out.shape))))
+    return out.detach().numpy(), [t.grad.numpy() for t in ts]
+
+
+# ------------------------------------------------------------------------------------ linear
+def test_linear_values_and_grads_closed_form():
+    x, w, b = np.random.randn(5, 3), np.random.randn(4, 3), np.random.randn(4)
+    out, (gx, gw, gb) = _grads(F.linear, x, w, b)
+    np.testing.assert_allclose(out, x @ w.T + b, rtol=1e-12)
+    g = np.cos(np.arange(20)).reshape(5, 4)
+    np.testing.assert_allclose(gx, g @ w, rtol=1e-12)
+    np.testing.assert_allclose(gw, g.T @ x, rtol=1e-12)
+    np.testing.assert_allclose(gb, g.sum(0), rtol=1e-12)
+
+
+def test_linear_gradcheck_nd_and_double_backward():
+    x = ad.randn(2, 3, 4, dtype=ad.float64, requires_grad=True)
+    w = ad.randn(5, 4, dtype=ad.float64, requires_grad=True)
+    b = ad.randn(5, dtype=ad.float64, requires_grad=True)
+    assert ad.gradcheck(F.linear, (x, w, b))
+    assert ad.gradcheck(lambda x, w: F.linear(x, w), (x, w))
+    assert ad.gradgradcheck(lambda x, w, b: F.linear(x, w, b).tanh(), (x, w, b))
+
+
+def test_linear_module_init_bounds_and_errors():
+    lin = nn.Linear(400, 300)
+    bound = 1 / math.sqrt(400)
+    w = lin.weight.numpy()
+    assert w.shape == (300, 400) and lin.bias.shape == (300,)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    # kaiming_uniform(a=sqrt(5)) is U(-1/sqrt(in), 1/sqrt(in)): std = bound / sqrt(3)
+    assert abs(w.std() / (bound / math.sqrt(3)) - 1) < 0.02
+    assert np.abs(lin.bias.numpy()).max() <= bound
+    assert nn.Linear(3, 2, bias=False).bias is None
+    with pytest.raises(ValueError, match=r"linear.*\(2, 5\).*\(300, 400\)"):
+        lin(ad.randn(2, 5))
+
+
+def test_linear_matches_torch(torch):
+    lin = nn.Linear(3, 4).double()
+    tl = torch.nn.Linear(3, 4).double()
+    tl.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
+                        for k, v in lin.state_dict().items()})
+    x = np.random.randn(6, 3)
+    xa, xt = ad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    lin(xa).pow(2).sum().backward()
+    tl(xt).pow(2).sum().backward()
+    np.testing.assert_allclose(xa.grad.numpy(), xt.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(lin.weight.grad.numpy(), tl.weight.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(lin.bias.grad.numpy(), tl.bias.grad.numpy(), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ activations
+ACTS = [
+    ("ReLU", {}, lambda x: np.maximum(x, 0)),
+    ("Sigmoid", {}, lambda x: 1 / (1 + np.exp(-x))),
+    ("Tanh", {}, np.tanh),
+    ("LeakyReLU", {"negative_slope": 0.2}, lambda x: np.where(x > 0, x, 0.2 * x)),
+    ("ELU", {"alpha": 1.5}, lambda x: np.where(x > 0, x, 1.5 * np.expm1(x))),
+    ("GELU", {}, None),
+    ("Softplus", {"beta": 2.0}, lambda x: np.log1p(np.exp(2 * x)) / 2),
+    ("Softmax", {"dim": 1}, lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)),
+    ("LogSoftmax", {"dim": 1}, lambda x: x - np.log(np.exp(x).sum(1, keepdims=True))),
+]
+
+
+@pytest.mark.parametrize("name,kw,ref", ACTS, ids=[a[0] for a in ACTS])
+def test_activation_modules(name, kw, ref):
+    x = np.random.randn(4, 5)
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from kinks for gradcheck
+    m = getattr(nn, name)(**kw)
+    out = m(ad.tensor(x))
+    if ref is not None:
+        np.testing.assert_allclose(out.numpy(), ref(x), rtol=1e-10, atol=1e-12)
+    assert ad.gradcheck(m, (ad.tensor(x, requires_grad=True),))
+
+
+@pytest.mark.parametrize("name,kw,ref", ACTS, ids=[a[0] for a in ACTS])
+def test_activation_modules_match_torch(torch, name, kw, ref):
+    x = np.random.randn(4, 5)
+    ours = getattr(nn, name)(**kw)
+    theirs = getattr(torch.nn, name)(**kw)
+    o, (g,) = _grads(ours, x)
+    ot, (gt,) = _torch_grads(torch, theirs, x)
+    np.testing.assert_allclose(o, ot, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g, gt, rtol=1e-10, atol=1e-12)
+
+
+def test_identity_flatten():
+    x = ad.randn(2, 3, 4, 5)
+    assert nn.Identity(3, foo=1)(x) is x
+    assert nn.Flatten()(x).shape == (2, 60)
+    assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
+    assert F.flatten(x).shape == (120,)
+    assert nn.Unflatten(1, (3, 20))(nn.Flatten()(x)).shape == (2, 3, 20)
+
+
+# ------------------------------------------------------------------------------------ dropout
+def test_dropout_mask_scale_and_eval():
+    x = ad.ones(200, 50, dtype=ad.float64, requires_grad=True)
+    y = F.dropout(x, p=0.3, training=True)
+    v = y.numpy()
+    assert set(np.unique(v)).issubset({0.0, 1 / 0.7})
+    assert abs((v == 0).mean() - 0.3) < 0.02
+    y.sum().backward()
+    # the mask is kept for backward: gradient equals the output pattern
+    np.testing.assert_array_equal(x.grad.numpy(), v)
+    assert F.dropout(x, 0.3, training=False) is x
+    d = nn.Dropout(0.5)
+    d.eval()
+    assert d(x) is x
+    d.train()
+    assert (d(x).numpy() == 0).any()
+    assert not F.dropout(x, 1.0).numpy().any()
+    with pytest.raises(ValueError):
+        nn.Dropout(1.5)
+
+
+def test_dropout_reproducible_with_seed():
+    ad.manual_seed(3)
+    a = F.dropout(ad.ones(10, 10)).numpy()
+    ad.manual_seed(3)
+    b = F.dropout(ad.ones(10, 10)).numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------------ batch norm
+def _np_bn(x, w, b, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    mu = x.mean(axes, keepdims=True)
+    var = x.var(axes, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w.reshape(shape) + b.reshape(shape)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (3, 3, 4, 2)])
+def test_batch_norm_training_values_grads_running_stats(shape):
+    x = np.random.randn(*shape) * 2 + 1
+    w, b = np.random.randn(3), np.random.randn(3)
+    rm, rv = np.zeros(3), np.ones(3)
+    rm_t, rv_t = ad.tensor(rm), ad.tensor(rv)
+    out = F.batch_norm(ad.tensor(x), rm_t, rv_t, ad.tensor(w), ad.tensor(b), training=True,
+                       momentum=0.1)
+    np.testing.assert_allclose(out.numpy(), _np_bn(x, w, b), rtol=1e-10, atol=1e-12)
+    axes = (0,) + tuple(range(2, x.ndim))
+    n = x.size // 3
+    np.testing.assert_allclose(rm_t.numpy(), 0.1 * x.mean(axes), rtol=1e-12)
+    np.testing.assert_allclose(rv_t.numpy(), 0.9 + 0.1 * x.var(axes) * n / (n - 1),
+                               rtol=1e-12)
+
+    def f(x, w, b):
+        return F.batch_norm(x, None, None, w, b, training=True)
+    args = [ad.tensor(a, requires_grad=True) for a in (x, w, b)]
+    assert ad.gradcheck(f, args)
+    assert ad.gradgradcheck(f, args)
+    assert ad.gradcheck(lambda x: F.batch_norm(x, None, None, training=True),
+                        (ad.tensor(x, requires_grad=True),))
+
+
+def test_batch_norm_eval_uses_running_stats():
+    x = np.random.randn(5, 3, 2, 2)
+    rm, rv = np.random.randn(3), np.random.rand(3) + 0.5
+    w, b = np.random.randn(3), np.random.randn(3)
+    out = F.batch_norm(ad.tensor(x), ad.tensor(rm), ad.tensor(rv), ad.tensor(w), ad.tensor(b),
+                       training=False, eps=1e-3)
+    s = (1, 3, 1, 1)
+    ref = (x - rm.reshape(s)) / np.sqrt(rv.reshape(s) + 1e-3) * w.reshape(s) + b.reshape(s)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-10)
+    args = [ad.tensor(a, requires_grad=True) for a in (x, w, b)]
+    assert ad.gradcheck(lambda x, w, b: F.batch_norm(x, ad.tensor(rm), ad.tensor(rv), w, b,
+                                                     eps=1e-3), args)
+
+
+def test_batchnorm_module_errors_and_momentum_none():
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        bn(ad.randn(1, 3))
+    with pytest.raises(ValueError, match=r"expected 3 channels"):
+        bn(ad.randn(4, 5))
+    with pytest.raises(ValueError, match="4D"):
+        nn.BatchNorm2d(3)(ad.randn(4, 3))
+    cma = nn.BatchNorm1d(2, momentum=None).double()
+    xs = [np.random.randn(4, 2) for _ in range(3)]
+    for x in xs:
+        cma(ad.tensor(x))
+    assert cma.num_batches_tracked.item() == 3
+    np.testing.assert_allclose(cma.running_mean.numpy(), np.mean([x.mean(0) for x in xs], 0),
+                               rtol=1e-12)
+    plain = nn.BatchNorm1d(2, affine=False, track_running_stats=False)
+    assert list(plain.state_dict()) == [] and len(list(plain.parameters())) == 0
+    plain.eval()
+    x = ad.randn(5, 2)
+    np.testing.assert_allclose(plain(x).numpy().mean(0), 0, atol=1e-6)  # batch stats in eval
+
+
+@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (8, 4)), ("BatchNorm1d", (6, 4, 3)),
+                                       ("BatchNorm2d", (5, 4, 3, 3))])
+def test_batchnorm_matches_torch_over_steps(torch, cls, shape):
+    ours = getattr(nn, cls)(4, momentum=0.2).double()
+    theirs = getattr(torch.nn, cls)(4, momentum=0.2).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.randn(4))
+        theirs.bias.copy_(torch.randn(4))
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    for step in range(3):
+        x = np.random.randn(*shape) * 3 + step
+        xa, xt = ad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        g = np.random.randn(*shape)
+        ours(xa).backward(ad.tensor(g))
+        theirs(xt).backward(torch.tensor(g))
+        np.testing.assert_allclose(xa.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-9)
+    np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-9)
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.numpy(), rtol=1e-12)
+    ours.eval()
+    theirs.eval()
+    x = np.random.randn(*shape)
+    np.testing.assert_allclose(ours(ad.tensor(x)).numpy(),
+                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10)
+
+
+def test_layer_norm():
+    x = np.random.randn(3, 4, 5)
+    ln = nn.LayerNorm(5).double()
+    with ad.no_grad():
+        ln.weight.copy_(np.random.randn(5))
+        ln.bias.copy_(np.random.randn(5))
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    ref = (x - mu) / np.sqrt(var + 1e-5) * ln.weight.numpy() + ln.bias.numpy()
+    np.testing.assert_allclose(ln(ad.tensor(x)).numpy(), ref, rtol=1e-10)
+    assert ad.gradcheck(lambda x: F.layer_norm(x, (4, 5)), (ad.tensor(x, requires_grad=True),))
+    with pytest.raises(ValueError, match="normalized_shape"):
+        ln(ad.randn(2, 3))
+
+
+# ------------------------------------------------------------------------------------ embedding
+def test_embedding_lookup_grad_and_padding():
+    emb = nn.Embedding(6, 3, padding_idx=1).double()
+    assert not emb.weight.numpy()[1].any()
+    idx = ad.tensor([[0, 1, 2], [2, 2, 5]])
+    out = emb(idx)
+    np.testing.assert_array_equal(out.numpy(), emb.weight.numpy()[idx.numpy()])
+    out.sum().backward()
+    g = emb.weight.grad.numpy()
+    np.testing.assert_array_equal(g[:, 0], [1, 0, 3, 0, 0, 1])  # repeats sum, padding 0
+    with pytest.raises(IndexError, match="out of range"):
+        emb(ad.tensor([6]))
+    pre = nn.Embedding.from_pretrained(np.eye(3))
+    assert not pre.weight.requires_grad
+    np.testing.assert_array_equal(pre(ad.tensor([2])).numpy(), [[0, 0, 1]])
+
+
+def test_embedding_init_stats():
+    w = nn.Embedding(1000, 50).weight.numpy()
+    assert abs(w.std() - 1) < 0.02 and abs(w.mean()) < 0.02
+
+
+def test_one_hot():
+    oh = F.one_hot(ad.tensor([0, 2, 1]), 4)
+    assert oh.dtype == np.int64
+    np.testing.assert_array_equal(oh.numpy(), np.eye(4, dtype=int)[[0, 2, 1]])
+    assert F.one_hot(ad.tensor([[1], [3]])).shape == (2, 1, 4)
+    with pytest.raises(ValueError):
+        F.one_hot(ad.tensor([5]), 3)
+
+
+def test_mlp_training_step_matches_torch(torch):
+    """A small MLP: one SGD step by hand gives the same weights as PyTorch."""
+    ours = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).double()
+    theirs = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
+                                 torch.nn.Linear(16, 4)).double()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x, y = np.random.randn(10, 8), np.random.randint(0, 4, 10)
+    loss = F.cross_entropy(ours(ad.tensor(x)), ad.tensor(y))
+    lt = torch.nn.functional.cross_entropy(theirs(torch.tensor(x)), torch.tensor(y))
+    loss.backward()
+    lt.backward()
+    assert abs(loss.item() - lt.item()) < 1e-12
+    for (k, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10, atol=1e-14,
+                                   err_msg=k)

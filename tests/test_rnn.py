@@ -1,0 +1,302 @@
+"""Recurrent cells and layers: values and gradients against PyTorch with copied weights,
+float64 central differences (first and second order), PyTorch's parameter names/layouts,
+default and identity initialisation."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff import nn
+from autodiff.nn import functional_rnn as FR
+
+RNG = np.random.default_rng(1234)
+
+
+def _r(*shape, scale=0.5):
+    return RNG.standard_normal(shape) * scale
+
+
+def _copy_to_torch(module, tmodule, torch):
+    sd = module.state_dict()
+    tmodule.load_state_dict({k: torch.tensor(np.array(v.numpy())) for k, v in sd.items()})
+
+
+# ------------------------------------------------------------------------------------ torch
+_CELLS = [("RNNCell", {"nonlinearity": "tanh"}), ("RNNCell", {"nonlinearity": "relu"}),
+          ("LSTMCell", {}), ("GRUCell", {})]
+
+
+@pytest.mark.parametrize("name,kw", _CELLS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_cells_match_torch(torch, name, kw, bias):
+    cell = getattr(nn, name)(3, 4, bias=bias, **kw).double()
+    tcell = getattr(torch.nn, name)(3, 4, bias=bias, **kw).double()
+    _copy_to_torch(cell, tcell, torch)
+    x, h, c = _r(5, 3), _r(5, 4), _r(5, 4)
+    X, TX = ad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    H, TH = ad.tensor(h, requires_grad=True), torch.tensor(h, requires_grad=True)
+    if name == "LSTMCell":
+        C, TC = ad.tensor(c, requires_grad=True), torch.tensor(c, requires_grad=True)
+        h1, c1 = cell(X, (H, C))
+        th1, tc1 = tcell(TX, (TH, TC))
+        loss, tloss = (h1 * h1).sum() + (h1 * c1).sum(), (th1 * th1).sum() + (th1 * tc1).sum()
+    else:
+        h1, th1 = cell(X, H), tcell(TX, TH)
+        loss, tloss = (h1 ** 3).sum(), (th1 ** 3).sum()
+    np.testing.assert_allclose(h1.numpy(), th1.detach().numpy(), rtol=1e-10, atol=1e-12)
+    loss.backward()
+    tloss.backward()
+    np.testing.assert_allclose(X.grad.numpy(), TX.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(H.grad.numpy(), TH.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for (n, p), (tn, tp) in zip(cell.named_parameters(), tcell.named_parameters()):
+        assert n == tn
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_cells_unbatched_and_default_state(torch, name):
+    cell = getattr(nn, name)(3, 4).double()
+    tcell = getattr(torch.nn, name)(3, 4).double()
+    _copy_to_torch(cell, tcell, torch)
+    x = _r(3)
+    out, tout = cell(ad.tensor(x)), tcell(torch.tensor(x))
+    if name == "LSTMCell":
+        out, tout = out[1], tout[1]
+    assert out.shape == (4,)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+_LAYERS = [("RNN", {"nonlinearity": "tanh"}), ("RNN", {"nonlinearity": "relu"}),
+           ("LSTM", {}), ("GRU", {})]
+_CONFIGS = [dict(num_layers=1), dict(num_layers=2, batch_first=True),
+            dict(num_layers=2, bidirectional=True), dict(num_layers=2, bias=False)]
+
+
+@pytest.mark.parametrize("name,kw", _LAYERS)
+@pytest.mark.parametrize("cfg", _CONFIGS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_layers_match_torch(torch, name, kw, cfg):
+    m = getattr(nn, name)(3, 4, **kw, **cfg).double()
+    tm = getattr(torch.nn, name)(3, 4, **kw, **cfg).double()
+    assert list(m.state_dict()) == list(tm.state_dict())
+    _copy_to_torch(m, tm, torch)
+    bf, D, L = cfg.get("batch_first", False), 2 if cfg.get("bidirectional") else 1, \
+        cfg["num_layers"]
+    x = _r(2, 5, 3) if bf else _r(5, 2, 3)
+    h0, c0 = _r(L * D, 2, 4), _r(L * D, 2, 4)
+    X, TX = ad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    H0, TH0 = ad.tensor(h0, requires_grad=True), torch.tensor(h0, requires_grad=True)
+    if name == "LSTM":
+        C0, TC0 = ad.tensor(c0, requires_grad=True), torch.tensor(c0, requires_grad=True)
+        out, (hn, cn) = m(X, (H0, C0))
+        tout, (thn, tcn) = tm(TX, (TH0, TC0))
+        np.testing.assert_allclose(cn.numpy(), tcn.detach().numpy(), rtol=1e-10, atol=1e-12)
+        loss = (out * out).sum() + (hn * cn).sum()
+        tloss = (tout * tout).sum() + (thn * tcn).sum()
+    else:
+        out, hn = m(X, H0)
+        tout, thn = tm(TX, TH0)
+        loss, tloss = (out * out).sum() + (hn ** 3).sum(), (tout * tout).sum() + (thn ** 3).sum()
+    assert out.shape == tuple(tout.shape) and hn.shape == tuple(thn.shape)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hn.numpy(), thn.detach().numpy(), rtol=1e-10, atol=1e-12)
+    loss.backward()
+    tloss.backward()
+    np.testing.assert_allclose(X.grad.numpy(), TX.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(H0.grad.numpy(), TH0.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for (n, p), (tn, tp) in zip(m.named_parameters(), tm.named_parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-9, atol=1e-11,
+                                   err_msg=n)
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
+def test_layers_unbatched_zero_state_match_torch(torch, name):
+    m = getattr(nn, name)(3, 4, num_layers=2).double()
+    tm = getattr(torch.nn, name)(3, 4, num_layers=2).double()
+    _copy_to_torch(m, tm, torch)
+    x = _r(6, 3)
+    out, _ = m(ad.tensor(x))
+    tout, _ = tm(torch.tensor(x))
+    assert out.shape == (6, 4)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_float32_lstm_matches_torch(torch):
+    m, tm = nn.LSTM(8, 16, num_layers=2), torch.nn.LSTM(8, 16, num_layers=2)
+    _copy_to_torch(m, tm, torch)
+    x = _r(10, 4, 8).astype(np.float32)
+    out, (hn, cn) = m(ad.tensor(x))
+    tout, (thn, tcn) = tm(torch.tensor(x))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cn.numpy(), tcn.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------ gradcheck
+def _seq_fn(kind):
+    def f(xw, h0, c0, w_hh, b_hh):
+        if kind == "lstm":
+            out, h, c = FR.lstm_sequence(xw, h0, c0, w_hh)
+            return out.sum() * 0.3 + (out * out).sum() + (h * c).sum()
+        if kind == "gru":
+            out, h = FR.gru_sequence(xw, h0, w_hh, b_hh)
+        elif kind == "relu":
+            out, h = FR.rnn_relu_sequence(xw, h0, w_hh)
+        else:
+            out, h = FR.rnn_tanh_sequence(xw, h0, w_hh)
+        return (out * out).sum() + (h ** 3).sum()
+    return f
+
+
+@pytest.mark.parametrize("kind,gates", [("tanh", 1), ("relu", 1), ("lstm", 4), ("gru", 3)])
+def test_sequence_kernels_gradcheck_and_gradgradcheck(kind, gates):
+    T, B, H = 3, 2, 3
+    xs = [_r(T, B, gates * H), _r(B, H), _r(B, H), _r(gates * H, H), _r(gates * H)]
+    if kind == "relu":           # keep pre-activations away from the kink
+        xs[0] = np.abs(xs[0]) + 0.3
+        xs[1] = np.abs(xs[1])
+        xs[3] = np.abs(xs[3]) * 0.3
+    ins = [ad.tensor(a, requires_grad=True) for a in xs]
+    f = _seq_fn(kind)
+    assert ad.gradcheck(f, ins)
+    assert ad.gradgradcheck(f, ins)
+
+
+def test_create_graph_path_matches_fast_path():
+    """The recorded (create_graph) backward gives the same first derivatives."""
+    T, B, H = 4, 2, 3
+    xs = [_r(T, B, 4 * H), _r(B, H), _r(B, H), _r(4 * H, H), _r(4 * H)]
+    f = _seq_fn("lstm")
+    a = [ad.tensor(v, requires_grad=True) for v in xs]
+    g_fast = ad.grad(f(*a), a[:4])
+    g_rec = ad.grad(f(*a), a[:4], create_graph=True)
+    assert all(g.grad_fn is not None for g in g_rec)
+    for g1, g2 in zip(g_fast, g_rec):
+        np.testing.assert_allclose(g1.numpy(), g2.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_cells_gradcheck(name):
+    cell = getattr(nn, name)(2, 3).double()
+    x = ad.tensor(_r(2, 2), requires_grad=True)
+    h = ad.tensor(_r(2, 3), requires_grad=True)
+    c = ad.tensor(_r(2, 3), requires_grad=True)
+    params = list(cell.parameters())
+
+    def f(x, h, c, *ps):
+        if name == "LSTMCell":
+            h1, c1 = FR.lstm_cell(x, (h, c), *ps)
+            return (h1 * c1).sum() + h1.sum()
+        fn = FR.rnn_tanh_cell if name == "RNNCell" else FR.gru_cell
+        return (fn(x, h, *ps) ** 2).sum()
+
+    assert ad.gradcheck(f, [x, h, c] + params)
+
+
+def test_multilayer_lstm_gradcheck():
+    m = nn.LSTM(2, 3, num_layers=2, bidirectional=True).double()
+    x = ad.tensor(_r(3, 2, 2), requires_grad=True)
+
+    def f(x, *ps):
+        out, (h, c) = m(x)
+        return (out * out).sum() + c.sum()
+
+    assert ad.gradcheck(f, [x] + list(m.parameters()))
+
+
+# ------------------------------------------------------------------------------------ layout
+def test_state_dict_names_and_shapes_like_torch(torch):
+    for name in ["RNN", "LSTM", "GRU"]:
+        m = getattr(nn, name)(5, 7, num_layers=3, bidirectional=True)
+        tm = getattr(torch.nn, name)(5, 7, num_layers=3, bidirectional=True)
+        assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == \
+            [(k, tuple(v.shape)) for k, v in tm.state_dict().items()]
+    for name in ["RNNCell", "LSTMCell", "GRUCell"]:
+        m, tm = getattr(nn, name)(5, 7), getattr(torch.nn, name)(5, 7)
+        assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == \
+            [(k, tuple(v.shape)) for k, v in tm.state_dict().items()]
+
+
+def test_state_dict_names_and_shapes():
+    m = nn.LSTM(5, 7, num_layers=2)
+    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == [
+        ("weight_ih_l0", (28, 5)), ("weight_hh_l0", (28, 7)), ("bias_ih_l0", (28,)),
+        ("bias_hh_l0", (28,)), ("weight_ih_l1", (28, 7)), ("weight_hh_l1", (28, 7)),
+        ("bias_ih_l1", (28,)), ("bias_hh_l1", (28,))]
+    g = nn.GRU(5, 7, bias=False, bidirectional=True)
+    assert list(g.state_dict()) == ["weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse",
+                                    "weight_hh_l0_reverse"]
+    assert g.weight_hh_l0.shape == (21, 7)
+
+
+def test_default_init_range():
+    m = nn.LSTM(10, 64, num_layers=2)
+    k = 1 / math.sqrt(64)
+    for p in m.parameters():
+        a = p.numpy()
+        assert a.dtype == np.float32
+        assert np.abs(a).max() <= k and np.abs(a).max() > 0.9 * k
+        assert abs(a.mean()) < 0.2 * k
+
+
+def test_identity_hh_init_irnn():
+    m = nn.RNN(3, 5, num_layers=2, nonlinearity="relu", hh_init="identity")
+    for name, p in m.named_parameters():
+        if name.startswith("weight_hh"):
+            np.testing.assert_array_equal(p.numpy(), np.eye(5))
+        elif name.startswith("bias"):
+            np.testing.assert_array_equal(p.numpy(), 0)
+    # with zero input the first IRNN layer carries its (non-negative) state unchanged
+    h0 = np.abs(_r(2, 4, 5)).astype(np.float32)
+    out, hn = m(ad.zeros(7, 4, 3), ad.tensor(h0))
+    np.testing.assert_allclose(hn.numpy()[0], h0[0], rtol=1e-6)
+    cell = nn.RNNCell(3, 5, hh_init="identity")
+    np.testing.assert_array_equal(cell.weight_hh.numpy(), np.eye(5))
+    r = nn.RNN(3, 5)
+    nn.init.eye_(r.weight_hh_l0)
+    np.testing.assert_array_equal(r.weight_hh_l0.numpy(), np.eye(5))
+
+
+def test_dropout_between_layers_only_in_training():
+    m = nn.LSTM(3, 8, num_layers=2, dropout=0.5)
+    x = ad.tensor(_r(4, 2, 3).astype(np.float32))
+    a, _ = m(x)
+    b, _ = m(x)
+    assert not np.allclose(a.numpy(), b.numpy())
+    m.eval()
+    c, _ = m(x)
+    d, _ = m(x)
+    np.testing.assert_array_equal(c.numpy(), d.numpy())
+
+
+def test_bad_shapes_raise():
+    m = nn.GRU(3, 4)
+    with pytest.raises(ValueError):
+        m(ad.zeros(5, 2, 6))
+    with pytest.raises(ValueError):
+        m(ad.zeros(5, 2, 3), ad.zeros(2, 2, 4))
+    with pytest.raises(ValueError):
+        nn.RNN(3, 4, nonlinearity="sigmoid")
+
+
+@pytest.mark.parametrize("use_numba", [True, False])
+def test_lstm_numba_and_generic_paths_agree(monkeypatch, use_numba):
+    """The fused (numba) LSTM kernels and the generic array kernels give the same results."""
+    monkeypatch.setattr(FR, "USE_NUMBA", use_numba and FR._numba is not None)
+    T, B, H = 4, 3, 5
+    xs = [_r(T, B, 4 * H), _r(B, H), _r(B, H), _r(4 * H, H)]
+    a = [ad.tensor(v, requires_grad=True) for v in xs]
+    out, h, c = FR.lstm_sequence(*a)
+    ((out * out).sum() + (h * c).sum() + c.sum()).backward()
+    ref = [ad.tensor(v, requires_grad=True) for v in xs]
+    # reference: the recorded Tensor-op kernels
+    K = FR._TensorOps()
+    hs, h2, c2, _ = FR._lstm_forward(K, *ref)
+    out2 = ad.stack(hs)
+    ((out2 * out2).sum() + (h2 * c2).sum() + c2.sum()).backward()
+    np.testing.assert_allclose(out.numpy(), out2.numpy(), rtol=1e-12, atol=1e-14)
+    for x, y in zip(a, ref):
+        np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-10, atol=1e-13)
+    assert ad.gradcheck(lambda *t: (FR.lstm_sequence(*t)[0] ** 2).sum(), a)
