@@ -58,19 +58,27 @@ def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
 
 
 def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
-    """(func(inputs), J v), by the double-vjp trick (see module docstring)."""
+    """(func(inputs), J v), by the double-vjp trick (see module docstring). Outputs that do
+    not depend on the inputs get zeros."""
     from .creation import zeros_like
     inputs, single_in = _as_tuple(inputs)
     with enable_grad():
         xs = _prep(inputs, create_graph)
         outputs = func(*xs)
         outs, single_out = _as_tuple(outputs)
-        us = tuple(zeros_like(o, requires_grad=True) for o in outs)
-        gs = grad(outs, xs, us, create_graph=True, allow_unused=True)
         vs = (v,) if isinstance(v, Tensor) else (v if v is not None else
                                                   tuple(make(x.xp.ones_like(x.data)) for x in xs))
-        pairs = [(g, vv) for g, vv in zip(gs, vs) if g is not None]
-        res = _grads([g for g, _ in pairs], us, [vv for _, vv in pairs], create_graph)
+        res = [make(o.xp.zeros_like(o.data)) for o in outs]
+        diff = [i for i, o in enumerate(outs) if o._requires_grad]
+        if diff:
+            us = [zeros_like(outs[i], requires_grad=True) for i in diff]
+            gs = grad([outs[i] for i in diff], xs, us, create_graph=True, allow_unused=True)
+            pairs = [(g, vv) for g, vv in zip(gs, vs) if g is not None and g._requires_grad]
+            if pairs:
+                jv = _grads([g for g, _ in pairs], us, [vv for _, vv in pairs], create_graph)
+                for i, r in zip(diff, jv):
+                    res[i] = r
+        res = tuple(_out(r, create_graph) for r in res)
     outputs = _detach_all(outs[0] if single_out else tuple(outs), create_graph)
     return outputs, (res[0] if single_out else res)
 
@@ -120,7 +128,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False,
         table = []
         for o in outs:
             rows = [[] for _ in xs]
-            flat_size = o.data.size
+            flat_size = o.data.size if o._requires_grad else 0  # constant output: zeros
             for k in range(flat_size):
                 e = o.xp.zeros(flat_size, o.dtype)
                 e[k] = 1

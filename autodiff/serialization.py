@@ -18,7 +18,6 @@ import zipfile
 
 import numpy
 
-from .backends import get_array_module  # noqa: F401  (kept for symmetry with the engine)
 from .tensor import Tensor, make
 
 __all__ = ["save", "load"]

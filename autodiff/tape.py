@@ -298,12 +298,16 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                 for idx, ref in node.retained:
                     t = ref()
                     if t is not None and grads[idx] is not None:
-                        t.grad = grads[idx] if create_graph else grads[idx].detach()
-            if len(grads) == 1:
-                in_grads = node.backward_fn(node, grads[0])
-            else:
-                in_grads = node.backward_fn(node, *[
-                    g if g is not None else _zeros(m) for g, m in zip(grads, node.out_meta)])
+                        t.grad = grads[idx] if create_graph else _owned(grads[idx])
+            try:
+                if len(grads) == 1:
+                    in_grads = node.backward_fn(node, grads[0])
+                else:
+                    in_grads = node.backward_fn(node, *[
+                        g if g is not None else _zeros(m) for g, m in zip(grads, node.out_meta)])
+            except FloatingPointError as e:  # detect_anomaly inside a rule: name the rule
+                raise FloatingPointError(f"detect_anomaly: in the backward of {node.name} "
+                                         f"(recorded at #{node.seq}): {e}") from None
             if not retain_graph:
                 node.release()
             for pos, (edge, g) in enumerate(zip(node.edges, in_grads)):
@@ -336,6 +340,17 @@ def _zeros(meta) -> Tensor:
     from .backends import current
     shape, dtype = meta
     return make(current().xp.zeros(shape, dtype))
+
+
+def _owned(g: Tensor) -> Tensor:
+    """A detached gradient whose array the caller may write (zero_, optimizers): views
+    (broadcast, reshape: read-only or aliased) are copied, NumPy scalars made 0-d arrays."""
+    d = g.data
+    if d.base is not None:
+        return make(d.copy())
+    if isinstance(d, numpy.generic):
+        return make(numpy.array(d))
+    return g.detach()
 
 
 def _accumulate(leaf_grads, roots, root_grads, create_graph) -> None:
@@ -388,7 +403,7 @@ def backward(tensor: Tensor, gradient=None, retain_graph=None, create_graph: boo
         grads = run_backward([tensor], [g], retain_graph, create_graph, inputs=inputs)
         for t, gi in zip(inputs, grads):
             if gi is not None:
-                gi = gi if create_graph else gi.detach()
+                gi = gi if create_graph else _owned(gi)
                 t.grad = gi if t.grad is None else make(t.grad.data + gi.data)
         return
     run_backward([tensor], [g], retain_graph, create_graph)

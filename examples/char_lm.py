@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import autodiff as ad
-from autodiff import nn, optim
+from autodiff import optim
 from autodiff.data.text import (CharVocab, batchify, bptt_batches, load_tinyshakespeare,
                                 train_val_split)
 from autodiff.nn import functional as F

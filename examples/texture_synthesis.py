@@ -19,7 +19,7 @@ taken from the file), and optionally ``mean`` and ``std`` of shape (3,) to norma
 ``numpy.load(..., allow_pickle=False)``. ``--out image.ppm`` writes the result as a binary PPM
 (no plotting library needed).
 
-    python examples/texture_synthesis.py [--size 32] [--steps 5] [--texture checker]
+    python examples/texture_synthesis.py [--size 32] [--steps 3] [--texture checker]
 """
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ class FeatureExtractor(nn.Module):
 # ------------------------------------------------------------------------------------ synthesis
 def synthesize(target: np.ndarray, extractor: FeatureExtractor, steps: int = 10,
                max_iter: int = 20, style_weight: float = 1.0, hist_weight: float = 1.0,
-               tv_weight: float = 1e-3, seed: int = 0) -> tuple[np.ndarray, list[float]]:
+               tv_weight: float = 0.05, seed: int = 0) -> tuple[np.ndarray, list[float]]:
     """Optimise a noise image so its features' statistics match ``target``'s. Returns the
     image and the loss after each L-BFGS ``step`` (the first entry: the initial loss)."""
     with ad.no_grad():
@@ -168,13 +168,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--texture", choices=["stripes", "checker"], default="stripes")
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--period", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=5, help="L-BFGS step() calls")
+    ap.add_argument("--steps", type=int, default=3, help="L-BFGS step() calls")
     ap.add_argument("--max-iter", type=int, default=20, help="L-BFGS iterations per step")
-    ap.add_argument("--channels", type=int, nargs="+", default=[16, 32, 32],
+    ap.add_argument("--channels", type=int, nargs="+", default=[32, 32, 32],
                     help="output channels of the random conv layers")
     ap.add_argument("--style-weight", type=float, default=1.0)
     ap.add_argument("--hist-weight", type=float, default=1.0)
-    ap.add_argument("--tv-weight", type=float, default=1e-3)
+    ap.add_argument("--tv-weight", type=float, default=0.05)
     ap.add_argument("--weights", type=str, default=None, help="pretrained conv weights (.npz)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=str, default=None, help="write the result as a .ppm")

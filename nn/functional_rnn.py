@@ -15,13 +15,16 @@ product and a few array operations, with the backward (BPTT) written on the raw 
 weight gradient ``dW_hh`` taken in one product over all steps at the end. The cells are the
 same primitives with one time step.
 
+On NumPy the LSTM's pointwise step work is fused with numba when it is installed (optional;
+the generic array kernels run otherwise): NumPy computes the gate tanh's vectorised, one
+compiled pass makes the sigmoids and the cell update, one the whole pointwise backward.
+
 Higher derivatives: when the backward runs with ``create_graph=True`` the primitives recompute
 the forward and run the *same* equations with Tensor operations, so ``gradgradcheck`` and
 Hessian-vector products work through them.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import autodiff as ad
@@ -250,24 +253,20 @@ def _jit(fn):
 
 
 @_jit
-def _lstm_fw_point(gates, c_prev, acts, c, tc, h):  # pragma: no cover - compiled
-    B, G = gates.shape
+def _lstm_fw_point(acts, c_prev, c):  # pragma: no cover - compiled
+    """acts holds tanh of the (half-scaled for i, f, o) gate pre-activations: turn i, f, o into
+    sigmoids in place (sigmoid(x) = (1 + tanh(x / 2)) / 2) and write c = f * c_prev + i * g.
+    The transcendental functions stay in NumPy, which vectorises them."""
+    B, G = acts.shape
     H = G // 4
     for b in range(B):
         for j in range(H):
-            i = 0.5 * math.tanh(0.5 * gates[b, j]) + 0.5
-            f = 0.5 * math.tanh(0.5 * gates[b, H + j]) + 0.5
-            g = math.tanh(gates[b, 2 * H + j])
-            o = 0.5 * math.tanh(0.5 * gates[b, 3 * H + j]) + 0.5
-            cc = f * c_prev[b, j] + i * g
-            t = math.tanh(cc)
+            i = 0.5 * acts[b, j] + 0.5
+            f = 0.5 * acts[b, H + j] + 0.5
             acts[b, j] = i
             acts[b, H + j] = f
-            acts[b, 2 * H + j] = g
-            acts[b, 3 * H + j] = o
-            c[b, j] = cc
-            tc[b, j] = t
-            h[b, j] = o * t
+            acts[b, 3 * H + j] = 0.5 * acts[b, 3 * H + j] + 0.5
+            c[b, j] = f * c_prev[b, j] + i * acts[b, 2 * H + j]
 
 
 @_jit
@@ -302,7 +301,10 @@ def _lstm_forward_numba(xw, h0, c0, w_hh):
     dt = xw.dtype
     h0 = np.ascontiguousarray(h0, dtype=dt)
     c0 = np.ascontiguousarray(c0, dtype=dt)
-    wt = np.ascontiguousarray(w_hh.T)
+    scale = np.full(G, 0.5, dt)
+    scale[2 * H:3 * H] = 1.0
+    xws = xw * scale                                   # sigmoid(x) = (1 + tanh(x/2)) / 2
+    wt = np.ascontiguousarray((w_hh * scale[:, None]).T)
     acts = np.empty((T, B, G), dt)
     cs = np.empty((T, B, H), dt)
     tcs = np.empty((T, B, H), dt)
@@ -311,8 +313,12 @@ def _lstm_forward_numba(xw, h0, c0, w_hh):
     h, c = h0, c0
     for t in range(T):
         np.matmul(h, wt, out=gates)
-        gates += xw[t]
-        _lstm_fw_point(gates, c, acts[t], cs[t], tcs[t], hs[t])
+        gates += xws[t]
+        a = acts[t]
+        np.tanh(gates, out=a)
+        _lstm_fw_point(a, c, cs[t])
+        np.tanh(cs[t], out=tcs[t])
+        np.multiply(a[:, 3 * H:], tcs[t], out=hs[t])
         h, c = hs[t], cs[t]
     return hs, (acts, cs, tcs, h0, c0)
 

@@ -146,9 +146,13 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,
     ``target`` (N, d1...). With ``weight``, 'mean' divides by the sum of the weights of the
     (non-ignored) targets, as PyTorch."""
     _check_reduction("nll_loss", reduction)
-    input = _t(input)
-    t, valid, C = _labels("nll_loss", input, target, ignore_index)
-    w = _class_weight("nll_loss", weight, C, input)
+    return _nll(_t(input), target, weight, ignore_index, reduction, "nll_loss")
+
+
+def _nll(input: Tensor, target, weight, ignore_index: int, reduction: str,
+         name: str) -> Tensor:
+    t, valid, C = _labels(name, input, target, ignore_index)
+    w = _class_weight(name, weight, C, input)
     x2 = _classes_last(input)
     tf = t.reshape(-1)
     vf = valid.reshape(-1)
@@ -214,7 +218,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
             return ad.div(ad.sum(loss), float(max(loss.data.size, 1)) if input.ndim > 1
                           else 1.0)
         return _reduce(loss, reduction)
-    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    nll = _nll(logp, target, weight, ignore_index, reduction, "cross_entropy")
     if label_smoothing <= 0:
         return nll
     # smoothing term: -sum_c w_c log p_c per sample, masked where ignored
@@ -278,7 +282,7 @@ def _bce_bw(ctx, g):
     nx, nt = ctx.needs_input_grad
     gx = gt = None
     if nx:
-        denom = ad.clip(ad.mul(x, ad.rsub(x, 1.0)), 1e-12)
+        denom = ad.clip(ad.mul(x, ad.sub(1.0, x)), 1e-12)
         gx = ad.mul(g, ad.div(ad.sub(x, t), denom))
     if nt:
         gt = ad.mul(g, make(l1x - lx))
@@ -288,22 +292,25 @@ def _bce_bw(ctx, g):
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
                                      reduction: str = "mean", pos_weight=None) -> Tensor:
     """Binary cross-entropy of sigmoid(input), computed stably:
-    max(x, 0) - x t + log1p(exp(-|x|)) (with ``pos_weight`` p:
-    (1 - t) x + (1 + (p - 1) t) softplus(-x)). The gradient is sigmoid(x) - t exactly
-    (at x = 0 too)."""
+    max(x, 0) - x t + log1p(exp(-|x|)), evaluated as (1 - t) softplus(x) + t softplus(-x) so
+    that nothing cancels for large |x| (with ``pos_weight`` p the second term is scaled by p,
+    as PyTorch). The gradient is sigmoid(x) - t exactly (at x = 0 too)."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     input, target = _pair("binary_cross_entropy_with_logits", input, target)
     xp = input.xp
     x, t = input.data, target.data
-    sp_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus(-x)
+    # (1 - t) softplus(x) + p t softplus(-x): equal to max(x, 0) - x t + log1p(exp(-|x|))
+    # (p = 1) and to PyTorch's pos_weight form, without cancellation for large |x|
+    tail = xp.log1p(xp.exp(-xp.abs(x)))
+    sp_pos = xp.maximum(x, 0) + tail
+    sp_neg = xp.maximum(-x, 0) + tail
     inputs = [input, target]
     if pos_weight is None:
-        loss = (1 - t) * x + sp_neg
+        loss = (1 - t) * sp_pos + t * sp_neg
     else:
         pw = _weight_like("binary_cross_entropy_with_logits", pos_weight, input)
         inputs.append(pw)
-        lw = 1 + (pw.data - 1) * t
-        loss = (1 - t) * x + lw * sp_neg
+        loss = (1 - t) * sp_pos + pw.data * t * sp_neg
     out = record("binary_cross_entropy_with_logits", _bce_logits_bw,
                  xp.asarray(loss, dtype=input.dtype), tuple(inputs), tuple(inputs))
     w = _weight_like("binary_cross_entropy_with_logits", weight, input)
@@ -326,7 +333,7 @@ def _bce_logits_bw(ctx, g):
     lw = ad.add(ad.mul(ad.sub(pw, 1.0), t), 1.0)
     # d/dx = (1 - t) - lw * sigmoid(-x) = (1 - t) - lw (1 - s)
     if need[0]:
-        out.append(ad.mul(g, ad.sub(ad.rsub(t, 1.0), ad.mul(lw, ad.rsub(s, 1.0)))))
+        out.append(ad.mul(g, ad.sub(ad.sub(1.0, t), ad.mul(lw, ad.sub(1.0, s)))))
     else:
         out.append(None)
     spn = ad.softplus(ad.neg(x))
@@ -344,7 +351,7 @@ def hinge_loss(input: Tensor, target: Tensor, margin: float = 1.0,
     td = target.data
     if td.size and not bool(((td == 1) | (td == -1)).all()):
         raise ValueError("hinge_loss: target labels must be -1 or +1")
-    return _reduce(ad.relu(ad.rsub(ad.mul(input, target), margin)), reduction)
+    return _reduce(ad.relu(ad.sub(margin, ad.mul(input, target))), reduction)
 
 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
@@ -353,7 +360,7 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
     _check_reduction("hinge_embedding_loss", reduction)
     input, target = _pair("hinge_embedding_loss", input, target)
     td = target.data
-    neg = ad.relu(ad.rsub(input, margin))
+    neg = ad.relu(ad.sub(margin, input))
     loss = ad.add(ad.where(td == 1, input, 0.0), ad.where(td == -1, neg, 0.0))
     return _reduce(loss, reduction)
 
@@ -375,7 +382,7 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     xp = input.xp
     rows = xp.arange(tf.shape[0])
     xy = ad.reshape(ad.getitem(x2, (rows, tf)), (-1, 1))
-    m = ad.relu(ad.add(ad.rsub(xy, margin), x2))
+    m = ad.relu(ad.add(ad.sub(margin, xy), x2))
     if p == 2:
         m = ad.mul(m, m)
     not_y = make((xp.arange(C)[None, :] != tf[:, None]).astype(input.dtype))

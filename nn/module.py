@@ -360,7 +360,9 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad = ad.tensor(p.xp.zeros_like(p.grad.data))
+                if p.grad.grad_fn is not None:
+                    p.grad = p.grad.detach()
+                p.grad.zero_()
 
     def apply(self, fn: Callable[["Module"], None]) -> "Module":
         """Call ``fn`` on every sub-module (children first) and then on ``self``."""

@@ -233,6 +233,7 @@ def test_tensordataset_subset_concat():
     np.testing.assert_array_equal(sub[0][0].numpy(), x[4])
     xb, yb = next(iter(D.DataLoader(sub, batch_size=2)))
     assert yb.tolist() == [4, 1]
+    assert ds[2:4][1].tolist() == [2, 3] and sub[0:2][1].tolist() == [4, 1]
     cat = ds + D.TensorDataset(np.zeros((2, 2), np.float32), np.array([10, 11]))
     assert len(cat) == 8 and cat[7][1].item() == 11
 
@@ -305,3 +306,9 @@ def test_progress_fallback(capsys):
     err = capsys.readouterr().err
     assert "epochs: 3/3" in err and "loss=0.5" in err
     assert list(D.progress(range(2), disable=True)) == [0, 1]
+
+
+def test_progress_uses_tqdm_when_installed():
+    tqdm = pytest.importorskip("tqdm")
+    bar = D.progress(range(4), desc="x", disable=True)
+    assert isinstance(bar, tqdm.tqdm) and list(bar) == [0, 1, 2, 3]

@@ -17,13 +17,12 @@ def _load(name: str):
     return mod
 
 
-@pytest.mark.slow
 def test_mnist_cnn_example_learns(data_dir, capsys):
     if not (data_dir / "mnist").exists():
         pytest.skip("MNIST not in the shared data directory")
     res = _load("mnist_cnn").main(["--data-dir", str(data_dir), "--epochs", "1",
-                                   "--n-train", "3000"])
-    assert res["test_acc"] > 0.9
+                                   "--n-train", "2000", "--batch-size", "32"])
+    assert res["test_acc"] > 0.85
     assert "test accuracy" in capsys.readouterr().out
 
 

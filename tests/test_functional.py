@@ -222,3 +222,19 @@ def test_functional_does_not_touch_inputs_grad():
     F.hessian(lambda t: (t ** 3).sum(), x)
     F.vjp(lambda t: t * 2, x, t64([1.0, 1.0]))
     assert x.grad is None
+
+
+def test_constant_and_linear_functions_give_zeros():
+    x = t64([1.0, 2.0])
+    _, jv = F.jvp(lambda t: ad.ones(2, dtype=ad.float64) * 3, x, x)
+    np.testing.assert_array_equal(jv.numpy(), [0.0, 0.0])
+    _, (j1, j2) = F.jvp(lambda t: (t * 2, ad.ones(1)), x, x)
+    np.testing.assert_array_equal(j1.numpy(), [2.0, 4.0])
+    np.testing.assert_array_equal(j2.numpy(), [0.0])
+    np.testing.assert_array_equal(F.hessian(lambda t: (t * 2).sum(), x).numpy(), np.zeros((2, 2)))
+    np.testing.assert_array_equal(F.jacobian(lambda t: ad.ones(3), x).numpy(), np.zeros((3, 2)))
+    _, hv = F.hvp(lambda t: (t * 2).sum(), x, x)
+    np.testing.assert_array_equal(hv.numpy(), [0.0, 0.0])
+    # relu in its flat region: J = 0 but J^T u still depends on u
+    _, jv = F.jvp(ad.relu, -x, x)
+    np.testing.assert_array_equal(jv.numpy(), [0.0, 0.0])

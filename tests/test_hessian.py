@@ -102,6 +102,9 @@ def test_operator_dense_is_symmetric_explicit_hessian(mlp):
     D = np.asarray(op.dense())
     np.testing.assert_allclose(D, H, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(D, D.T, atol=1e-12)
+    sla = pytest.importorskip("scipy.sparse.linalg")
+    top = sla.eigsh(op.as_linear_operator(), k=2, which="LA", return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(top), np.linalg.eigvalsh(H)[-2:], rtol=1e-8)
 
 
 def test_hvp_float32():

@@ -448,3 +448,14 @@ def test_in_place_on_zero_dim_result():
     assert h.item() == 6.0
     h.zero_()
     assert h.item() == 0.0
+
+
+def test_retained_and_inputs_grads_are_writable():
+    x = ad.ones(2, 3, requires_grad=True)
+    x.sum().backward(inputs=[x])
+    x.grad.zero_()
+    h = x * 2
+    h.retain_grad()
+    h.sum().backward()
+    h.grad.zero_()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 2.0))

@@ -81,7 +81,10 @@ class TensorDataset(Dataset):
         return self.get_batch(index)
 
     def get_batch(self, indices) -> tuple:
-        """All samples at ``indices`` at once: one fancy-indexing call per stored array."""
+        """All samples at ``indices`` (ints, a slice, a mask) at once: one fancy-indexing call
+        per stored array."""
+        if isinstance(indices, slice):
+            indices = numpy.arange(self._n)[indices]
         idx = numpy.asarray(indices)
         out = []
         for a in self.arrays:
@@ -122,7 +125,7 @@ class Subset(Dataset):
         return _has_batch(self.dataset)
 
     def get_batch(self, indices):
-        mapped = self.indices[numpy.asarray(indices)]
+        mapped = self.indices[indices if isinstance(indices, slice) else numpy.asarray(indices)]
         if _has_batch(self.dataset):
             return self.dataset.get_batch(mapped)
         from .loader import default_collate

@@ -15,12 +15,21 @@ def pair(a, b, op: str) -> tuple[Tensor, Tensor]:
                 raise TypeError(f"{op}: operands live on different devices ({a.device} and "
                                 f"{b.device}); move one with .to()")
             return a, b
-        return a, as_tensor_like(b, a)
+        return _int_to_float(a, b), as_tensor_like(b, a)
     if isinstance(b, Tensor):
-        return as_tensor_like(a, b), b
+        return as_tensor_like(a, b), _int_to_float(b, a)
     from ..creation import tensor
     a = tensor(a)
     return a, as_tensor_like(b, a)
+
+
+def _int_to_float(t: Tensor, scalar) -> Tensor:
+    """An integer/bool tensor meeting a Python float becomes the default float dtype (as in
+    PyTorch: ``int_tensor * 1.5`` is float32, not NumPy's float64)."""
+    if scalar.__class__ is float and t.data.dtype.kind in "iub":
+        from ..dtypes import get_default_dtype
+        return make(t.data.astype(get_default_dtype()))
+    return t
 
 
 def as_t(x) -> Tensor:

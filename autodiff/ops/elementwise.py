@@ -34,6 +34,9 @@ def add(a, b) -> Tensor:
         out = a.data + b.data
     except ValueError:
         raise _broadcast_error("add", a, b) from None
+    except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
+        pair(a, b, "add")
+        raise
     return record("add", _add_bw, out, (a, b))
 
 
@@ -48,6 +51,9 @@ def sub(a, b) -> Tensor:
         out = a.data - b.data
     except ValueError:
         raise _broadcast_error("sub", a, b) from None
+    except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
+        pair(a, b, "sub")
+        raise
     return record("sub", _sub_bw, out, (a, b))
 
 
@@ -62,6 +68,9 @@ def mul(a, b) -> Tensor:
         out = a.data * b.data
     except ValueError:
         raise _broadcast_error("mul", a, b) from None
+    except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
+        pair(a, b, "mul")
+        raise
     return record("mul", _mul_bw, out, (a, b), (a, b))
 
 
@@ -102,6 +111,9 @@ def _neg_bw(ctx, g):
 def pow(x, y) -> Tensor:  # noqa: A001
     """``x ** y``; a Python-number exponent is kept as a constant (no gradient for it)."""
     if isinstance(y, (int, float)) and not isinstance(y, bool) and isinstance(x, Tensor):
+        if isinstance(y, float) and x.data.dtype.kind in "iub":
+            from ..dtypes import get_default_dtype
+            x = make(x.data.astype(get_default_dtype()))
         return record("pow", _pow_scalar_bw, x.data ** y, (x,), (x,), attrs=y)
     return _binary("pow", _np_pow, x, y, _pow_bw)
 
