@@ -23,7 +23,8 @@ from .gradcheck import gradcheck, gradgradcheck
 from .ops.elementwise import (abs, add, clip, cos, div, elu, eq, erf, exp, expm1, ge, gelu, gt,
                               isfinite, isnan, le, leaky_relu, log, log1p, logical_and,
                               logical_not, logical_or, lt, maximum, minimum, mul, ne, neg, pow,
-                              relu, sigmoid, sign, sin, softplus, sqrt, sub, tan, tanh, where)
+                              relu, rsub, sigmoid, sign, sin, softplus, sqrt, sub, tan, tanh,
+                              where)
 from .ops.index import (argsort, gather, getitem, index_put, index_select, sort, take,
                         take_along_axis)
 from .ops.linalg import dot, einsum, matmul, outer

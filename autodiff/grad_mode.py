@@ -50,12 +50,21 @@ class _GradModeContext:
 
 
 class no_grad(_GradModeContext):
-    """Operations inside are not recorded (cheap inference, in-place parameter updates)."""
+    """Operations inside are not recorded (cheap inference, in-place parameter updates).
+    Use as ``with ad.no_grad():``, ``@ad.no_grad()`` or ``@ad.no_grad``."""
 
     mode = False
 
+    def __new__(cls, fn=None):
+        if fn is not None and callable(fn):
+            return cls()(fn)
+        return super().__new__(cls)
 
-class enable_grad(_GradModeContext):
+    def __init__(self, fn=None) -> None:
+        super().__init__()
+
+
+class enable_grad(no_grad):
     """Turn recording back on inside a ``no_grad`` block."""
 
     mode = True

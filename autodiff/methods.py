@@ -159,11 +159,11 @@ def _expand_as(self, other):
 
 
 def _radd(self, other):
-    return E.add(as_tensor_like(other, self), self)
+    return E.add(other, self)
 
 
 def _rmul(self, other):
-    return E.mul(as_tensor_like(other, self), self)
+    return E.mul(other, self)
 
 
 def _rmatmul(self, other):

@@ -213,9 +213,14 @@ class Tensor:
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
 
+_NUMPY_SCALARS = frozenset(numpy.sctypeDict.values()) - {numpy.ndarray}
+
+
 def make(data, requires_grad: bool = False, grad_fn=None, out_idx: int = 0) -> Tensor:
     """Wrap an existing backend array without copying or validation (the engine's fast path)."""
     t = Tensor.__new__(Tensor)
+    if data.__class__ in _NUMPY_SCALARS:
+        data = numpy.asarray(data)  # 0-d results come back from NumPy as immutable scalars
     t.data = data
     t._requires_grad = requires_grad
     t.grad = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy
 
 import autodiff as ad
-from autodiff.grad_mode import STATE
 from autodiff.random import generator
 from autodiff.tape import record
 from autodiff.tensor import Tensor, make
@@ -213,7 +212,7 @@ def _batch_norm_bw(ctx, g):
     x = saved[0]
     w = saved[1] if has_w else None
     need = ctx.needs_input_grad
-    if STATE.enabled:
+    if ad.is_grad_enabled():
         # create_graph: rebuild the statistics from x with Tensor ops so that the result is
         # differentiable in x as well
         mean = ad.mean(x, axes, True)
