@@ -42,11 +42,16 @@ def from_numpy(a: numpy.ndarray) -> Tensor:
 
 def from_dlpack(x) -> Tensor:
     """Zero-copy view of a DLPack-capable array (NumPy, CuPy, PyTorch, JAX...)."""
-    dev = getattr(x, "__dlpack_device__", lambda: (1, 0))()[0]
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__ (a NumPy, CuPy, "
+                        f"PyTorch or JAX array), got {type(x).__name__}")
+    dev = x.__dlpack_device__()[0]
     if dev == 1:  # kDLCPU
         return make(numpy.from_dlpack(x))
-    import cupy
-    return make(cupy.from_dlpack(x))
+    if dev != 2:  # kDLCUDA
+        raise ValueError(f"from_dlpack: DLPack device type {dev} is not supported (CPU or CUDA)")
+    from .backends.cupy_backend import _import_cupy
+    return make(_import_cupy().from_dlpack(x))
 
 
 def _dt(dtype):
@@ -157,4 +162,5 @@ def rand_like(x: Tensor, dtype=None, device=None, requires_grad: bool = False) -
 
 def randperm(n: int, device=None) -> Tensor:
     xp = dtypes.xp_for(device)
-    return make(xp.asarray(generator(xp).permutation(n)))
+    # argsort of uniforms: CuPy's Generator has no permutation()
+    return make(xp.argsort(generator(xp).random(n)))

@@ -15,9 +15,9 @@ def _outputs(fn, inputs):
 
 def _numerical_jacobian(fn, inputs, i, eps):
     x = inputs[i]
-    base = x.data
+    x.data = x.xp.ascontiguousarray(x.data)  # so the flat view below writes through to x
     cols = []
-    flat = base.reshape(-1)
+    flat = x.data.reshape(-1)
     for k in range(flat.size):
         orig = flat[k].item()
         flat[k] = orig + eps

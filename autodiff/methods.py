@@ -101,7 +101,8 @@ def _uniform_(self, a=0.0, b=1.0):
 
 def _normal_(self, mean=0.0, std=1.0):
     from .random import generator
-    _writable(self)[...] = generator(self.xp).normal(mean, std, self.shape)
+    # mean + std * z: CuPy's Generator has standard_normal but no normal()
+    _writable(self)[...] = mean + std * generator(self.xp).standard_normal(self.shape)
     self._version.v += 1
     return self
 

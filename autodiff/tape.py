@@ -304,7 +304,8 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                     in_grads = node.backward_fn(node, grads[0])
                 else:
                     in_grads = node.backward_fn(node, *[
-                        g if g is not None else _zeros(m) for g, m in zip(grads, node.out_meta)])
+                        g if g is not None else _zeros(m, grads) for g, m in
+                        zip(grads, node.out_meta)])
             except FloatingPointError as e:  # detect_anomaly inside a rule: name the rule
                 raise FloatingPointError(f"detect_anomaly: in the backward of {node.name} "
                                          f"(recorded at #{node.seq}): {e}") from None
@@ -336,10 +337,12 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
     return None
 
 
-def _zeros(meta) -> Tensor:
-    from .backends import current
+def _zeros(meta, like: list) -> Tensor:
+    """Zeros for an output that received no gradient, on the device of those that did."""
+    from .backends import get_array_module
     shape, dtype = meta
-    return make(current().xp.zeros(shape, dtype))
+    xp = get_array_module(*[g.data for g in like if g is not None])
+    return make(xp.zeros(shape, dtype))
 
 
 def _owned(g: Tensor) -> Tensor:

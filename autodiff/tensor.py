@@ -201,6 +201,9 @@ class Tensor:
         return id(self)
 
     def __dlpack__(self, *args, **kwargs):
+        if self._requires_grad:
+            raise RuntimeError("__dlpack__: cannot export a tensor that requires grad (the "
+                               "other library would bypass the tape); use .detach() first")
         return self.data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
@@ -240,8 +243,24 @@ def as_tensor_like(x, like: Tensor) -> Tensor:
         dt = like.data.dtype
         if isinstance(x, float) and not dtypes.is_floating(dt):
             dt = dtypes.get_default_dtype()
-        return make(xp.asarray(x, dtype=dt))
+        if xp is numpy:
+            return make(numpy.asarray(x, dtype=dt))
+        return make(_device_constant(xp, x, dt))
     return make(xp.asarray(x))
+
+
+_CONSTANTS: dict = {}
+
+
+def _device_constant(xp, value, dtype):
+    """A cached 0-d device array for a Python scalar: no host-to-device copy per op."""
+    key = (value, type(value), numpy.dtype(dtype).str)
+    arr = _CONSTANTS.get(key)
+    if arr is None:
+        if len(_CONSTANTS) > 4096:
+            _CONSTANTS.clear()
+        arr = _CONSTANTS[key] = xp.asarray(value, dtype=dtype)
+    return arr
 
 
 def default_backend():

@@ -12,7 +12,8 @@ Two implementations of each kernel:
 
 - a vectorised NumPy/CuPy one (strided view of the padded input for ``im2col``; ``kh*kw``
   strided slice-adds for ``col2im``), no Python loop over pixels or batch elements;
-- a numba one (``@njit(parallel=True, cache=True)``, parallel over (image, channel) planes),
+- a numba one (``@njit(parallel=True, cache=True)``, parallel over (image, channel) planes;
+  a serial compilation of the same kernel for small work, see ``PARALLEL_MIN_ELEMENTS``),
   used for NumPy arrays when numba imports and is faster (see ``USE_NUMBA``; measured at
   ResNet-20 and MNIST-CNN shapes). ``AUTODIFF_NUMBA=0`` turns numba off.
 
@@ -27,7 +28,7 @@ import numpy
 from . import get_array_module
 
 __all__ = ["im2col", "col2im", "conv_output_size", "normalize_padding", "HAVE_NUMBA",
-           "USE_NUMBA", "im2col_numpy", "col2im_numpy", "im2col_numba", "col2im_numba"]
+           "USE_NUMBA", "PARALLEL_MIN_ELEMENTS", "im2col_numpy", "col2im_numpy", "im2col_numba", "col2im_numba"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -122,7 +123,6 @@ if os.environ.get("AUTODIFF_NUMBA", "1") != "0":
         HAVE_NUMBA = False
 
 if HAVE_NUMBA:
-    @numba.njit(parallel=True, cache=True, nogil=True)
     def _im2col_nb(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, pad_value):  # pragma: no cover
         N, C, H, W = x.shape
         for p in numba.prange(N * C):
@@ -145,7 +145,6 @@ if HAVE_NUMBA:
                                 else:
                                     out[n, r, base + ow] = pad_value
 
-    @numba.njit(parallel=True, cache=True, nogil=True)
     def _col2im_nb(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW):  # pragma: no cover
         N, C, H, W = out.shape
         for p in numba.prange(N * C):
@@ -167,6 +166,22 @@ if HAVE_NUMBA:
                             if w >= 0 and w < W:
                                 out[n, c, h, w] += cols[n, r, base + ow]
 
+    def _variant(fn, parallel: bool):
+        """A separately cached njit copy of ``fn`` (prange runs serially when not parallel)."""
+        import types
+        name = fn.__name__ + ("_par" if parallel else "_ser")
+        f = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__)
+        f.__qualname__ = name
+        return numba.njit(parallel=parallel, cache=True, nogil=True)(f)
+
+    _im2col_par, _im2col_ser = _variant(_im2col_nb, True), _variant(_im2col_nb, False)
+    _col2im_par, _col2im_ser = _variant(_col2im_nb, True), _variant(_col2im_nb, False)
+
+#: Work (elements of the column matrix) above which the numba kernels run multi-threaded; below
+#: it, thread start-up/synchronisation costs more than it saves (and on a shared, oversubscribed
+#: machine a parallel region waits for its slowest thread).
+PARALLEL_MIN_ELEMENTS = 1 << 23
+
 
 def im2col_numba(x, kh: int, kw: int, stride=1, padding=0, dilation=1, pad_value: float = 0.0):
     """numba unfold (NumPy arrays only); same result as :func:`im2col_numpy`."""
@@ -176,7 +191,8 @@ def im2col_numba(x, kh: int, kw: int, stride=1, padding=0, dilation=1, pad_value
     sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x.shape, kh, kw, stride, padding, dilation)
     x = numpy.ascontiguousarray(x)
     out = numpy.empty((N, C * kh * kw, OH * OW), dtype=x.dtype)
-    _im2col_nb(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, x.dtype.type(pad_value))
+    kernel = _im2col_par if out.size >= PARALLEL_MIN_ELEMENTS else _im2col_ser
+    kernel(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, x.dtype.type(pad_value))
     return out
 
 
@@ -188,7 +204,8 @@ def col2im_numba(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=
     sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x_shape, kh, kw, stride, padding, dilation)
     cols = numpy.ascontiguousarray(cols).reshape(N, C * kh * kw, OH * OW)
     out = numpy.empty((N, C, H, W), dtype=cols.dtype)
-    _col2im_nb(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW)
+    kernel = _col2im_par if cols.size >= PARALLEL_MIN_ELEMENTS else _col2im_ser
+    kernel(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW)
     return out
 
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+
+# Small matrices dominate the tests; OpenBLAS threads only thrash on 2 shared cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from pathlib import Path
 
 import numpy as np

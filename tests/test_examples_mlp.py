@@ -16,6 +16,40 @@ import autodiff as ad
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+def _openblas_thread_setters():
+    """(get, set) for the OpenBLAS that NumPy loaded, or None (other BLAS, other OS)."""
+    try:
+        import ctypes
+        with open("/proc/self/maps") as f:
+            libs = {ln.split()[-1] for ln in f if "openblas" in ln.lower() and ".so" in ln}
+        for path in libs:
+            lib = ctypes.CDLL(path)
+            for suffix in ("64_", ""):
+                for prefix in ("scipy_openblas", "openblas"):
+                    get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                    put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                    if get is not None and put is not None:
+                        return get, put
+    except Exception:  # pragma: no cover - best effort only
+        pass
+    return None
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """These examples multiply small matrices: on a shared, busy machine OpenBLAS's threads
+    spin against each other and make them ~10x slower, so use one thread here (restored)."""
+    fns = _openblas_thread_setters()
+    if fns is None:
+        yield
+        return
+    get, put = fns
+    before = get()
+    put(1)
+    yield
+    put(before)
+
+
 def _load(name: str):
     if str(EXAMPLES) not in sys.path:        # the examples import mnist_mlp as a sibling
         sys.path.insert(0, str(EXAMPLES))
@@ -265,6 +299,18 @@ def test_mnist_mlp_training_matches_torch(torch, data_dir):
     losses: list[float] = []
     ex.train_epoch(net, loader, opt, ex.loss_function("nll"), losses=losses)
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        tlosses, tparams = _torch_sgd(torch, init, xtr, ytr)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_allclose(losses, tlosses, rtol=1e-5)
+    for p, tp in zip(net.parameters(), tparams):
+        np.testing.assert_allclose(p.numpy(), tp, rtol=1e-4, atol=1e-6)
+
+
+def _torch_sgd(torch, init, xtr, ytr):
     tnet = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(),
                                torch.nn.Linear(100, 10))
     with torch.no_grad():
@@ -279,6 +325,4 @@ def test_mnist_mlp_training_matches_torch(torch, data_dir):
         loss.backward()
         topt.step()
         tlosses.append(loss.item())
-    np.testing.assert_allclose(losses, tlosses, rtol=1e-5)
-    for p, tp in zip(net.parameters(), tnet.parameters()):
-        np.testing.assert_allclose(p.numpy(), tp.detach().numpy(), rtol=1e-4, atol=1e-6)
+    return tlosses, [p.detach().numpy() for p in tnet.parameters()]

@@ -157,6 +157,16 @@ def rpow(a, b) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- unary math
+def _fused(g: Tensor) -> bool:
+    """Use a fused one-launch backward kernel: on CuPy, when no graph is being recorded
+    (with create_graph the Tensor-op rule runs so it can be differentiated again)."""
+    from ..grad_mode import STATE
+    return not STATE.enabled and g.data.__class__.__module__.startswith("cupy")
+
+
+def _kernels():
+    from ..backends import cuda_kernels
+    return cuda_kernels
 def _unary(name, x, fn, backward, save_input=False, save_output=False, attrs=None):
     x = as_t(x)
     if x.data.dtype.kind != "f" and name not in ("abs", "sign"):
@@ -259,6 +269,8 @@ def tanh(x) -> Tensor:
 
 def _tanh_bw(ctx, g):
     (y,) = ctx.saved_tensors
+    if _fused(g):
+        return (make(_kernels().tanh_backward(y.data, g.data)),)
     return (mul(g, rsub(mul(y, y), 1.0)),)
 
 
@@ -274,6 +286,8 @@ def sigmoid(x) -> Tensor:
 
 def _sigmoid_bw(ctx, g):
     (y,) = ctx.saved_tensors
+    if _fused(g):
+        return (make(_kernels().sigmoid_backward(y.data, g.data)),)
     return (mul(g, mul(y, rsub(y, 1.0))),)
 
 
@@ -284,6 +298,8 @@ def relu(x) -> Tensor:
 
 def _relu_bw(ctx, g):
     (y,) = ctx.saved_tensors
+    if _fused(g):
+        return (make(_kernels().relu_backward(y.data, g.data)),)
     return (mul(g, make((y.data > 0).astype(y.dtype))),)
 
 

@@ -147,9 +147,13 @@ def sum_to(x, shape) -> Tensor:
         raise ValueError(f"sum_to: shape {x.shape} cannot be reduced to {shape}")
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
                                       if s == 1 and x.shape[i + lead] != 1)
-    out = x.data.sum(axis=axes, keepdims=True) if axes else x.data
-    if lead:
-        out = out.reshape(shape)
+    if x.xp is numpy:
+        out = x.data.sum(axis=axes, keepdims=True) if axes else x.data
+        if lead:
+            out = out.reshape(shape)
+    else:  # generic CuPy reductions are slow over short trailing axes: special-cased kernels
+        from ..backends.cuda_kernels import sum_to_trailing
+        out = sum_to_trailing(x.data, shape)
     return record("sum_to", _sum_to_bw, out, (x,))
 
 
@@ -210,6 +214,9 @@ def cat(tensors, dim: int = 0, axis: int | None = None) -> Tensor:
             raise ValueError(f"cat: shapes {[x.shape for x in tensors]} do not match except "
                              f"in dimension {dim}")
     xp = tensors[0].xp
+    if any(t.xp is not xp for t in tensors):
+        raise TypeError(f"cat: tensors live on different devices "
+                        f"({', '.join(sorted({t.device for t in tensors}))}); move them with .to()")
     dt = numpy.result_type(*[t.dtype for t in tensors])
     out = xp.concatenate([t.data.astype(dt, copy=False) for t in tensors], axis=d)
     sizes = [t.shape[d] for t in tensors]
