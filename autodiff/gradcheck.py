@@ -15,7 +15,8 @@ def _outputs(fn, inputs):
 
 def _numerical_jacobian(fn, inputs, i, eps):
     x = inputs[i]
-    x.data = x.xp.ascontiguousarray(x.data)  # so the flat view below writes through to x
+    if not x.data.flags.c_contiguous:
+        x.data = x.data.copy()  # so the flat view below writes through to x
     cols = []
     flat = x.data.reshape(-1)
     for k in range(flat.size):
