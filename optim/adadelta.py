@@ -15,7 +15,7 @@ from typing import Any
 
 from autodiff.backends import get_array_module
 
-from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
+from .optimizer import Optimizer, ParamsT, check_hparam
 
 __all__ = ["Adadelta"]
 
@@ -41,24 +41,8 @@ class Adadelta(Optimizer):
         lr = float(group["lr"])
         rho = group["rho"]
         eps = group["eps"]
-        wd = group["weight_decay"]
-        maximize = group["maximize"]
-        state = self.state
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            w = p.data
-            g = grad.data
+        for p, w, g, st in self._params_with_grads(group, _new_state):
             xp = get_array_module(w)
-            if maximize:
-                g = -g
-            if wd:
-                g = with_weight_decay(g, w, wd)
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0, "square_avg": xp.zeros_like(w),
-                                 "acc_delta": xp.zeros_like(w)}
             st["step"] += 1
             sq = st["square_avg"]
             acc = st["acc_delta"]
@@ -79,3 +63,8 @@ class Adadelta(Optimizer):
             u *= -lr
             w += u
             p._version.v += 1
+
+
+def _new_state(w) -> dict:
+    xp = get_array_module(w)
+    return {"step": 0, "square_avg": xp.zeros_like(w), "acc_delta": xp.zeros_like(w)}

@@ -14,7 +14,7 @@ from typing import Any
 
 from autodiff.backends import get_array_module
 
-from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
+from .optimizer import Optimizer, ParamsT, check_hparam
 
 __all__ = ["Adagrad"]
 
@@ -50,25 +50,14 @@ class Adagrad(Optimizer):
     def _update_group(self, group: dict[str, Any]) -> None:
         lr = float(group["lr"])
         lr_decay = group["lr_decay"]
-        wd = group["weight_decay"]
         eps = group["eps"]
-        maximize = group["maximize"]
-        state = self.state
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            w = p.data
-            g = grad.data
+        init = group["initial_accumulator_value"]
+
+        def new_state(w) -> dict:  # e.g. state dropped by load_state_dict of a fresh optimizer
+            return {"step": 0, "sum": get_array_module(w).full_like(w, init)}
+
+        for p, w, g, st in self._params_with_grads(group, new_state):
             xp = get_array_module(w)
-            if maximize:
-                g = -g
-            if wd:
-                g = with_weight_decay(g, w, wd)
-            st = state.get(p)
-            if st is None:  # e.g. state dropped by load_state_dict of a fresh optimizer
-                st = state[p] = {"step": 0, "sum": xp.full_like(
-                    w, group["initial_accumulator_value"])}
             step = st["step"] = st["step"] + 1
             clr = lr / (1.0 + (step - 1) * lr_decay)
             acc = st["sum"]

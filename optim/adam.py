@@ -55,22 +55,9 @@ class Adam(Optimizer):
         eps = group["eps"]
         wd = group["weight_decay"]
         amsgrad = group["amsgrad"]
-        maximize = group["maximize"]
         decoupled = group["decoupled_weight_decay"]
-        state = self.state
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            w = p.data
-            g = grad.data
+        for p, w, g, st in self._params_with_grads(group, _new_state, fold_weight_decay=False):
             xp = get_array_module(w)
-            if maximize:
-                g = -g
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0, "exp_avg": xp.zeros_like(w),
-                                 "exp_avg_sq": xp.zeros_like(w)}
             if amsgrad and "max_exp_avg_sq" not in st:
                 st["max_exp_avg_sq"] = xp.zeros_like(w)
             step = st["step"] = st["step"] + 1
@@ -111,3 +98,8 @@ class AdamW(Adam):
                  maximize: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+
+
+def _new_state(w) -> dict:
+    xp = get_array_module(w)
+    return {"step": 0, "exp_avg": xp.zeros_like(w), "exp_avg_sq": xp.zeros_like(w)}

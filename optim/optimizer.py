@@ -168,6 +168,29 @@ class Optimizer:
                 self._update_group(group)
         return loss
 
+    def _params_with_grads(self, group: dict[str, Any], new_state: Callable[[Any], dict],
+                           fold_weight_decay: bool = True):
+        """Yield ``(p, w, g, st)`` for each parameter of ``group`` that has a gradient: ``w``
+        its array, ``g`` its gradient array (negated for ``maximize``; plus the L2 term
+        ``weight_decay * w`` when ``fold_weight_decay``), ``st`` its state, made by
+        ``new_state(w)`` on first use. The prelude every update rule shares."""
+        maximize = group.get("maximize", False)
+        wd = group.get("weight_decay", 0) if fold_weight_decay else 0
+        state = self.state
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            w = p.data
+            g = p.grad.data
+            if maximize:
+                g = -g
+            if wd:
+                g = with_weight_decay(g, w, wd)
+            st = state.get(p)
+            if st is None:
+                st = state[p] = new_state(w)
+            yield p, w, g, st
+
     def _update_group(self, group: dict[str, Any]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from autodiff.backends import get_array_module
 
-from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
+from .optimizer import Optimizer, ParamsT, check_hparam
 
 __all__ = ["RMSprop"]
 
@@ -45,25 +45,10 @@ class RMSprop(Optimizer):
         lr = float(group["lr"])
         alpha = group["alpha"]
         eps = group["eps"]
-        wd = group["weight_decay"]
         momentum = group["momentum"]
         centered = group["centered"]
-        maximize = group["maximize"]
-        state = self.state
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            w = p.data
-            g = grad.data
+        for p, w, g, st in self._params_with_grads(group, _new_state):
             xp = get_array_module(w)
-            if maximize:
-                g = -g
-            if wd:
-                g = with_weight_decay(g, w, wd)
-            st = state.get(p)
-            if st is None:
-                st = state[p] = {"step": 0, "square_avg": xp.zeros_like(w)}
             if momentum > 0 and "momentum_buffer" not in st:
                 st["momentum_buffer"] = xp.zeros_like(w)
             if centered and "grad_avg" not in st:
@@ -95,3 +80,7 @@ class RMSprop(Optimizer):
                 t *= -lr
             w += t
             p._version.v += 1
+
+
+def _new_state(w) -> dict:
+    return {"step": 0, "square_avg": get_array_module(w).zeros_like(w)}
