@@ -28,7 +28,9 @@ import numpy
 from . import get_array_module
 
 __all__ = ["im2col", "col2im", "conv_output_size", "normalize_padding", "HAVE_NUMBA",
-           "USE_NUMBA", "PARALLEL_MIN_ELEMENTS", "im2col_numpy", "col2im_numpy", "im2col_numba", "col2im_numba"]
+           "USE_NUMBA", "PARALLEL_MIN_ELEMENTS", "im2col_numpy", "col2im_numpy", "im2col_numba", "col2im_numba",
+           "im2col_cm", "col2im_cm", "im2col_cm_numpy", "col2im_cm_numpy", "im2col_cm_numba",
+           "col2im_cm_numba", "CM_PARALLEL_MIN_ELEMENTS"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -113,6 +115,46 @@ def col2im_numpy(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=
     return out
 
 
+def im2col_cm_numpy(x, kh: int, kw: int, stride=1, padding=0, dilation=1,
+                    pad_value: float = 0.0):
+    """Vectorised channel-major unfold: (N, C, H, W) -> (C*kh*kw, N*OH*OW) via a strided view."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x.shape, kh, kw, stride, padding, dilation)
+    if kh == 1 and kw == 1 and not (pt or pb or pl or pr):       # 1x1: a strided subsample
+        v = x[:, :, :sh * (OH - 1) + 1:sh, :sw * (OW - 1) + 1:sw]
+        return xp.ascontiguousarray(v.transpose(1, 0, 2, 3)).reshape(C, N * OH * OW)
+    if pt or pb or pl or pr:
+        x = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode="constant",
+                   constant_values=pad_value)
+    s0, s1, s2, s3 = x.strides
+    view = xp.lib.stride_tricks.as_strided(
+        x, (C, kh, kw, N, OH, OW), (s1, s2 * dh, s3 * dw, s0, s2 * sh, s3 * sw))
+    return xp.ascontiguousarray(view).reshape(C * kh * kw, N * OH * OW)
+
+
+def col2im_cm_numpy(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
+    """Vectorised channel-major fold (adjoint of :func:`im2col_cm_numpy`), summing overlaps."""
+    xp = get_array_module(cols)
+    N, C, H, W = x_shape
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x_shape, kh, kw, stride, padding, dilation)
+    c6 = cols.reshape(C, kh, kw, N, OH, OW)
+    if kh == 1 and kw == 1 and not (pt or pb or pl or pr):
+        if sh == 1 and sw == 1:
+            return xp.ascontiguousarray(c6[:, 0, 0].transpose(1, 0, 2, 3))
+        out = xp.zeros((N, C, H, W), dtype=cols.dtype)
+        out[:, :, :sh * (OH - 1) + 1:sh, :sw * (OW - 1) + 1:sw] = c6[:, 0, 0].transpose(1, 0, 2, 3)
+        return out
+    out = xp.zeros((C, N, H + pt + pb, W + pl + pr), dtype=cols.dtype)
+    for i in range(kh):
+        hi = i * dh
+        for j in range(kw):
+            wj = j * dw
+            out[:, :, hi:hi + sh * (OH - 1) + 1:sh, wj:wj + sw * (OW - 1) + 1:sw] += c6[:, i, j]
+    out = out[:, :, pt:pt + H, pl:pl + W]
+    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
+
+
 # ----------------------------------------------------------------------------- numba
 HAVE_NUMBA = False
 if os.environ.get("AUTODIFF_NUMBA", "1") != "0":
@@ -166,6 +208,79 @@ if HAVE_NUMBA:
                             if w >= 0 and w < W:
                                 out[n, c, h, w] += cols[n, r, base + ow]
 
+    def _im2col_cm_nb(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, pad_value):  # pragma: no cover
+        # out (C*kh*kw, N*OH*OW); one (image, channel) plane per iteration: its kh*kw rows
+        # are written as contiguous runs of OH*OW, the plane itself stays in cache
+        N, C, H, W = x.shape
+        L = OH * OW
+        for p in numba.prange(N * C):
+            c = p // N
+            n = p - c * N
+            for i in range(kh):
+                for j in range(kw):
+                    r = (c * kh + i) * kw + j
+                    wo = j * dw - pl
+                    # valid output columns: 0 <= ow*sw + wo < W
+                    lo = 0
+                    if wo < 0:
+                        lo = (-wo + sw - 1) // sw
+                    hi = OW
+                    if (OW - 1) * sw + wo >= W:
+                        hi = (W - 1 - wo) // sw + 1
+                        if hi < lo:
+                            hi = lo
+                    for oh in range(OH):
+                        h = oh * sh + i * dh - pt
+                        base = n * L + oh * OW
+                        if h < 0 or h >= H:
+                            for ow in range(OW):
+                                out[r, base + ow] = pad_value
+                        else:
+                            for ow in range(lo):
+                                out[r, base + ow] = pad_value
+                            if sw == 1:
+                                for ow in range(lo, hi):
+                                    out[r, base + ow] = x[n, c, h, ow + wo]
+                            else:
+                                for ow in range(lo, hi):
+                                    out[r, base + ow] = x[n, c, h, ow * sw + wo]
+                            for ow in range(hi, OW):
+                                out[r, base + ow] = pad_value
+
+    def _col2im_cm_nb(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW):  # pragma: no cover
+        # cols (C*kh*kw, N*OH*OW) -> out (N, C, H, W); one output plane per iteration (no races)
+        N, C, H, W = out.shape
+        L = OH * OW
+        for p in numba.prange(N * C):
+            c = p // N
+            n = p - c * N
+            for h in range(H):
+                for w in range(W):
+                    out[n, c, h, w] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    r = (c * kh + i) * kw + j
+                    wo = j * dw - pl
+                    lo = 0
+                    if wo < 0:
+                        lo = (-wo + sw - 1) // sw
+                    hi = OW
+                    if (OW - 1) * sw + wo >= W:
+                        hi = (W - 1 - wo) // sw + 1
+                        if hi < lo:
+                            hi = lo
+                    for oh in range(OH):
+                        h = oh * sh + i * dh - pt
+                        if h < 0 or h >= H:
+                            continue
+                        base = n * L + oh * OW
+                        if sw == 1:
+                            for ow in range(lo, hi):
+                                out[n, c, h, ow + wo] += cols[r, base + ow]
+                        else:
+                            for ow in range(lo, hi):
+                                out[n, c, h, ow * sw + wo] += cols[r, base + ow]
+
     def _variant(fn, parallel: bool):
         """A separately cached njit copy of ``fn`` (prange runs serially when not parallel)."""
         import types
@@ -176,6 +291,10 @@ if HAVE_NUMBA:
 
     _im2col_par, _im2col_ser = _variant(_im2col_nb, True), _variant(_im2col_nb, False)
     _col2im_par, _col2im_ser = _variant(_col2im_nb, True), _variant(_col2im_nb, False)
+    _im2col_cm_par = _variant(_im2col_cm_nb, True)
+    _im2col_cm_ser = _variant(_im2col_cm_nb, False)
+    _col2im_cm_par = _variant(_col2im_cm_nb, True)
+    _col2im_cm_ser = _variant(_col2im_cm_nb, False)
 
 #: Work (elements of the column matrix) above which the numba kernels run multi-threaded; below
 #: it, thread start-up/synchronisation costs more than it saves (and on a shared, oversubscribed
@@ -235,3 +354,59 @@ def col2im(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
             and cols.dtype.kind == "f":
         return col2im_numba(cols, x_shape, kh, kw, stride, padding, dilation)
     return col2im_numpy(cols, x_shape, kh, kw, stride, padding, dilation)
+
+
+# ----------------------------------------------------------------------------- channel-major
+#: Column elements above which the channel-major numba kernels run multi-threaded.
+CM_PARALLEL_MIN_ELEMENTS = 1 << 18
+
+
+def im2col_cm_numba(x, kh: int, kw: int, stride=1, padding=0, dilation=1,
+                    pad_value: float = 0.0):
+    """numba channel-major unfold (NumPy arrays only); same result as :func:`im2col_cm_numpy`."""
+    if not HAVE_NUMBA:
+        raise RuntimeError("im2col_cm_numba: numba is not available")
+    N, C, H, W = x.shape
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x.shape, kh, kw, stride, padding, dilation)
+    if x.strides[3] != x.itemsize or x.strides[2] != W * x.itemsize:
+        x = numpy.ascontiguousarray(x)      # planes must be contiguous; N/C strides may be any
+    out = numpy.empty((C * kh * kw, N * OH * OW), dtype=x.dtype)
+    kernel = _im2col_cm_par if out.size >= CM_PARALLEL_MIN_ELEMENTS else _im2col_cm_ser
+    kernel(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, x.dtype.type(pad_value))
+    return out
+
+
+def col2im_cm_numba(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
+    """numba channel-major fold (NumPy arrays only); same result as :func:`col2im_cm_numpy`."""
+    if not HAVE_NUMBA:
+        raise RuntimeError("col2im_cm_numba: numba is not available")
+    N, C, H, W = x_shape
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x_shape, kh, kw, stride, padding, dilation)
+    cols = numpy.ascontiguousarray(cols).reshape(C * kh * kw, N * OH * OW)
+    out = numpy.empty((N, C, H, W), dtype=cols.dtype)
+    kernel = _col2im_cm_par if cols.size >= CM_PARALLEL_MIN_ELEMENTS else _col2im_cm_ser
+    kernel(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW)
+    return out
+
+
+def im2col_cm(x, kh: int, kw: int, stride=1, padding=0, dilation=1, pad_value: float = 0.0):
+    """Channel-major unfold: (N, C, H, W) -> (C*kh*kw, N*OH*OW) columns; row ``(c, i, j)``,
+    column ``(n, oh, ow)``. A convolution is then one GEMM ``W (O, C*kh*kw) @ cols``."""
+    if x.ndim != 4:
+        raise ValueError(f"im2col_cm: expected a 4-D (N, C, H, W) array, got shape {x.shape}")
+    if HAVE_NUMBA and USE_NUMBA["im2col"] and isinstance(x, numpy.ndarray) \
+            and x.dtype.kind == "f":
+        return im2col_cm_numba(x, kh, kw, stride, padding, dilation, pad_value)
+    return im2col_cm_numpy(x, kh, kw, stride, padding, dilation, pad_value)
+
+
+def col2im_cm(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
+    """Fold channel-major (C*kh*kw, N*OH*OW) columns into an (N, C, H, W) image, summing
+    overlaps (the adjoint of :func:`im2col_cm`)."""
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"col2im_cm: x_shape must be (N, C, H, W), got {x_shape}")
+    if HAVE_NUMBA and USE_NUMBA["col2im"] and isinstance(cols, numpy.ndarray) \
+            and cols.dtype.kind == "f":
+        return col2im_cm_numba(cols, x_shape, kh, kw, stride, padding, dilation)
+    return col2im_cm_numpy(cols, x_shape, kh, kw, stride, padding, dilation)

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 import autodiff as ad
+from autodiff.data.paths import default_data_root
 from autodiff import hessian as hs
 from autodiff import optim
 
-_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def cross_entropy(logits: ad.Tensor, labels: np.ndarray) -> ad.Tensor:
@@ -40,8 +39,8 @@ def cross_entropy(logits: ad.Tensor, labels: np.ndarray) -> ad.Tensor:
 
 def load_data(root: str | None, n_train: int, n_test: int):
     from autodiff.data.mnist import mnist_split
-    if root is None and _SHARED.exists():
-        root = str(_SHARED)
+    if root is None:
+        root = default_data_root()
     return mnist_split(root, n_train=n_train, n_test=n_test)
 
 

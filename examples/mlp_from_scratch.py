@@ -13,13 +13,12 @@ hand-written backward pass can be checked against the engine's (``compare_with_e
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 import autodiff as ad
+from autodiff.data.paths import default_data_root
 from autodiff.data import mnist_split
 
 
@@ -150,13 +149,6 @@ def compare_with_engine(model: ScratchMLP, x: np.ndarray, y: np.ndarray) -> tupl
     return abs(loss - eloss), gdiff
 
 
-def default_data_root() -> str | None:
-    """$AUTODIFF_DATA, else ../shared/data beside the checkout when present, else None."""
-    env = os.environ.get("AUTODIFF_DATA")
-    if env:
-        return env
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return str(shared) if shared.exists() else None
 
 
 def main(argv=None) -> dict:

@@ -10,25 +10,17 @@ accuracy after each epoch.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 import autodiff as ad
+from autodiff.data.paths import default_data_root
 from autodiff import optim
 from autodiff.nn import functional as F
 from autodiff.nn.models import mnist_cnn
 
 
-def default_data_root() -> str | None:
-    """$AUTODIFF_DATA, else ../shared/data beside the checkout when present."""
-    env = os.environ.get("AUTODIFF_DATA")
-    if env:
-        return env
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return str(shared) if shared.exists() else None
 
 
 def load_split(root: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -13,28 +13,19 @@ are reused by the optimizer comparison and the LR-finder/1cycle examples.
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 import autodiff as ad
+from autodiff.data.paths import default_data_root
 from autodiff import nn, optim
 from autodiff.data import DataLoader, TensorDataset, mnist_split, progress
 from autodiff.nn import functional as F
 from autodiff.nn.models import mnist_mlp
 
 
-def default_data_root() -> str | None:
-    """$AUTODIFF_DATA, else ../shared/data beside the checkout when present, else None
-    (then ``load_mnist`` uses its cache directory and downloads)."""
-    env = os.environ.get("AUTODIFF_DATA")
-    if env:
-        return env
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return str(shared) if shared.exists() else None
 
 
 def load_data(root: str | None, n_train: int = 8000, n_test: int = 2000):

@@ -16,6 +16,8 @@ from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from .paths import default_data_root
+
 __all__ = ["CharVocab", "batchify", "bptt_batches", "num_windows", "load_text",
            "tinyshakespeare_path", "load_tinyshakespeare", "train_val_split"]
 
@@ -105,9 +107,9 @@ def tinyshakespeare_path(path: Optional[Union[str, os.PathLike]] = None) -> Path
             return p
         roots.append(p)
     else:
-        if os.environ.get("AUTODIFF_DATA"):
-            roots.append(Path(os.environ["AUTODIFF_DATA"]))
-        roots.append(Path(__file__).resolve().parents[2].parent / "shared" / "data")
+        base = default_data_root()
+        if base is not None:
+            roots.append(Path(base))
     for r in roots:
         candidates += [r / "tinyshakespeare" / "input.txt", r / "input.txt"]
     for c in candidates:

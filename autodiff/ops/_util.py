@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from ..backends import device_of
 from ..tensor import Tensor, as_tensor_like, make
-from ..tensor import Tensor as _T  # noqa: F401
 
 
 def pair(a, b, op: str) -> tuple[Tensor, Tensor]:

@@ -11,7 +11,7 @@ from collections import namedtuple
 from ..tape import record
 from ..tensor import Tensor, make
 from ._util import as_t, norm_axis
-from .elementwise import add, div, exp, mul, sqrt, sub, where
+from .elementwise import add, div, exp, mul, sub, where
 from .shape import broadcast_to, reshape
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
