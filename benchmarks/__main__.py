@@ -82,17 +82,66 @@ def main(argv: list[str] | None = None) -> list[dict]:
             theirs = measure(tstep, tinfo[1], budget_s=args.budget).median_s / per
         ratio = ours / theirs if theirs else None
         gflops = (w.flops / ours / 1e9) if w.flops else None
+        row = {"workload": w.name, "group": w.group, "autodiff_s": ours, "pytorch_s": theirs,
+               "ratio": ratio, "gflops": gflops, "backend": args.backend}
+        extra = ""
+        if args.backend == "cupy":
+            row.update(_gpu_profile(step, per))
+            extra = (f"  cpu {fmt_time(row['cpu_s'])} gpu {fmt_time(row['gpu_s'])} "
+                     f"launches {row['launches']}")
         print(f"{w.name:60s} {fmt_time(ours):>12s} "
               f"{fmt_time(theirs) if theirs else '-':>12s} "
               f"{f'{ratio:6.2f}x' if ratio else '-':>7s} "
-              f"{f'{gflops:8.1f}' if gflops else '':>8s}", flush=True)
-        rows.append({"workload": w.name, "group": w.group, "autodiff_s": ours,
-                     "pytorch_s": theirs, "ratio": ratio, "gflops": gflops,
-                     "backend": args.backend})
+              f"{f'{gflops:8.1f}' if gflops else '':>8s}{extra}", flush=True)
+        rows.append(row)
+    if args.backend == "cupy":
+        _reference_rates(rows, torch)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
+        _plot(rows, args.json.rsplit(".", 1)[0] + ".png")
     return rows
+
+
+def _gpu_profile(step, per: int) -> dict:
+    """CPU (Python + launch) vs GPU time, and kernel launches per step (GPU backend only)."""
+    from .gpu import count_launches, gpu_time
+    t = gpu_time(step, n_repeat=20, n_warmup=2)
+    launches = count_launches(step)
+    return {"cpu_s": t.cpu_s / per, "gpu_s": t.gpu_s / per,
+            "launches": getattr(launches, "count", None)}
+
+
+def _reference_rates(rows: list, torch) -> None:
+    """The plain cuBLAS GEMM rate (CuPy and PyTorch), the yardstick for matrix-bound steps."""
+    from .gpu import cublas_rate, torch_cuda_rate
+    ref = {"workload": "reference: 8192^3 float32 GEMM TFLOP/s", "group": "reference",
+           "cupy_tflops": cublas_rate()}
+    if torch is not None and torch.cuda.is_available():
+        ref["torch_tflops"] = torch_cuda_rate()
+    print(f"# cuBLAS reference: CuPy {ref['cupy_tflops']:.1f} TFLOP/s"
+          + (f", PyTorch {ref['torch_tflops']:.1f} TFLOP/s" if "torch_tflops" in ref else ""))
+    rows.append(ref)
+
+
+def _plot(rows: list, path: str) -> None:
+    """A bar chart of the ratios, when matplotlib is installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    pts = [(r["workload"], r["ratio"]) for r in rows if r.get("ratio")]
+    if not pts:
+        return
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(pts) + 1))
+    ax.barh([p[0] for p in pts], [p[1] for p in pts])
+    ax.axvline(1.0, color="k", lw=1)
+    ax.set_xlabel("autodiff time / PyTorch time (lower is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"# plot written to {path}")
 
 
 if __name__ == "__main__":

@@ -176,21 +176,56 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         raise ValueError(f"conv2d: kernel {(kh, kw)} (dilation {dilation}) is larger than the "
                          f"padded input (input shape {tuple(x.shape)}, padding {pads})")
     geom = (kh, kw, stride, pads, dilation)
-    cols = _K.im2col(x.data, kh, kw, stride, pads, dilation)        # (N, C*kh*kw, L)
-    L = OH * OW
+    cols = _K.im2col_cm(x.data, kh, kw, stride, pads, dilation)     # (C*kh*kw, N*L)
+    K = Cg * kh * kw
     if groups == 1:
-        out = w.data.reshape(O, C * kh * kw) @ cols                    # (N, O, L)
+        out = w.data.reshape(O, K) @ cols                               # (O, N*L): one GEMM
     else:
-        wg = w.data.reshape(groups, O // groups, Cg * kh * kw)
-        out = wg @ cols.reshape(N, groups, Cg * kh * kw, L)           # (N, G, O/G, L)
-    out = out.reshape(N, O, OH, OW)
-    inputs = (x, w)
+        wg = w.data.reshape(groups, O // groups, K)
+        out = wg @ cols.reshape(groups, K, N * OH * OW)                # (G, O/G, N*L)
     if bias is not None:
-        out += bias.data.reshape(1, O, 1, 1)
-        inputs = (x, w, bias)
+        out = out.reshape(O, N * OH * OW)
+        out += bias.data.reshape(O, 1)
+    out = _to_nchw(out.reshape(O, N, OH, OW))
+    inputs = (x, w) if bias is None else (x, w, bias)
     y = record("conv2d", _conv2d_bw, out, inputs, saved=(x, w),
                attrs=(geom, groups, cols))
     return ad.squeeze(y, 0) if unbatched else y
+
+
+#: Whether conv2d's output is copied into NCHW memory (True) or left as a (C, N, H, W)-ordered
+#: view of the GEMM result transposed to (N, C, H, W) (False); see the report in the tests.
+CONV_OUTPUT_CONTIGUOUS = True
+
+
+def _to_nchw(out_cnhw):
+    v = out_cnhw.transpose(1, 0, 2, 3)
+    if CONV_OUTPUT_CONTIGUOUS:
+        xp = _K.get_array_module(v)
+        return xp.ascontiguousarray(v)
+    return v
+
+
+def _unfold_cm(x: Tensor, geom) -> Tensor:
+    """Channel-major unfold (N, C, H, W) -> (C*kh*kw, N*L), recorded (VJP: :func:`_fold_cm`)."""
+    kh, kw, stride, padding, dilation = geom
+    cols = _K.im2col_cm(x.data, kh, kw, stride, padding, dilation)
+    return record("im2col_cm", _unfold_cm_bw, cols, (x,), attrs=(tuple(x.shape), geom))
+
+
+def _unfold_cm_bw(ctx, g):
+    x_shape, geom = ctx.attrs
+    return (_fold_cm(g, x_shape, geom),)
+
+
+def _fold_cm(cols: Tensor, x_shape, geom) -> Tensor:
+    kh, kw, stride, padding, dilation = geom
+    out = _K.col2im_cm(cols.data, x_shape, kh, kw, stride, padding, dilation)
+    return record("col2im_cm", _fold_cm_bw, out, (cols,), attrs=geom)
+
+
+def _fold_cm_bw(ctx, g):
+    return (_unfold_cm(g, ctx.attrs),)
 
 
 def _conv2d_bw(ctx, g):
@@ -199,20 +234,43 @@ def _conv2d_bw(ctx, g):
     needs = ctx.needs_input_grad
     N, C, H, W = x.shape
     O, Cg, kh, kw = w.shape
-    L = g.shape[2] * g.shape[3]
+    NL = N * g.shape[2] * g.shape[3]
     K = Cg * kh * kw
-    g4 = ad.reshape(g, (N, groups, O // groups, L))
+    G, Og = groups, O // groups
+    has_b = len(needs) == 3 and needs[2]
+    if not ad.is_grad_enabled():
+        # first order: raw array math (nothing is recorded anyway)
+        xp = g.xp
+        gd = g.data
+        gm = xp.ascontiguousarray(gd.transpose(1, 0, 2, 3)).reshape(O, NL)   # (O, N*L)
+        gx = gw = gb = None
+        wd = w.data
+        if needs[0]:
+            if G == 1:
+                gc = wd.reshape(O, K).T @ gm                                   # (K, N*L)
+            else:
+                gc = wd.reshape(G, Og, K).transpose(0, 2, 1) @ gm.reshape(G, Og, NL)
+            gx = make(_K.col2im_cm(gc.reshape(C * kh * kw, NL), (N, C, H, W), *geom))
+        if needs[1]:
+            if G == 1:
+                gw = make((gm @ cols.T).reshape(w.shape))
+            else:
+                c3 = cols.reshape(G, K, NL)
+                gw = make((gm.reshape(G, Og, NL) @ c3.transpose(0, 2, 1)).reshape(w.shape))
+        if has_b:
+            gb = make(gm.sum(axis=1))
+        return (gx, gw, gb)[:len(needs)]
+    # create_graph: Tensor ops throughout, the columns rebuilt from x so they carry its graph
+    gm = ad.reshape(ad.permute(g, (1, 0, 2, 3)), (G, Og, NL))
     gx = gw = gb = None
     if needs[0]:
-        w3 = ad.reshape(w, (groups, O // groups, K))
-        gcols = ad.matmul(ad.swapaxes(w3, -1, -2), g4)                 # (N, G, K, L)
-        gx = _fold(ad.reshape(gcols, (N, C * kh * kw, L)), (N, C, H, W), geom)
+        w3 = ad.reshape(w, (G, Og, K))
+        gcols = ad.matmul(ad.swapaxes(w3, -1, -2), gm)                    # (G, K, N*L)
+        gx = _fold_cm(ad.reshape(gcols, (C * kh * kw, NL)), (N, C, H, W), geom)
     if needs[1]:
-        # With create_graph the columns must carry x's graph; otherwise reuse the forward's.
-        c = _unfold(x, geom) if ad.is_grad_enabled() else make(cols)
-        c4 = ad.reshape(c, (N, groups, K, L))
-        gw = ad.reshape(ad.sum(ad.matmul(g4, ad.swapaxes(c4, -1, -2)), axis=0), w.shape)
-    if len(needs) == 3 and needs[2]:
+        c3 = ad.reshape(_unfold_cm(x, geom), (G, K, NL))
+        gw = ad.reshape(ad.matmul(gm, ad.swapaxes(c3, -1, -2)), w.shape)
+    if has_b:
         gb = ad.sum(g, axis=(0, 2, 3))
     return (gx, gw, gb)[:len(needs)]
 
