@@ -29,11 +29,12 @@ from typing import Optional
 
 import autodiff as ad
 from autodiff.backends import get_array_module
-from autodiff.tape import record_multi
+from autodiff.tape import record, record_multi
 from autodiff.tensor import Tensor, make
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_tanh_sequence",
-           "rnn_relu_sequence", "lstm_sequence", "gru_sequence", "input_projection"]
+           "rnn_relu_sequence", "lstm_sequence", "gru_sequence", "input_projection",
+           "index_projection"]
 
 
 # ------------------------------------------------------------------------------ array adapters
@@ -253,40 +254,120 @@ def _jit(fn):
 
 
 @_jit
-def _lstm_fw_point(acts, c_prev, c):  # pragma: no cover - compiled
-    """acts holds tanh of the (half-scaled for i, f, o) gate pre-activations: turn i, f, o into
-    sigmoids in place (sigmoid(x) = (1 + tanh(x / 2)) / 2) and write c = f * c_prev + i * g.
-    The transcendental functions stay in NumPy, which vectorises them."""
-    B, G = acts.shape
-    H = G // 4
+def _lstm_fw_pre(gates, xw, scale):  # pragma: no cover - compiled
+    """gates += xw * scale (the input projection, half-scaled for the sigmoid gates)."""
+    B, G = gates.shape
     for b in range(B):
-        for j in range(H):
-            i = 0.5 * acts[b, j] + 0.5
-            f = 0.5 * acts[b, H + j] + 0.5
-            acts[b, j] = i
-            acts[b, H + j] = f
-            acts[b, 3 * H + j] = 0.5 * acts[b, 3 * H + j] + 0.5
-            c[b, j] = f * c_prev[b, j] + i * acts[b, 2 * H + j]
+        a = gates[b]
+        x = xw[b]
+        for k in range(G):
+            a[k] = a[k] + x[k] * scale[k]
 
 
 @_jit
-def _lstm_bw_point(acts, c_prev, tc, g_h, dh_next, dc_next, dgates, dc_prev):  # pragma: no cover
+def _lstm_fw_point(acts, c_prev, c):  # pragma: no cover - compiled
+    """acts holds tanh of the (half-scaled for i, f, o) gate pre-activations: turn i, f, o into
+    sigmoids in place (sigmoid(x) = (1 + tanh(x / 2)) / 2) and write c = f * c_prev + i * g.
+    The transcendental functions stay in NumPy, which vectorises them. (Row views keep the
+    inner loops free of aliasing checks, so LLVM vectorises them.)"""
     B, G = acts.shape
     H = G // 4
     for b in range(B):
+        a = acts[b]
+        ai = a[:H]
+        af = a[H:2 * H]
+        ag = a[2 * H:3 * H]
+        ao = a[3 * H:]
+        cp = c_prev[b]
+        cb = c[b]
         for j in range(H):
-            i = acts[b, j]
-            f = acts[b, H + j]
-            g = acts[b, 2 * H + j]
-            o = acts[b, 3 * H + j]
-            t = tc[b, j]
-            dh = g_h[b, j] + dh_next[b, j]
-            dc = dc_next[b, j] + dh * o * (1 - t * t)
-            dgates[b, j] = dc * g * i * (1 - i)
-            dgates[b, H + j] = dc * c_prev[b, j] * f * (1 - f)
-            dgates[b, 2 * H + j] = dc * i * (1 - g * g)
-            dgates[b, 3 * H + j] = dh * t * o * (1 - o)
-            dc_prev[b, j] = dc * f
+            i = 0.5 * ai[j] + 0.5
+            f = 0.5 * af[j] + 0.5
+            ai[j] = i
+            af[j] = f
+            ao[j] = 0.5 * ao[j] + 0.5
+            cb[j] = f * cp[j] + i * ag[j]
+
+
+@_jit
+def _lstm_bw_point(acts, c_prev, tc, g_h, dh_next, dc, dgates):  # pragma: no cover
+    """The pointwise LSTM backward of one step; ``dc`` holds dL/dc_t on entry and is
+    overwritten with dL/dc_{t-1}."""
+    B, G = acts.shape
+    H = G // 4
+    for b in range(B):
+        a = acts[b]
+        ai = a[:H]
+        af = a[H:2 * H]
+        ag = a[2 * H:3 * H]
+        ao = a[3 * H:]
+        d = dgates[b]
+        di = d[:H]
+        df = d[H:2 * H]
+        dg = d[2 * H:3 * H]
+        do = d[3 * H:]
+        cp = c_prev[b]
+        tb = tc[b]
+        gh = g_h[b]
+        dn = dh_next[b]
+        dcb = dc[b]
+        for j in range(H):
+            i = ai[j]
+            f = af[j]
+            g = ag[j]
+            o = ao[j]
+            t = tb[j]
+            dh = gh[j] + dn[j]
+            dcc = dcb[j] + dh * o * (1 - t * t)
+            di[j] = dcc * g * i * (1 - i)
+            df[j] = dcc * cp[j] * f * (1 - f)
+            dg[j] = dcc * i * (1 - g * g)
+            do[j] = dh * t * o * (1 - o)
+            dcb[j] = dcc * f
+
+
+@_jit
+def _scatter_rows(ids, g, acc, bacc):  # pragma: no cover - compiled
+    """acc[ids[r]] += g[r] for every row r (the gradient of a row gather); bacc += sum_r g[r]
+    (a float64 accumulator)."""
+    N, G = g.shape
+    for r in range(N):
+        a = acc[ids[r]]
+        x = g[r]
+        for k in range(G):
+            a[k] += x[k]
+            bacc[k] += x[k]
+
+
+# Work arrays. A training step allocates tens of MB of short-lived arrays here (gate
+# activations, cell states, gate gradients); fresh ones cost page faults on first touch and
+# the allocator's trimming when they are freed, about a tenth of an LSTM step. So the big ones
+# come from a small pool and are reused once nothing but the pool refers to them (a view, a
+# Tensor or a saved cache holds a reference to the array, so a buffer in use is never handed
+# out twice).
+_POOL: dict = {}
+_POOL_PER_KEY = 4
+_POOL_MIN_BYTES = 1 << 18
+
+
+def _workspace(shape: tuple, dtype):
+    """An uninitialised NumPy array of ``shape``/``dtype``, reused from the pool when free."""
+    import sys
+
+    import numpy as np
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape)) * dtype.itemsize < _POOL_MIN_BYTES:
+        return np.empty(shape, dtype)
+    key = (tuple(shape), dtype.str)
+    bufs = _POOL.setdefault(key, [])
+    for i in range(len(bufs)):
+        # references: the list, the argument of getrefcount -> 2 means nobody else holds it
+        if sys.getrefcount(bufs[i]) == 2:
+            return bufs[i]
+    a = np.empty(shape, dtype)
+    if len(bufs) < _POOL_PER_KEY:
+        bufs.append(a)
+    return a
 
 
 def _use_numba(*arrays) -> bool:
@@ -295,54 +376,54 @@ def _use_numba(*arrays) -> bool:
 
 
 def _lstm_forward_numba(xw, h0, c0, w_hh):
+    """Returns (hbuf, cache): hbuf (T + 1, B, H) holds h_0 and the outputs h_1..h_T (the
+    outputs are hbuf[1:], the previous states of every step hbuf[:-1])."""
     import numpy as np
     T, B, G = xw.shape
     H = G // 4
     dt = xw.dtype
-    h0 = np.ascontiguousarray(h0, dtype=dt)
+    xw = np.ascontiguousarray(xw)
     c0 = np.ascontiguousarray(c0, dtype=dt)
     scale = np.full(G, 0.5, dt)
     scale[2 * H:3 * H] = 1.0
-    xws = xw * scale                                   # sigmoid(x) = (1 + tanh(x/2)) / 2
-    wt = np.ascontiguousarray((w_hh * scale[:, None]).T)
-    acts = np.empty((T, B, G), dt)
-    cs = np.empty((T, B, H), dt)
-    tcs = np.empty((T, B, H), dt)
-    hs = np.empty((T, B, H), dt)
-    gates = np.empty((B, G), dt)
-    h, c = h0, c0
+    # h @ W^T with W (G, H) row-major, a transposed view: OpenBLAS is faster on it than on a
+    # contiguous (H, G) copy
+    wt = np.ascontiguousarray(w_hh * scale[:, None], dtype=dt).T
+    acts = _workspace((T, B, G), dt)
+    cs = _workspace((T, B, H), dt)
+    tcs = _workspace((T, B, H), dt)
+    hbuf = _workspace((T + 1, B, H), dt)
+    hbuf[0] = h0
+    c = c0
     for t in range(T):
-        np.matmul(h, wt, out=gates)
-        gates += xws[t]
         a = acts[t]
-        np.tanh(gates, out=a)
+        np.matmul(hbuf[t], wt, out=a)
+        _lstm_fw_pre(a, xw[t], scale)                  # sigmoid(x) = (1 + tanh(x/2)) / 2
+        np.tanh(a, out=a)
         _lstm_fw_point(a, c, cs[t])
         np.tanh(cs[t], out=tcs[t])
-        np.multiply(a[:, 3 * H:], tcs[t], out=hs[t])
-        h, c = hs[t], cs[t]
-    return hs, (acts, cs, tcs, h0, c0)
+        np.multiply(a[:, 3 * H:], tcs[t], out=hbuf[t + 1])
+        c = cs[t]
+    return hbuf, (acts, cs, tcs, c0)
 
 
-def _lstm_backward_numba(hs, cache, w_hh, g_hs, g_hT, g_cT):
+def _lstm_backward_numba(hbuf, cache, w_hh, g_hs, g_hT, g_cT):
     import numpy as np
-    acts, cs, tcs, h0, c0 = cache
+    acts, cs, tcs, c0 = cache
     T, B, G = acts.shape
     H = G // 4
     dt = acts.dtype
     w = np.ascontiguousarray(w_hh, dtype=dt)
     g_hs = np.ascontiguousarray(g_hs, dtype=dt)
-    dgates = np.empty((T, B, G), dt)
-    dh_next = np.array(g_hT, dtype=dt, order="C")
-    dc_next = np.array(g_cT, dtype=dt, order="C")
-    dc_prev = np.empty((B, H), dt)
+    dgates = _workspace((T, B, G), dt)
+    dh = np.array(g_hT, dtype=dt, order="C")
+    dc = np.array(g_cT, dtype=dt, order="C")
     for t in range(T - 1, -1, -1):
-        c_prev = cs[t - 1] if t > 0 else c0
-        _lstm_bw_point(acts[t], c_prev, tcs[t], g_hs[t], dh_next, dc_next, dgates[t], dc_prev)
-        dc_next, dc_prev = dc_prev, dc_next
-        np.matmul(dgates[t], w, out=dh_next)
-    hprev = np.concatenate([h0[None], hs[:-1]]) if T > 1 else h0[None]
-    dw = dgates.reshape(T * B, G).T @ hprev.reshape(T * B, H)
-    return dgates, dh_next, dc_next, dw
+        _lstm_bw_point(acts[t], cs[t - 1] if t > 0 else c0, tcs[t], g_hs[t], dh, dc,
+                       dgates[t])
+        np.matmul(dgates[t], w, out=dh)
+    dw = dgates.reshape(T * B, G).T @ hbuf[:-1].reshape(T * B, H)
+    return dgates, dh, dc, dw
 
 
 # ------------------------------------------------------------------------------ primitives
@@ -404,8 +485,8 @@ def lstm_sequence(xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor) -> tuple:
     if c0.shape != h0.shape:
         raise ValueError(f"lstm_sequence: c0 has shape {c0.shape}, h0 {h0.shape}")
     if _use_numba(xw.data, h0.data, c0.data, w_hh.data):
-        out, cache = _lstm_forward_numba(xw.data, h0.data, c0.data, w_hh.data)
-        hs, hT, cT = out, out[-1].copy(), cache[1][-1].copy()
+        hs, cache = _lstm_forward_numba(xw.data, h0.data, c0.data, w_hh.data)
+        out, hT, cT = hs[1:], hs[-1].copy(), cache[1][-1].copy()
         cache = ("numba", cache)
     else:
         K = _ArrayOps(get_array_module(xw.data))
@@ -475,6 +556,63 @@ def input_projection(x: Tensor, w_ih: Tensor, b_ih: Optional[Tensor] = None,
     elif b_hh is not None:
         y = y + b_hh
     return ad.reshape(y, lead + (w_ih.shape[0],))
+
+
+def index_projection(ids, w_ih: Tensor, b_ih: Optional[Tensor] = None,
+                     b_hh: Optional[Tensor] = None) -> Tensor:
+    """:func:`input_projection` of the one-hot encoding of the integer ``ids`` (any shape;
+    ``w_ih.shape[1]`` classes) without building it: ``one_hot(ids) W_ih^T`` is a row gather of
+    ``W_ih^T`` (embedding-style), so the result (``ids.shape + (gates*H,)``) equals the matrix
+    product's, and the weight gradient is a scatter-add of the output gradient's rows. Negative
+    ids count from the end, as in indexing."""
+    xp = w_ih.xp
+    idx = xp.asarray(ids.data if isinstance(ids, Tensor) else ids)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"index_projection: ids must be integers, got dtype {idx.dtype}")
+    if w_ih.ndim != 2:
+        raise ValueError(f"index_projection: w_ih must be 2-D, got shape {w_ih.shape}")
+    V = w_ih.shape[1]
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < -V or hi >= V:
+            raise IndexError(f"index_projection: ids span [{lo}, {hi}] but there are {V} classes")
+        if lo < 0:
+            idx = idx % V
+    biases = tuple(b for b in (b_ih, b_hh) if b is not None)
+    table = w_ih.data.T                                        # (V, G)
+    if len(biases) == 2:
+        table = table + (b_ih.data + b_hh.data)                # as x W^T + (b_ih + b_hh)
+    elif biases:
+        table = table + biases[0].data
+    else:
+        table = xp.ascontiguousarray(table)
+    if type(table).__module__ == "numpy":
+        out = xp.take(table, idx, axis=0, out=_workspace(idx.shape + (table.shape[1],),
+                                                           table.dtype))
+    else:
+        out = xp.take(table, idx, axis=0)
+    return record("index_projection", _index_projection_bw, out, (w_ih,) + biases,
+                  attrs=(idx, V, len(biases)))
+
+
+def _index_projection_bw(ctx, g):
+    idx, V, nb = ctx.attrs
+    G = g.shape[-1]
+    flat = idx.reshape(-1)
+    if not ad.is_grad_enabled() and _use_numba(g.data, flat):
+        import numpy as np
+        g2 = np.ascontiguousarray(g.data.reshape(-1, G))
+        acc = np.zeros((V, G), g2.dtype)
+        bacc = np.zeros(G, np.float64)
+        _scatter_rows(flat, g2, acc, bacc)
+        gw = make(np.ascontiguousarray(acc.T))
+        gb = make(bacc.astype(g2.dtype)) if nb else None
+    else:                              # the one-hot matrix product (recorded under create_graph)
+        g2 = ad.reshape(g, (-1, G))
+        onehot = make(g.xp.eye(V, dtype=g.dtype)[flat])
+        gw = ad.matmul(ad.transpose(g2, 0, 1), onehot)
+        gb = ad.sum(g2, axis=0) if nb else None
+    return (gw,) + (gb,) * nb
 
 
 def _batched(input: Tensor, hx: Optional[Tensor], hidden: int, name: str):

@@ -300,3 +300,88 @@ def test_lstm_numba_and_generic_paths_agree(monkeypatch, use_numba):
     for x, y in zip(a, ref):
         np.testing.assert_allclose(x.grad.numpy(), y.grad.numpy(), rtol=1e-10, atol=1e-13)
     assert ad.gradcheck(lambda *t: (FR.lstm_sequence(*t)[0] ** 2).sum(), a)
+
+
+# ------------------------------------------------------------------------------------ one-hot
+@pytest.mark.parametrize("nb", [0, 1, 2])
+def test_index_projection_is_the_one_hot_product(nb):
+    """The row gather equals one_hot(ids) W^T + b exactly; its gradients (scatter-add fast
+    path and the recorded one-hot product) match central differences to second order."""
+    V, G = 5, 8
+    ids = np.array([[0, 3, 4], [4, 4, 1], [-1, 2, 0]])
+    w = ad.tensor(_r(G, V), requires_grad=True)
+    bs = [ad.tensor(_r(G), requires_grad=True) for _ in range(nb)]
+    onehot = ad.tensor(np.eye(V)[ids])
+    ref = FR.input_projection(onehot, w, *bs)
+    out = FR.index_projection(ids, w, *bs)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+    g = _r(*out.shape)
+    got = ad.grad((out * ad.tensor(g)).sum(), [w] + bs)
+    exp = ad.grad((ref * ad.tensor(g)).sum(), [w] + bs)
+    for a, b in zip(got, exp):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
+    f = lambda *t: (FR.index_projection(ids, *t) ** 2).sum()  # noqa: E731
+    assert ad.gradcheck(f, [w] + bs)
+    assert ad.gradgradcheck(f, [w] + bs)
+    with pytest.raises(IndexError):
+        FR.index_projection(np.array([5]), w)
+    with pytest.raises(TypeError):
+        FR.index_projection(np.array([0.0]), w)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("layers,batch_first", [(1, False), (2, True)])
+def test_char_rnn_one_hot_fast_path_matches_explicit_one_hot(cell, layers, batch_first):
+    """CharRNN without embedding feeds the ids to the first layer (row gather): the same
+    logits as the one-hot matrix input, the same gradients (float64)."""
+    from autodiff.nn.models import char_rnn
+    ad.manual_seed(3)
+    m = char_rnn(7, hidden_size=6, num_layers=layers, cell=cell, batch_first=batch_first)
+    m = m.double()
+    ids = np.random.default_rng(0).integers(0, 7, (5, 3))
+    res = []
+    for fast in (True, False):
+        m.zero_grad()
+        if fast:
+            logits, state = m(ids)
+        else:
+            out, state = m.rnn(m._inputs(ids))
+            logits = ad.reshape(m.decoder(ad.reshape(out, (-1, 6))), out.shape[:2] + (7,))
+            if batch_first:
+                logits = ad.transpose(logits, 0, 1)
+        (logits ** 2).sum().backward()
+        hn = state[0] if cell == "lstm" else state
+        res.append((logits.numpy(), hn.numpy(), [p.grad.numpy() for p in m.parameters()]))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+    for a, b in zip(res[0][2], res[1][2]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_workspace_buffers_are_reused_only_when_free():
+    FR._POOL.clear()
+    shape = (64, 1024)
+    a = FR._workspace(shape, np.float32)
+    b = FR._workspace(shape, np.float32)
+    assert a is not b
+    view = a[1:]
+    del a
+    c = FR._workspace(shape, np.float32)
+    assert c is not view.base and c is not b            # a is still referenced by the view
+    addr = view.base.__array_interface__["data"][0]
+    del view
+    d = FR._workspace(shape, np.float32)
+    assert d.__array_interface__["data"][0] == addr      # free again: reused
+
+
+def test_lstm_outputs_survive_later_calls():
+    """Outputs kept from one call are not overwritten by the next (pooled work arrays)."""
+    T, B, H = 30, 32, 128                     # work arrays big enough to be pooled
+    args = [ad.tensor(_r(T, B, 4 * H).astype(np.float32)), ad.tensor(_r(B, H).astype(np.float32)),
+            ad.tensor(_r(B, H).astype(np.float32)), ad.tensor(_r(4 * H, H).astype(np.float32))]
+    out1, _, _ = FR.lstm_sequence(*args)
+    keep = out1.numpy().copy()
+    args2 = [ad.tensor(a.numpy() * 0.5) for a in args]
+    for _ in range(3):
+        FR.lstm_sequence(*args2)
+    np.testing.assert_array_equal(out1.numpy(), keep)

@@ -106,13 +106,14 @@ class RNNBase(Module):
             return w_ih, w_hh, getattr(self, "bias_ih" + sfx), getattr(self, "bias_hh" + sfx)
         return w_ih, w_hh, None, None
 
-    def _run_direction(self, x: Tensor, layer: int, d: int, h0: Tensor,
-                       c0: Optional[Tensor]) -> tuple:
+    def _run_direction(self, x, layer: int, d: int, h0: Tensor, c0: Optional[Tensor],
+                       ids: bool = False) -> tuple:
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+        proj = FR.index_projection if ids else FR.input_projection
         if self.mode == "GRU":
-            xw = FR.input_projection(x, w_ih, b_ih)
+            xw = proj(x, w_ih, b_ih)
         else:
-            xw = FR.input_projection(x, w_ih, b_ih, b_hh)
+            xw = proj(x, w_ih, b_ih, b_hh)
         if d == 1:
             xw = ad.flip(xw, 0)
         c_n = None
@@ -129,24 +130,43 @@ class RNNBase(Module):
         return out, h_n, c_n
 
     def forward(self, input: Tensor, hx=None):
+        return self._forward(input, hx, False)
+
+    def forward_ids(self, ids, hx=None):
+        """:meth:`forward` on the one-hot encoding (``input_size`` classes) of the integer
+        ``ids`` ((T, B), (B, T) with ``batch_first``, or (T,) unbatched), without building it:
+        the first layer's input projection is a row gather of ``W_ih^T`` (same values as the
+        matrix product with the one-hot input), its weight gradient a scatter-add."""
+        idx = ids.data if isinstance(ids, Tensor) else ids
+        xp = self._weights(0, 0)[0].xp
+        idx = xp.asarray(idx)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"{type(self).__name__}.forward_ids: ids must be integers, got "
+                            f"dtype {idx.dtype}")
+        return self._forward(idx, hx, True)
+
+    def _forward(self, input, hx, ids: bool):
         is_lstm = self.mode == "LSTM"
-        if input.ndim not in (2, 3):
+        ndim = input.ndim + 1 if ids else input.ndim
+        if ndim not in (2, 3):
             raise ValueError(f"{type(self).__name__}: input must be 2-D (unbatched) or 3-D, got "
                              f"shape {input.shape}")
-        unbatched = input.ndim == 2
+        unbatched = ndim == 2
         if unbatched:
-            input = ad.unsqueeze(input, 1)
+            input = input[:, None] if ids else ad.unsqueeze(input, 1)
             if hx is not None:
                 hx = (tuple(ad.unsqueeze(h, 1) for h in hx) if is_lstm else ad.unsqueeze(hx, 1))
         elif self.batch_first:
-            input = ad.transpose(input, 0, 1)
-        if input.shape[-1] != self.input_size:
+            input = input.T if ids else ad.transpose(input, 0, 1)
+        if not ids and input.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: expected input size {self.input_size}, "
                              f"got {input.shape[-1]}")
         T, B = input.shape[0], input.shape[1]
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
         if hx is None:
-            zeros = make(input.xp.zeros((L * D, B, H), input.dtype))
+            w0 = self._weights(0, 0)[0]
+            xp, dtype = (w0.xp, w0.dtype) if ids else (input.xp, input.dtype)
+            zeros = make(xp.zeros((L * D, B, H), dtype))
             h0s, c0s = zeros, (zeros if is_lstm else None)
         elif is_lstm:
             h0s, c0s = hx
@@ -162,7 +182,7 @@ class RNNBase(Module):
             for d in range(D):
                 k = layer * D + d
                 out, h, c = self._run_direction(x, layer, d, h0s[k],
-                                                c0s[k] if is_lstm else None)
+                                                c0s[k] if is_lstm else None, ids and layer == 0)
                 outs.append(out)
                 h_n.append(h)
                 c_n.append(c)

@@ -16,7 +16,7 @@ from autodiff.random import generator
 from autodiff.tensor import Tensor, make
 
 from .. import layers as _layers
-from ..layers.recurrent import GRU, LSTM, RNN
+from ..layers.recurrent import GRU, LSTM, RNN, RNNBase
 from ..module import Module
 
 __all__ = ["CharRNN", "char_rnn"]
@@ -62,12 +62,23 @@ class CharRNN(Module):
 
     def features(self, x, state=None) -> tuple:
         """The last recurrent layer's hidden states (T, B, H) and the new state."""
-        out, state = self.rnn(self._inputs(x), state)
+        rnn = self.rnn
+        if (self.embedding is None and isinstance(rnn, RNNBase) and not rnn._forward_hooks
+                and not rnn._forward_pre_hooks):
+            # one-hot input: the first input projection is a row gather (no one-hot matrix)
+            ids = x.data if isinstance(x, Tensor) else np.asarray(x)
+            if ids.dtype.kind in "iu":
+                return rnn.forward_ids(ids.T if self.batch_first else ids, state)
+        out, state = rnn(self._inputs(x), state)
         return out, state
 
     def forward(self, x, state=None) -> tuple:
         out, state = self.features(x, state)
-        logits = self.decoder(out)
+        if out.ndim == 3:      # one 2-D product for all steps (a 3-D one loops over the steps)
+            T, B, H = out.shape
+            logits = ad.reshape(self.decoder(ad.reshape(out, (T * B, H))), (T, B, -1))
+        else:
+            logits = self.decoder(out)
         if self.batch_first:
             logits = ad.transpose(logits, 0, 1)
         return logits, state
