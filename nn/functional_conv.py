@@ -1,16 +1,26 @@
-"""Convolution (im2col + one matmul + col2im), pooling and padding modes.
+"""Convolution (channel-major im2col + one GEMM + col2im), pooling and padding modes.
 
-``conv2d`` is a primitive: the forward pass unfolds the input into patch columns
-(``autodiff.backends.im2col``), does one (batched, grouped) matrix product with the weight and
-adds the bias. Its VJP rule is written with Tensor ops so it differentiates again:
+``conv2d`` is a primitive: the forward pass unfolds the input into channel-major patch columns
+``cols`` (C*kh*kw, N*OH*OW) (``autodiff.backends.im2col.im2col_cm``; per group a contiguous
+block of rows), does ONE matrix product ``W (O, C*kh*kw) @ cols -> (O, N*OH*OW)`` (one per
+group), reshapes it to (O, N, OH, OW) and copies it to NCHW (measured: leaving the transposed
+view was no faster downstream), and adds the bias. Its VJP rule, with g as (O, N*OH*OW):
 
-- grad_input  = fold(W^T @ g), where ``fold`` (col2im) is itself a primitive whose VJP is
-  ``unfold`` (im2col), whose VJP is ``fold``;
-- grad_weight = sum over the batch of g @ cols^T (cols reused from the forward pass; rebuilt as a
+- grad_input  = fold(W^T @ g) (one GEMM; ``fold`` = ``col2im_cm``, a primitive whose VJP is
+  ``unfold`` = ``im2col_cm``, whose VJP is ``fold``);
+- grad_weight = g @ cols^T (one GEMM; cols reused from the forward pass; rebuilt as a
   recorded ``unfold`` of the input when a graph of the backward pass is wanted);
 - grad_bias   = g summed over batch and space.
 
-Pooling: ``max_pool2d`` (gradient routed to the first maximum of each window),
+The first-order rule runs on raw arrays; with ``create_graph`` it is written with Tensor ops
+so it differentiates again. Large scratch arrays come from ``im2col.pooled_empty`` (recycled
+between steps: fresh 10-100 MB arrays cost a page fault per page).
+
+``unfold``/``fold`` (PyTorch's (N, C*kh*kw, L) layout) keep the batched kernels.
+
+Pooling: ``max_pool2d`` (gradient routed to the first maximum of each window; on NumPy with
+numba a direct kernel that keeps the flat argmax index, and a scatter/gather primitive pair
+for the backward, else im2col + argmax),
 ``avg_pool2d`` (PyTorch's ``count_include_pad``/``ceil_mode``/``divisor_override``),
 ``adaptive_avg_pool2d`` (any output size: two averaging matrices; 1x1 is a mean) and
 ``adaptive_max_pool2d``. ``pad`` follows ``torch.nn.functional.pad`` (pad tuple, last dim
@@ -178,8 +188,11 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     geom = (kh, kw, stride, pads, dilation)
     cols = _K.im2col_cm(x.data, kh, kw, stride, pads, dilation)     # (C*kh*kw, N*L)
     K = Cg * kh * kw
-    if groups == 1:
-        out = w.data.reshape(O, K) @ cols                               # (O, N*L): one GEMM
+    if groups == 1 and isinstance(cols, numpy.ndarray):
+        out = numpy.matmul(w.data.reshape(O, K), cols,                  # (O, N*L): one GEMM
+                           out=_K.pooled_empty((O, N * OH * OW), numpy.result_type(w.data, cols)))
+    elif groups == 1:
+        out = w.data.reshape(O, K) @ cols
     else:
         wg = w.data.reshape(groups, O // groups, K)
         out = wg @ cols.reshape(groups, K, N * OH * OW)                # (G, O/G, N*L)
@@ -200,10 +213,13 @@ CONV_OUTPUT_CONTIGUOUS = True
 
 def _to_nchw(out_cnhw):
     v = out_cnhw.transpose(1, 0, 2, 3)
-    if CONV_OUTPUT_CONTIGUOUS:
-        xp = _K.get_array_module(v)
-        return xp.ascontiguousarray(v)
-    return v
+    if not CONV_OUTPUT_CONTIGUOUS:
+        return v
+    if isinstance(v, numpy.ndarray):
+        out = _K.pooled_empty(v.shape, v.dtype)
+        numpy.copyto(out, v)
+        return out
+    return _K.get_array_module(v).ascontiguousarray(v)
 
 
 def _unfold_cm(x: Tensor, geom) -> Tensor:
@@ -242,12 +258,20 @@ def _conv2d_bw(ctx, g):
         # first order: raw array math (nothing is recorded anyway)
         xp = g.xp
         gd = g.data
-        gm = xp.ascontiguousarray(gd.transpose(1, 0, 2, 3)).reshape(O, NL)   # (O, N*L)
+        if xp is numpy:
+            gm = _K.pooled_empty((O,) + gd.shape[:1] + gd.shape[2:], gd.dtype)
+            numpy.copyto(gm, gd.transpose(1, 0, 2, 3))
+            gm = gm.reshape(O, NL)                                         # (O, N*L)
+        else:
+            gm = xp.ascontiguousarray(gd.transpose(1, 0, 2, 3)).reshape(O, NL)
         gx = gw = gb = None
         wd = w.data
         if needs[0]:
-            if G == 1:
-                gc = wd.reshape(O, K).T @ gm                                   # (K, N*L)
+            if G == 1 and xp is numpy:
+                gc = numpy.matmul(wd.reshape(O, K).T, gm,                     # (K, N*L)
+                                  out=_K.pooled_empty((K, NL), numpy.result_type(wd, gm)))
+            elif G == 1:
+                gc = wd.reshape(O, K).T @ gm
             else:
                 gc = wd.reshape(G, Og, K).transpose(0, 2, 1) @ gm.reshape(G, Og, NL)
             gx = make(_K.col2im_cm(gc.reshape(C * kh * kw, NL), (N, C, H, W), *geom))
@@ -335,6 +359,16 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     kh, kw, stride, pads, dilation, _ = _pool_geometry(x, kernel_size, stride, padding, dilation,
                                                        ceil_mode, "max_pool2d")
     geom = (kh, kw, stride, pads, dilation)
+    if _K.maxpool_numba_ok(x.data):
+        OH = _K.conv_output_size(H, kh, stride[0], *pads[0], dilation[0])
+        OW = _K.conv_output_size(W, kw, stride[1], *pads[1], dilation[1])
+        out, flat = _K.maxpool2d_forward(x.data, kh, kw, stride, pads, dilation, OH, OW)
+        y = record("max_pool2d", _max_pool2d_nb_bw, out, (x,), attrs=(flat, (N, C, H, W)))
+        idx = make(flat) if return_indices else None
+        if unbatched:
+            y = ad.squeeze(y, 0)
+            idx = ad.squeeze(idx, 0) if idx is not None else None
+        return (y, idx) if return_indices else y
     xr = x.data.reshape(N * C, 1, H, W)
     cols = _K.im2col(xr, kh, kw, stride, pads, dilation, pad_value=-numpy.inf)  # (NC, kk, L)
     xp = x.xp
@@ -364,6 +398,35 @@ def _max_pool2d_bw(ctx, g):
     xp.put_along_axis(mask, arg[:, None, :], 1, axis=1)
     gcols = ad.mul(make(mask), ad.reshape(g, (N * C, 1, cshape[2])))
     return (ad.reshape(_fold(gcols, (N * C, 1, H, W), geom), (N, C, H, W)),)
+
+
+def _max_pool2d_nb_bw(ctx, g):
+    flat, x_shape = ctx.attrs
+    return (_pool_scatter(g, flat, x_shape),)
+
+
+def _pool_scatter(g: Tensor, flat, x_shape) -> Tensor:
+    """Scatter-add g (N, C, OH, OW) into zeros (N, C, H, W) at flat H*W indices (recorded; its
+    VJP is :func:`_pool_gather`)."""
+    out = _K.maxpool2d_backward(g.data, flat, x_shape)
+    return record("max_pool2d_scatter", _pool_scatter_bw, out, (g,), attrs=(flat, x_shape))
+
+
+def _pool_scatter_bw(ctx, gg):
+    flat, _ = ctx.attrs
+    return (_pool_gather(gg, flat),)
+
+
+def _pool_gather(x: Tensor, flat) -> Tensor:
+    N, C, H, W = x.shape
+    out = x.xp.take_along_axis(x.data.reshape(N, C, H * W), flat.reshape(N, C, -1), axis=2)
+    return record("max_pool2d_gather", _pool_gather_bw, out.reshape(flat.shape), (x,),
+                  attrs=(flat, (N, C, H, W)))
+
+
+def _pool_gather_bw(ctx, g):
+    flat, x_shape = ctx.attrs
+    return (_pool_scatter(g, flat, x_shape),)
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy
 
 import autodiff as ad
+from autodiff.backends import batchnorm as _bnk
 from autodiff.random import generator
 from autodiff.tape import record
 from autodiff.tensor import Tensor, make
@@ -176,22 +177,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {tuple(input.shape)}")
     x = input.data
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    var = (centred * centred).mean(axis=axes, keepdims=True)
-    invstd = 1.0 / xp.sqrt(var + eps)
-    xhat = centred * invstd
-    out = xhat
-    if weight is not None:
-        out = out * weight.data.reshape(shape)
-    if bias is not None:
-        out = out + bias.data.reshape(shape)
+    out, mean, var, invstd = _bnk.bn_forward(x, None if weight is None else weight.data,
+                                             None if bias is None else bias.data, eps)
     if running_mean is not None:
         running_mean.data[...] = ((1 - momentum) * running_mean.data +
-                                  momentum * mean.reshape(C)).astype(running_mean.dtype)
+                                  momentum * mean).astype(running_mean.dtype)
         running_mean._version.v += 1
     if running_var is not None:
-        unbiased = var.reshape(C) * (n / (n - 1))
+        unbiased = var * (n / (n - 1))
         running_var.data[...] = ((1 - momentum) * running_var.data +
                                  momentum * unbiased).astype(running_var.dtype)
         running_var._version.v += 1
@@ -203,24 +196,32 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     saved = (input, weight) if weight is not None else (input,)
     return record("batch_norm", _batch_norm_bw, out.astype(input.dtype, copy=False),
                   tuple(inputs), saved,
-                  attrs=(axes, shape, eps, xhat, invstd, weight is not None, bias is not None))
+                  attrs=(axes, shape, eps, mean, invstd, weight is not None, bias is not None))
 
 
 def _batch_norm_bw(ctx, g):
-    axes, shape, eps, xhat_a, invstd_a, has_w, has_b = ctx.attrs
+    axes, shape, eps, mean_a, invstd_a, has_w, has_b = ctx.attrs
     saved = ctx.saved_tensors
     x = saved[0]
     w = saved[1] if has_w else None
     need = ctx.needs_input_grad
-    if ad.is_grad_enabled():
-        # create_graph: rebuild the statistics from x with Tensor ops so that the result is
-        # differentiable in x as well
-        mean = ad.mean(x, axes, True)
-        centred = ad.sub(x, mean)
-        invstd = ad.div(1.0, ad.sqrt(ad.add(ad.mean(ad.mul(centred, centred), axes, True), eps)))
-        xhat = ad.mul(centred, invstd)
-    else:
-        xhat, invstd = make(xhat_a), make(invstd_a)
+    if not ad.is_grad_enabled():
+        # first order: two passes of raw array math (per-channel sums, then grad_input)
+        gx, s2, s1 = _bnk.bn_backward(g.data, x.data, mean_a, invstd_a,
+                                      w.data if has_w else None, bool(need[0]))
+        dt = x.dtype
+        grads = [make(gx) if need[0] else None]
+        if has_w:
+            grads.append(make(s2.astype(dt)) if need[1] else None)
+        if has_b:
+            grads.append(make(s1.astype(dt)) if need[-1] else None)
+        return tuple(grads)
+    # create_graph: rebuild the statistics from x with Tensor ops so that the result is
+    # differentiable in x as well
+    mean = ad.mean(x, axes, True)
+    centred = ad.sub(x, mean)
+    invstd = ad.div(1.0, ad.sqrt(ad.add(ad.mean(ad.mul(centred, centred), axes, True), eps)))
+    xhat = ad.mul(centred, invstd)
     n = x.data.size // x.shape[1]
     grads = []
     if need[0]:

@@ -1,0 +1,141 @@
+"""Channel-major im2col/col2im (conv2d's layout), the batch-norm and max-pool kernels: numba
+against the vectorised NumPy versions and against the (N, C*kh*kw, L) layout; conv2d and
+batch_norm through the NumPy fallbacks (numba switched off) against the numba paths."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff.backends import batchnorm as B
+from autodiff.backends import im2col as K
+from autodiff.nn import functional as F
+
+GEOMS = [  # (kh, kw, stride, padding, dilation)
+    (3, 3, 1, 1, 1), (3, 3, 2, 1, 1), (3, 2, (2, 1), (1, 0), 1), (3, 3, 2, 2, 2),
+    (1, 1, 1, 0, 1), (1, 1, 2, 0, 1), (2, 3, (2, 1), ((0, 2), (1, 3)), (1, 2)),
+    (5, 5, 1, 2, 1), (4, 4, 3, 0, 1)]
+
+
+def _cm_from_nkl(cols):
+    """(N, C*kh*kw, L) -> (C*kh*kw, N*L)."""
+    return cols.transpose(1, 0, 2).reshape(cols.shape[1], -1)
+
+
+@pytest.mark.parametrize("geom", GEOMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_major_numpy_matches_batched_layout(geom, dtype):
+    kh, kw, s, p, d = geom
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(dtype)
+    ref = _cm_from_nkl(K.im2col_numpy(x, kh, kw, s, p, d))
+    np.testing.assert_array_equal(K.im2col_cm_numpy(x, kh, kw, s, p, d), ref)
+    g = rng.standard_normal(ref.shape).astype(dtype)
+    g_nkl = np.ascontiguousarray(g.reshape(g.shape[0], 2, -1).transpose(1, 0, 2))
+    np.testing.assert_allclose(K.col2im_cm_numpy(g, x.shape, kh, kw, s, p, d),
+                               K.col2im_numpy(g_nkl, x.shape, kh, kw, s, p, d),
+                               rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("geom", GEOMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_channel_major_numba_matches_numpy(geom, dtype, parallel, monkeypatch):
+    monkeypatch.setattr(K, "CM_PARALLEL_MIN_ELEMENTS", 0 if parallel else 1 << 40)
+    kh, kw, s, p, d = geom
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(dtype)
+    a = K.im2col_cm_numpy(x, kh, kw, s, p, d, pad_value=-np.inf)
+    np.testing.assert_array_equal(K.im2col_cm_numba(x, kh, kw, s, p, d, pad_value=-np.inf), a)
+    # a (C, N, H, W)-ordered view of the same image: strided batch/channel dims
+    xt = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+    np.testing.assert_array_equal(K.im2col_cm_numba(xt, kh, kw, s, p, d, pad_value=-np.inf), a)
+    g = rng.standard_normal(a.shape).astype(dtype)
+    np.testing.assert_allclose(K.col2im_cm_numba(g, x.shape, kh, kw, s, p, d),
+                               K.col2im_cm_numpy(g, x.shape, kh, kw, s, p, d),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("args", [dict(stride=1, padding=1), dict(stride=2, padding=0),
+                                  dict(stride=1, padding=2, dilation=2, groups=2)])
+def test_conv2d_numpy_fallback_matches_numba(args, monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 6, 5))
+    w = rng.standard_normal((6, 4 // args.get("groups", 1), 3, 3))
+    b = rng.standard_normal(6)
+
+    def run():
+        X, Wt, Bt = (ad.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.conv2d(X, Wt, Bt, **args)
+        (y * y).sum().backward()
+        return [y.numpy(), X.grad.numpy(), Wt.grad.numpy(), Bt.grad.numpy()]
+
+    fast = run()
+    monkeypatch.setitem(K.USE_NUMBA, "im2col", False)
+    monkeypatch.setitem(K.USE_NUMBA, "col2im", False)
+    for a, c in zip(fast, run()):
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3, 5, 6), (5, 3), (4, 2, 7)])
+def test_batchnorm_kernels_match_numpy(dtype, affine, shape):
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    C = shape[1]
+    w = rng.standard_normal(C).astype(dtype) if affine else None
+    b = rng.standard_normal(C).astype(dtype) if affine else None
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    f1, f2 = B.bn_forward(x, w, b, 1e-5), B.bn_forward_numpy(x, w, b, 1e-5)
+    # the definition
+    axes = (0,) + tuple(range(2, x.ndim))
+    x64 = x.astype(np.float64)
+    m, v = x64.mean(axis=axes), x64.var(axis=axes)
+    bs = (1, C) + (1,) * (x.ndim - 2)
+    ref = (x64 - m.reshape(bs)) / np.sqrt(v.reshape(bs) + 1e-5)
+    if affine:
+        ref = ref * w.reshape(bs) + b.reshape(bs)
+    for f in (f1, f2):
+        assert f[0].dtype == dtype
+        np.testing.assert_allclose(f[0], ref, rtol=tol * 10, atol=tol * 10)
+        np.testing.assert_allclose(f[1], m, rtol=tol, atol=tol)
+        np.testing.assert_allclose(f[2], v, rtol=tol, atol=tol)
+    r1 = B.bn_backward(g, x, f1[1], f1[3], w)
+    r2 = B.bn_backward_numpy(g, x, f1[1], f1[3], w)
+    for a, c in zip(r1, r2):
+        np.testing.assert_allclose(a, c, rtol=tol * 10, atol=tol * 10)
+
+
+@pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("geom", [(2, 2, 2, 0, 1), (3, 3, 2, 1, 1), (3, 2, 1, (1, 0), (1, 2))])
+def test_maxpool_kernel_matches_im2col_argmax(geom):
+    kh, kw, s, p, d = geom
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 7, 6))
+    pads = K.normalize_padding(p)
+    OH = K.conv_output_size(7, kh, s, pads[0], pads[1], d if isinstance(d, int) else d[0])
+    OW = K.conv_output_size(6, kw, s, pads[2], pads[3], d if isinstance(d, int) else d[1])
+    out, idx = K.maxpool2d_forward(x, kh, kw, s, p, d, OH, OW)
+    cols = K.im2col_numpy(x.reshape(6, 1, 7, 6), kh, kw, s, p, d, pad_value=-np.inf)
+    np.testing.assert_array_equal(out.reshape(6, -1), cols.max(axis=1))
+    np.testing.assert_array_equal(np.take_along_axis(x.reshape(2, 3, -1), idx.reshape(2, 3, -1),
+                                                     axis=2).reshape(out.shape), out)
+    g = rng.standard_normal(out.shape)
+    gx = K.maxpool2d_backward(g, idx, x.shape)
+    np.testing.assert_allclose((gx * x).sum(), (g * out).sum(), rtol=1e-12)
+
+
+def test_pooled_empty_never_hands_out_a_buffer_in_use():
+    shape = (K.POOL_MIN_BYTES // 4 + 1,)
+    a = K.pooled_empty(shape, np.float32)
+    v = a[10:]                                       # a view keeps its base busy
+    del a
+    b = K.pooled_empty(shape, np.float32)
+    assert not np.shares_memory(b, v)
+    del v
+    c = K.pooled_empty(shape, np.float32)           # now one of the two is free again
+    assert c.shape == shape and c.dtype == np.float32
+    assert not np.shares_memory(b, c)
