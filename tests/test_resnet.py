@@ -104,53 +104,9 @@ def test_training_steps_reduce_loss(shortcut):
 
 # ----------------------------------------------------------------------------- PyTorch oracle
 def _torch_resnet(torch, n: int, shortcut: str):
-    tnn = torch.nn
-
-    class Pad(tnn.Module):
-        def __init__(self, c):
-            super().__init__()
-            self.c = c
-
-        def forward(self, x):
-            return tnn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.c // 4, self.c // 4))
-
-    class Block(tnn.Module):
-        def __init__(self, cin, c, stride):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(cin, c, 3, stride, 1, bias=False)
-            self.bn1 = tnn.BatchNorm2d(c)
-            self.conv2 = tnn.Conv2d(c, c, 3, 1, 1, bias=False)
-            self.bn2 = tnn.BatchNorm2d(c)
-            self.shortcut = None
-            if stride != 1 or cin != c:
-                self.shortcut = Pad(c) if shortcut == "A" else tnn.Sequential(
-                    tnn.Conv2d(cin, c, 1, stride, bias=False), tnn.BatchNorm2d(c))
-
-        def forward(self, x):
-            out = tnn.functional.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            return tnn.functional.relu(out + (x if self.shortcut is None else self.shortcut(x)))
-
-    class Net(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(3, 16, 3, 1, 1, bias=False)
-            self.bn1 = tnn.BatchNorm2d(16)
-            cin = 16
-            for s, c in enumerate((16, 32, 64)):
-                blocks = []
-                for b in range(n):
-                    blocks.append(Block(cin, c, 2 if s > 0 and b == 0 else 1))
-                    cin = c
-                setattr(self, f"layer{s + 1}", tnn.Sequential(*blocks))
-            self.fc = tnn.Linear(64, 10)
-
-        def forward(self, x):
-            out = tnn.functional.relu(self.bn1(self.conv1(x)))
-            out = self.layer3(self.layer2(self.layer1(out)))
-            return self.fc(out.mean((2, 3)))
-
-    return Net()
+    """The same network written in PyTorch (shared with the benchmark suite)."""
+    from benchmarks.torch_models import resnet_cifar as torch_resnet_cifar
+    return torch_resnet_cifar(torch, 6 * n + 2, shortcut)
 
 
 @pytest.mark.parametrize("depth", [20, 56])

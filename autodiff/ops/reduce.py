@@ -63,11 +63,9 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
     return div(sum(x, axes, keep), float(n)) if n else mul(sum(x, axes, keep), float("nan"))
 
 
-def var(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=None,
-        unbiased=None, ddof=None) -> Tensor:
-    """Variance. Like PyTorch the default is unbiased (``correction=1``); pass ``ddof=0``
-    (NumPy) or ``unbiased=False`` for the population variance."""
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "var")
+def _count_and_correction(x, axes, correction, unbiased, ddof) -> tuple[int, int]:
+    """(elements reduced, Bessel correction): PyTorch's ``correction``/``unbiased`` and
+    NumPy's ``ddof`` spellings, unbiased (1) by default."""
     c = 1
     for v in (correction, ddof):
         if v is not None:
@@ -77,6 +75,15 @@ def var(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=Non
     n = 1
     for a in axes:
         n *= x.shape[a]
+    return n, c
+
+
+def var(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=None,
+        unbiased=None, ddof=None) -> Tensor:
+    """Variance. Like PyTorch the default is unbiased (``correction=1``); pass ``ddof=0``
+    (NumPy) or ``unbiased=False`` for the population variance."""
+    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "var")
+    n, c = _count_and_correction(x, axes, correction, unbiased, ddof)
     centred = sub(x, mean(x, axes, True))
     return div(sum(mul(centred, centred), axes, keep), float(builtins.max(n - c, 0)))
 
@@ -87,15 +94,7 @@ def std(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=Non
     centred values, so its gradient where all values are equal is 0 (the norm convention),
     not NaN."""
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "std")
-    c = 1
-    for v in (correction, ddof):
-        if v is not None:
-            c = v
-    if unbiased is not None:
-        c = 1 if unbiased else 0
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
+    n, c = _count_and_correction(x, axes, correction, unbiased, ddof)
     if x.dtype.kind != "f":
         from ..dtypes import get_default_dtype
         from .shape import astype
