@@ -6,6 +6,7 @@ import math
 
 from ..backends import get_array_module
 
+from ..grad_mode import STATE as _GRAD
 from ..tape import record
 from ..tensor import Tensor, make
 from ._util import as_t, pair
@@ -171,8 +172,7 @@ def rpow(a, b) -> Tensor:
 def _fused(g: Tensor) -> bool:
     """Use a fused one-launch backward kernel: on CuPy, when no graph is being recorded
     (with create_graph the Tensor-op rule runs so it can be differentiated again)."""
-    from ..grad_mode import STATE
-    return not STATE.enabled and g.data.__class__.__module__.startswith("cupy")
+    return not _GRAD.enabled and g.data.__class__.__module__.startswith("cupy")
 
 
 def _kernels():

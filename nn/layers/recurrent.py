@@ -38,6 +38,22 @@ def _new_param(shape: tuple, dtype) -> Parameter:
     return Parameter(ad.empty(shape, dtype=dtype))
 
 
+def _init_uniform(module: Module) -> None:
+    """U(-1/sqrt(hidden), 1/sqrt(hidden)) for every weight and bias (PyTorch's default)."""
+    k = 1.0 / math.sqrt(module.hidden_size)
+    for p in module.parameters():
+        init.uniform_(p, -k, k)
+
+
+def _init_identity(module: Module) -> None:
+    """IRNN: hidden-to-hidden weights set to the identity, biases to zero."""
+    for name, p in module.named_parameters():
+        if name.startswith("weight_hh"):
+            init.eye_(p)
+        elif name.startswith("bias"):
+            init.zeros_(p)
+
+
 class RNNBase(Module):
     """The multi-layer recurrent network shared by :class:`RNN`, :class:`LSTM` and :class:`GRU`.
 
@@ -86,10 +102,7 @@ class RNNBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """U(-1/sqrt(hidden), 1/sqrt(hidden)) for every weight and bias (PyTorch's default)."""
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -k, k)
+        _init_uniform(self)
 
     def flatten_parameters(self) -> None:
         """No-op (PyTorch compatibility: cuDNN weight packing)."""
@@ -161,7 +174,7 @@ class RNNBase(Module):
         if not ids and input.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: expected input size {self.input_size}, "
                              f"got {input.shape[-1]}")
-        T, B = input.shape[0], input.shape[1]
+        B = input.shape[1]
         L, D, H = self.num_layers, self.num_directions, self.hidden_size
         if hx is None:
             w0 = self._weights(0, 0)[0]
@@ -241,11 +254,7 @@ class RNN(RNNBase):
     def reset_parameters(self) -> None:
         super().reset_parameters()
         if getattr(self, "hh_init", "default") == "identity":
-            for name, p in self.named_parameters():
-                if name.startswith("weight_hh"):
-                    init.eye_(p)
-                elif name.startswith("bias"):
-                    init.zeros_(p)
+            _init_identity(self)
 
 
 class LSTM(RNNBase):
@@ -293,9 +302,7 @@ class RNNCellBase(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        k = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -k, k)
+        _init_uniform(self)
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -318,10 +325,7 @@ class RNNCell(RNNCellBase):
     def reset_parameters(self) -> None:
         super().reset_parameters()
         if getattr(self, "hh_init", "default") == "identity":
-            init.eye_(self.weight_hh)
-            if self.bias:
-                init.zeros_(self.bias_ih)
-                init.zeros_(self.bias_hh)
+            _init_identity(self)
 
     def forward(self, input: Tensor, hx: Optional[Tensor] = None) -> Tensor:
         fn = FR.rnn_tanh_cell if self.nonlinearity == "tanh" else FR.rnn_relu_cell
