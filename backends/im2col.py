@@ -464,44 +464,55 @@ def col2im_cm(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
 if HAVE_NUMBA:
     @numba.njit(cache=True, nogil=True)
     def _maxpool_fwd_nb(x, out, idx, kh, kw, sh, sw, dh, dw, pt, pl):  # pragma: no cover
+        # One output row at a time: for each kernel offset (i, j) the whole row of windows is
+        # compared at once, branch-free (select, not if: random data mispredicts every other
+        # comparison), so LLVM vectorises it. A NaN wins, then stays (PyTorch's rule).
         N, C, H, W = x.shape
         OH, OW = out.shape[2], out.shape[3]
+        best = numpy.empty(OW, x.dtype)
+        arg = numpy.empty(OW, numpy.int64)
         for n in range(N):
             for c in range(C):
                 for oh in range(OH):
                     for ow in range(OW):
-                        best = -numpy.inf
-                        bi = -1
-                        for i in range(kh):
-                            h = oh * sh + i * dh - pt
-                            if h < 0 or h >= H:
-                                continue
-                            for j in range(kw):
-                                w = ow * sw + j * dw - pl
-                                if w < 0 or w >= W:
-                                    continue
-                                v = x[n, c, h, w]
-                                if v > best or bi < 0 or (v != v and best == best):
-                                    best = v
-                                    bi = h * W + w
-                        out[n, c, oh, ow] = best
-                        idx[n, c, oh, ow] = bi
+                        best[ow] = -numpy.inf
+                        arg[ow] = -1
+                    for i in range(kh):
+                        h = oh * sh - pt + i * dh
+                        if h < 0 or h >= H:
+                            continue
+                        for j in range(kw):
+                            wo = j * dw - pl
+                            lo = 0
+                            if wo < 0:
+                                lo = min((-wo + sw - 1) // sw, OW)
+                            hi = OW
+                            if (OW - 1) * sw + wo >= W:
+                                hi = max((W - 1 - wo) // sw + 1, lo)
+                            base = h * W + wo
+                            for ow in range(lo, hi):
+                                v = x[n, c, _U(h), _U(ow * sw + wo)]
+                                b = best[ow]
+                                take = (v > b) | (arg[ow] < 0) | ((v != v) & (b == b))
+                                arg[ow] = (base + ow * sw) if take else arg[ow]
+                                best[ow] = v if take else b
+                    for ow in range(OW):
+                        out[n, c, oh, ow] = best[ow]
+                        idx[n, c, oh, ow] = arg[ow]
 
     @numba.njit(cache=True, nogil=True)
     def _maxpool_bwd_nb(g, idx, gx):  # pragma: no cover
-        N, C, OH, OW = g.shape
-        W = gx.shape[3]
+        # g, idx (N, C, OH*OW); gx (N, C, H*W): scatter-add at the flat indices
+        N, C, L = g.shape
+        HW = gx.shape[2]
         for n in range(N):
             for c in range(C):
-                for h in range(gx.shape[2]):
-                    for w in range(W):
-                        gx[n, c, h, w] = 0
-                for oh in range(OH):
-                    for ow in range(OW):
-                        k = idx[n, c, oh, ow]
-                        if k >= 0:
-                            h = k // W
-                            gx[n, c, h, k - h * W] += g[n, c, oh, ow]
+                for p in range(HW):
+                    gx[n, c, p] = 0
+                for q in range(L):
+                    k = idx[n, c, q]
+                    if k >= 0:
+                        gx[n, c, _U(k)] += g[n, c, q]
 
 
 def maxpool_numba_ok(x) -> bool:
@@ -524,6 +535,7 @@ def maxpool2d_forward(x, kh, kw, stride, padding, dilation, OH, OW):
 
 def maxpool2d_backward(g, idx, x_shape):
     """Scatter-add g (N, C, OH, OW) into an (N, C, H, W) zero image at the flat indices idx."""
-    gx = numpy.empty(tuple(x_shape), dtype=g.dtype)
-    _maxpool_bwd_nb(numpy.ascontiguousarray(g), idx, gx)
-    return gx
+    N, C, H, W = x_shape
+    gx = numpy.empty((N, C, H * W), dtype=g.dtype)
+    _maxpool_bwd_nb(numpy.ascontiguousarray(g).reshape(N, C, -1), idx.reshape(N, C, -1), gx)
+    return gx.reshape(N, C, H, W)

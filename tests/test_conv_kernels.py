@@ -139,3 +139,44 @@ def test_pooled_empty_never_hands_out_a_buffer_in_use():
     c = K.pooled_empty(shape, np.float32)           # now one of the two is free again
     assert c.shape == shape and c.dtype == np.float32
     assert not np.shares_memory(b, c)
+
+
+@pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
+def test_maxpool_kernel_nan_wins_and_padding_never_wins():
+    x = np.array([[[[1.0, 5.0, -2.0], [np.nan, 0.5, -3.0], [2.0, 9.0, np.nan]]]])
+    out, idx = K.maxpool2d_forward(x, 2, 2, 1, 0, 1, 2, 2)
+    # windows: [1,5,nan,.5] -> nan at 3; [5,-2,.5,-3] -> 5 at 1; [nan,.5,2,9] -> nan at 3;
+    # [.5,-3,9,nan] -> nan at 8
+    assert np.isnan(out[0, 0, 0, 0]) and np.isnan(out[0, 0, 1, 0]) and np.isnan(out[0, 0, 1, 1])
+    assert out[0, 0, 0, 1] == 5.0
+    np.testing.assert_array_equal(idx[0, 0], [[3, 1], [3, 8]])
+    neg = -np.ones((1, 1, 2, 2))                 # all negative: padding (-inf) must not win
+    out, idx = K.maxpool2d_forward(neg, 3, 3, 1, 1, 1, 2, 2)
+    np.testing.assert_array_equal(out, -1.0)
+    assert (idx >= 0).all() and (idx < 4).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cpu_activation_backward_kernels_match_numpy(dtype):
+    from autodiff.backends import cpu_kernels as C
+    if not C.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 4, 5)).astype(dtype)
+    x[0, 0, :2] = 0.0                           # relu'(0) = 0
+    g = rng.standard_normal(x.shape).astype(dtype)
+    y = np.maximum(x, 0)
+    assert C.applies(y, g) and not C.applies(y, g.astype(np.float16)) \
+        and not C.applies(y[:, ::2], g[:, ::2])
+    np.testing.assert_array_equal(C.relu_backward(y, g), np.where(x > 0, g, 0))
+    t = np.tanh(x)
+    np.testing.assert_allclose(C.tanh_backward(t, g), g * (1 - t * t), rtol=1e-6)
+    s = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(C.sigmoid_backward(s, g), g * s * (1 - s), rtol=1e-6)
+    # through the engine: the fused path (first order) and the Tensor-op path agree
+    for fn in (ad.relu, ad.tanh, ad.sigmoid):
+        a = ad.tensor(x, requires_grad=True)
+        fn(a).backward(ad.tensor(g))
+        b = ad.tensor(x, requires_grad=True)
+        (gb,) = ad.grad(fn(b), b, ad.tensor(g), create_graph=True)
+        np.testing.assert_allclose(a.grad.numpy(), gb.numpy(), rtol=1e-6)

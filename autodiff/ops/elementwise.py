@@ -169,15 +169,25 @@ def rpow(a, b) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- unary math
-def _fused(g: Tensor) -> bool:
-    """Use a fused one-launch backward kernel: on CuPy, when no graph is being recorded
-    (with create_graph the Tensor-op rule runs so it can be differentiated again)."""
-    return not _GRAD.enabled and g.data.__class__.__module__.startswith("cupy")
+def _fused(y: Tensor, g: Tensor):
+    """The module of fused one-pass backward kernels that applies to (y, g), or None.
+
+    Only when no graph is being recorded (with create_graph the Tensor-op rule runs so it can
+    be differentiated again): ``cuda_kernels`` on CuPy, ``cpu_kernels`` (numba) on NumPy."""
+    if _GRAD.enabled:
+        return None
+    if not _KERNELS:
+        from ..backends import cpu_kernels, cuda_kernels
+        _KERNELS.extend((cpu_kernels, cuda_kernels))
+    cpu, cuda = _KERNELS
+    if g.data.__class__.__module__.startswith("cupy"):
+        return cuda
+    return cpu if cpu.applies(y.data, g.data) else None
 
 
-def _kernels():
-    from ..backends import cuda_kernels
-    return cuda_kernels
+_KERNELS: list = []      # (cpu_kernels, cuda_kernels), imported on first use
+
+
 def _unary(name, x, fn, backward, save_input=False, save_output=False, attrs=None):
     x = as_t(x)
     if x.data.dtype.kind != "f" and name not in ("abs", "sign"):
@@ -280,8 +290,9 @@ def tanh(x) -> Tensor:
 
 def _tanh_bw(ctx, g):
     (y,) = ctx.saved_tensors
-    if _fused(g):
-        return (make(_kernels().tanh_backward(y.data, g.data)),)
+    k = _fused(y, g)
+    if k is not None:
+        return (make(k.tanh_backward(y.data, g.data)),)
     return (mul(g, rsub(mul(y, y), 1.0)),)
 
 
@@ -297,8 +308,9 @@ def sigmoid(x) -> Tensor:
 
 def _sigmoid_bw(ctx, g):
     (y,) = ctx.saved_tensors
-    if _fused(g):
-        return (make(_kernels().sigmoid_backward(y.data, g.data)),)
+    k = _fused(y, g)
+    if k is not None:
+        return (make(k.sigmoid_backward(y.data, g.data)),)
     return (mul(g, mul(y, rsub(y, 1.0))),)
 
 
@@ -309,8 +321,9 @@ def relu(x) -> Tensor:
 
 def _relu_bw(ctx, g):
     (y,) = ctx.saved_tensors
-    if _fused(g):
-        return (make(_kernels().relu_backward(y.data, g.data)),)
+    k = _fused(y, g)
+    if k is not None:
+        return (make(k.relu_backward(y.data, g.data)),)
     return (mul(g, make((y.data > 0).astype(y.dtype))),)
 
 
