@@ -1,4 +1,6 @@
-"""Timing: warm-up, then the median of many repeats, with device synchronisation on GPUs."""
+"""Timing: warm-up, then the median of many repeats, with device synchronisation on GPUs;
+``measure_pair`` interleaves two implementations of a step and gives the median per-round
+ratio."""
 from __future__ import annotations
 
 import statistics
@@ -31,6 +33,63 @@ def measure(fn: Callable[[], object], sync: Callable[[], None] = lambda: None,
         sync()
         samples.append(time.perf_counter() - t0)
     return Timing(statistics.median(samples), len(samples), samples)
+
+
+#: Pause before each block of measure_pair: the thread pools of the side that just ran (OpenBLAS,
+#: OpenMP) keep spinning for a while after their last job, and would steal the cores of the
+#: other side's first steps (measured: both sides 2x slower without it on a 2-core machine).
+SETTLE_S = 0.2
+
+
+def _block(fn, sync, n: int) -> float:
+    """Median wall time of ``n`` calls, after letting spinning threads settle."""
+    time.sleep(SETTLE_S)
+    fn()                                 # the first call after the pause is not timed
+    sync()
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def measure_pair(fn_a: Callable[[], object], fn_b: Callable[[], object],
+                 sync_a: Callable[[], None] = lambda: None,
+                 sync_b: Callable[[], None] = lambda: None, budget_s: float = 2.0,
+                 min_rounds: int = 4, max_rounds: int = 400) -> tuple[Timing, Timing, float]:
+    """Time two implementations of one step interleaved: rounds of a block of ``fn_a`` calls
+    and a block of ``fn_b`` calls (the order alternating), for ``2 * budget_s`` in all.
+
+    Returns (timing of a, timing of b, median over rounds of a/b). On a shared machine whose
+    speed drifts by 2x over seconds, timing one side after the other can move the ratio by as
+    much; the per-round ratio compares the two under the same conditions."""
+    for _ in range(2):
+        fn_a()
+        fn_b()
+    sync_a()
+    sync_b()
+    # a block lasts about budget/2, so that both see the same machine within a round
+    one = max(_block(fn_a, sync_a, 1), _block(fn_b, sync_b, 1), 1e-7)
+    n = max(1, int(budget_s / 2 / one))
+    sa: list[float] = []
+    sb: list[float] = []
+    ratios: list[float] = []
+    start = time.perf_counter()
+    while len(ratios) < max_rounds and (len(ratios) < min_rounds or
+                                        time.perf_counter() - start < 2 * budget_s):
+        if len(ratios) % 2:
+            tb = _block(fn_b, sync_b, n)
+            ta = _block(fn_a, sync_a, n)
+        else:
+            ta = _block(fn_a, sync_a, n)
+            tb = _block(fn_b, sync_b, n)
+        sa.append(ta)
+        sb.append(tb)
+        ratios.append(ta / tb)
+    return (Timing(statistics.median(sa), len(sa) * n, sa),
+            Timing(statistics.median(sb), len(sb) * n, sb), statistics.median(ratios))
 
 
 def fmt_time(s: float) -> str:

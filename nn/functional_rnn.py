@@ -587,8 +587,9 @@ def index_projection(ids, w_ih: Tensor, b_ih: Optional[Tensor] = None,
     else:
         table = xp.ascontiguousarray(table)
     if type(table).__module__ == "numpy":
-        out = xp.take(table, idx, axis=0, out=_workspace(idx.shape + (table.shape[1],),
-                                                           table.dtype))
+        # mode="clip": the range is checked above, and with mode="raise" NumPy buffers `out`
+        out = xp.take(table, idx, axis=0, mode="clip",
+                      out=_workspace(idx.shape + (table.shape[1],), table.dtype))
     else:
         out = xp.take(table, idx, axis=0)
     return record("index_projection", _index_projection_bw, out, (w_ih,) + biases,
