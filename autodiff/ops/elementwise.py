@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy
+
 from ..backends import get_array_module
 
 from ..grad_mode import STATE as _GRAD
@@ -314,9 +316,16 @@ def _sigmoid_bw(ctx, g):
     return (mul(g, mul(y, rsub(y, 1.0))),)
 
 
+def _relu_fw(xp, d):
+    if type(d) is numpy.ndarray:
+        from ..backends.cpu_kernels import relu_forward
+        return relu_forward(d)
+    return xp.maximum(d, 0)
+
+
 def relu(x) -> Tensor:
     """max(x, 0); relu'(0) = 0."""
-    return _unary("relu", x, lambda xp, d: xp.maximum(d, 0), _relu_bw, save_output=True)
+    return _unary("relu", x, _relu_fw, _relu_bw, save_output=True)
 
 
 def _relu_bw(ctx, g):
