@@ -527,8 +527,8 @@ def maxpool2d_forward(x, kh, kw, stride, padding, dilation, OH, OW):
     dh, dw = _pair(dilation, "dilation")
     pt, pb, pl, pr = normalize_padding(padding)
     N, C = x.shape[:2]
-    out = numpy.empty((N, C, OH, OW), dtype=x.dtype)
-    idx = numpy.empty((N, C, OH, OW), dtype=numpy.int64)
+    out = pooled_empty((N, C, OH, OW), x.dtype)
+    idx = pooled_empty((N, C, OH, OW), numpy.int64)
     _maxpool_fwd_nb(x, out, idx, kh, kw, sh, sw, dh, dw, pt, pl)
     return out, idx
 
@@ -536,6 +536,6 @@ def maxpool2d_forward(x, kh, kw, stride, padding, dilation, OH, OW):
 def maxpool2d_backward(g, idx, x_shape):
     """Scatter-add g (N, C, OH, OW) into an (N, C, H, W) zero image at the flat indices idx."""
     N, C, H, W = x_shape
-    gx = numpy.empty((N, C, H * W), dtype=g.dtype)
+    gx = pooled_empty((N, C, H * W), g.dtype)
     _maxpool_bwd_nb(numpy.ascontiguousarray(g).reshape(N, C, -1), idx.reshape(N, C, -1), gx)
     return gx.reshape(N, C, H, W)
