@@ -101,6 +101,13 @@ EINSUMS = [
     ("ab,bc,cd->ad", [(2, 3), (3, 2), (2, 2)]),
     ("ij,k->ijk", [(2, 2), (3,)]),
     ("ij,kj->", [(2, 3), (2, 3)]),
+    # an index repeated within an operand: its diagonal (trace, batched diagonal, ...)
+    ("ii->i", [(3, 3)]),
+    ("ii", [(3, 3)]),
+    ("iij->ij", [(2, 2, 3)]),
+    ("bii,bi->b", [(2, 3, 3), (2, 3)]),
+    ("iji->j", [(2, 3, 2)]),
+    ("iii->", [(2, 2, 2)]),
 ]
 
 
@@ -115,7 +122,19 @@ def test_einsum(spec, shapes):
     assert ad.gradgradcheck(lambda *t: ad.einsum(spec, *t), xs)
 
 
+def test_einsum_trace_gradient_is_identity():
+    a = x64(np.arange(9.0).reshape(3, 3))
+    t = ad.einsum("ii", a)
+    assert t.item() == 12.0
+    (g,) = ad.grad(t, a)
+    np.testing.assert_array_equal(g.numpy(), np.eye(3))
+
+
 def test_einsum_errors():
+    with pytest.raises(ValueError, match="repeated in 'ii' with different sizes"):
+        ad.einsum("ii->i", ad.ones(2, 3))
+    with pytest.raises(ValueError, match="output subscripts"):
+        ad.einsum("i->ii", ad.ones(2))
     with pytest.raises(ValueError, match="einsum"):
         ad.einsum("ij,jk->ik", ad.ones(2, 3), ad.ones(4, 2))
     with pytest.raises(ValueError, match="einsum"):

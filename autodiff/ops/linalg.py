@@ -64,7 +64,8 @@ def outer(a, b) -> Tensor:
 
 def einsum(subscripts: str, *operands) -> Tensor:
     """Einstein summation; the VJP of each operand is another einsum (then broadcast over any
-    index that only that operand carries). Repeated indices within one operand are refused."""
+    index that only that operand carries). An index repeated within one operand (``'ii->i'``,
+    ``'ii'``, ``'bii,bi->b'``) takes that operand's diagonal first (:func:`_einsum_diagonal`)."""
     operands = [as_t(o) for o in operands]
     spec = subscripts.replace(" ", "")
     if "..." in spec:
@@ -82,8 +83,16 @@ def einsum(subscripts: str, *operands) -> Tensor:
     for s, o in zip(in_specs, operands):
         if len(s) != o.ndim:
             raise ValueError(f"einsum: subscripts {s!r} do not match operand of shape {o.shape}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"einsum: output subscripts {out!r} repeat an index")
+    for k, (s, o) in enumerate(zip(in_specs, operands)):
         if len(set(s)) != len(s):
-            raise ValueError(f"einsum: repeated index in {s!r} (diagonals) is not supported")
+            for c in set(s):
+                sizes = {o.shape[m] for m, d in enumerate(s) if d == c}
+                if len(sizes) > 1:
+                    raise ValueError(f"einsum: index {c!r} is repeated in {s!r} with different "
+                                     f"sizes {sorted(sizes)} (operand shape {o.shape})")
+            operands[k], in_specs[k] = _einsum_diagonal(o, s)
     xp = operands[0].xp
     try:
         res = xp.einsum(f"{','.join(in_specs)}->{out}", *[o.data for o in operands])
@@ -92,6 +101,34 @@ def einsum(subscripts: str, *operands) -> Tensor:
                          f"{e}") from None
     return record("einsum", _einsum_bw, xp.asarray(res), tuple(operands), tuple(operands),
                   attrs=(in_specs, out))
+
+
+def _einsum_diagonal(x: Tensor, spec: str) -> tuple[Tensor, str]:
+    """The diagonal over every index repeated in ``spec`` (first occurrences kept, in order):
+    ``x[i, i, j] -> d[i, j]`` for ``'iij'``. Its VJP puts the gradient back on that diagonal of
+    zeros: an einsum with one identity matrix per extra occurrence, so it differentiates
+    again."""
+    uniq = "".join(dict.fromkeys(spec))
+    out = x.xp.einsum(f"{spec}->{uniq}", x.data)
+    return record("einsum_diagonal", _einsum_diagonal_bw, x.xp.array(out), (x,),
+                  attrs=(spec, uniq, tuple(x.shape))), uniq
+
+
+def _einsum_diagonal_bw(ctx, g):
+    from ..creation import eye
+    spec, uniq, shape = ctx.attrs
+    free = [chr(c) for c in range(ord("A"), ord("Z") + 1) if chr(c) not in spec]
+    renamed, eyes, seen = [], [], set()
+    for c, n in zip(spec, shape):
+        if c in seen:                       # a later occurrence: a fresh letter tied by eye
+            f = free.pop()
+            renamed.append(f)
+            eyes.append((c + f, eye(n, dtype=g.dtype, device=g.device)))
+        else:
+            seen.add(c)
+            renamed.append(c)
+    terms = ",".join([uniq] + [e for e, _ in eyes])
+    return (einsum(f"{terms}->{''.join(renamed)}", g, *[t for _, t in eyes]),)
 
 
 def _einsum_bw(ctx, g):
