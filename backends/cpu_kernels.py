@@ -17,7 +17,8 @@ import numpy
 
 from .im2col import HAVE_NUMBA, pooled_empty
 
-__all__ = ["HAVE_NUMBA", "applies", "relu_forward", "relu_backward", "tanh_backward", "sigmoid_backward"]
+__all__ = ["HAVE_NUMBA", "applies", "relu_forward", "relu_backward", "tanh_backward",
+           "sigmoid_backward"]
 
 if HAVE_NUMBA:
     import numba

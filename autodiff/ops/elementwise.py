@@ -178,16 +178,20 @@ def _fused(y: Tensor, g: Tensor):
     be differentiated again): ``cuda_kernels`` on CuPy, ``cpu_kernels`` (numba) on NumPy."""
     if _GRAD.enabled:
         return None
-    if not _KERNELS:
-        from ..backends import cpu_kernels, cuda_kernels
-        _KERNELS.extend((cpu_kernels, cuda_kernels))
-    cpu, cuda = _KERNELS
+    cpu, cuda = _kernel_modules()
     if g.data.__class__.__module__.startswith("cupy"):
         return cuda
     return cpu if cpu.applies(y.data, g.data) else None
 
 
 _KERNELS: list = []      # (cpu_kernels, cuda_kernels), imported on first use
+
+
+def _kernel_modules() -> tuple:
+    if not _KERNELS:
+        from ..backends import cpu_kernels, cuda_kernels
+        _KERNELS.extend((cpu_kernels, cuda_kernels))
+    return _KERNELS[0], _KERNELS[1]
 
 
 def _unary(name, x, fn, backward, save_input=False, save_output=False, attrs=None):
@@ -318,8 +322,7 @@ def _sigmoid_bw(ctx, g):
 
 def _relu_fw(xp, d):
     if type(d) is numpy.ndarray:
-        from ..backends.cpu_kernels import relu_forward
-        return relu_forward(d)
+        return _kernel_modules()[0].relu_forward(d)
     return xp.maximum(d, 0)
 
 
