@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy
 
 from . import get_array_module
-from .im2col import HAVE_NUMBA, pooled_empty
+from .jit import HAVE_NUMBA
+from .pool import pooled_empty
 
 __all__ = ["bn_forward", "bn_backward", "bn_forward_numpy", "bn_backward_numpy"]
 
@@ -65,7 +66,7 @@ def bn_backward_numpy(g, x, mean, invstd, weight, need_x=True):
 
 # ----------------------------------------------------------------------------- numba
 if HAVE_NUMBA:
-    import numba
+    from .jit import numba
 
     _U = numba.uint64
     _FM = {"reassoc", "contract", "nsz"}        # vectorisable sums; NaN/inf kept

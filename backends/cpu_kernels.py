@@ -7,7 +7,7 @@ temporaries). They are used only when no graph of the backward pass is being rec
 ``create_graph`` the Tensor-op rules run, so they can be differentiated again), and only for
 C-contiguous float arrays of one dtype; :func:`applies` says when.
 
-Their outputs, and relu's, come from ``im2col.pooled_empty``: a fresh multi-megabyte array
+Their outputs, and relu's, come from ``pool.pooled_empty``: a fresh multi-megabyte array
 costs a page fault per 4 KiB page on first touch, and glibc returns freed ones to the kernel,
 so every training step paid them again (measured: 27% of a small-CNN step).
 """
@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import numpy
 
-from .im2col import HAVE_NUMBA, pooled_empty
+from .jit import HAVE_NUMBA
+from .pool import pooled_empty
 
 __all__ = ["HAVE_NUMBA", "applies", "relu_forward", "relu_backward", "tanh_backward",
            "sigmoid_backward"]
 
 if HAVE_NUMBA:
-    import numba
+    from .jit import numba
 
     @numba.njit(cache=True, nogil=True)
     def _relu_bw(y, g, out):  # pragma: no cover

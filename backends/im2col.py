@@ -26,17 +26,17 @@ runs, with unsigned inner indices (numba then skips negative-index wraparound an
 vectorises the copies: about 5x faster than signed indexing). They run serially by default
 (``CM_PARALLEL_MIN_ELEMENTS``): on a 2-core machine a numba parallel region competes with the
 OpenBLAS threads of the surrounding GEMMs and was 2x slower in training steps. Their outputs
-come from a small pool of recycled arrays (``pooled_empty``). ``maxpool2d_forward``/``_backward``
-are direct numba max-pooling kernels (flat argmax indices).
+come from the pool of recycled arrays (:mod:`autodiff.backends.pool`).
 """
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy
 
 from . import get_array_module
+from .jit import HAVE_NUMBA, numba
+from .pool import pooled_empty
 
 __all__ = ["im2col", "col2im", "conv_output_size", "normalize_padding", "HAVE_NUMBA",
            "USE_NUMBA", "PARALLEL_MIN_ELEMENTS", "im2col_numpy", "col2im_numpy", "im2col_numba", "col2im_numba",
@@ -167,14 +167,6 @@ def col2im_cm_numpy(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilati
 
 
 # ----------------------------------------------------------------------------- numba
-HAVE_NUMBA = False
-if os.environ.get("AUTODIFF_NUMBA", "1") != "0":
-    try:
-        import numba
-        HAVE_NUMBA = True
-    except ImportError:  # numba is optional
-        HAVE_NUMBA = False
-
 if HAVE_NUMBA:
     def _im2col_nb(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, pad_value):  # pragma: no cover
         N, C, H, W = x.shape
@@ -347,60 +339,35 @@ USE_NUMBA = {"im2col": True, "col2im": True}
 
 
 # ----------------------------------------------------------------------------- dispatch
+def _numba_takes(a, op: str) -> bool:
+    """Whether the numba kernel of ``op`` ('im2col' or 'col2im') runs on array ``a``."""
+    return HAVE_NUMBA and USE_NUMBA[op] and isinstance(a, numpy.ndarray) and a.dtype.kind == "f"
+
+
+def _image(x, op: str):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D (N, C, H, W) array, got shape {x.shape}")
+    return x
+
+
+def _image_shape(x_shape, op: str) -> tuple:
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: x_shape must be (N, C, H, W), got {x_shape}")
+    return x_shape
+
+
 def im2col(x, kh: int, kw: int, stride=1, padding=0, dilation=1, pad_value: float = 0.0):
     """Unfold (N, C, H, W) into (N, C*kh*kw, OH*OW) patch columns (``pad_value`` outside)."""
-    if x.ndim != 4:
-        raise ValueError(f"im2col: expected a 4-D (N, C, H, W) array, got shape {x.shape}")
-    if HAVE_NUMBA and USE_NUMBA["im2col"] and isinstance(x, numpy.ndarray) \
-            and x.dtype.kind == "f":
-        return im2col_numba(x, kh, kw, stride, padding, dilation, pad_value)
-    return im2col_numpy(x, kh, kw, stride, padding, dilation, pad_value)
+    impl = im2col_numba if _numba_takes(_image(x, "im2col"), "im2col") else im2col_numpy
+    return impl(x, kh, kw, stride, padding, dilation, pad_value)
 
 
 def col2im(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
     """Fold (N, C*kh*kw, OH*OW) columns back into an (N, C, H, W) image, summing overlaps."""
-    x_shape = tuple(int(s) for s in x_shape)
-    if len(x_shape) != 4:
-        raise ValueError(f"col2im: x_shape must be (N, C, H, W), got {x_shape}")
-    if HAVE_NUMBA and USE_NUMBA["col2im"] and isinstance(cols, numpy.ndarray) \
-            and cols.dtype.kind == "f":
-        return col2im_numba(cols, x_shape, kh, kw, stride, padding, dilation)
-    return col2im_numpy(cols, x_shape, kh, kw, stride, padding, dilation)
-
-
-# ----------------------------------------------------------------------------- buffer pool
-#: Large scratch arrays (conv columns, their gradients) are recycled between training steps:
-#: a fresh 10-100 MB array costs a page fault (and zeroing) per page on first touch, often
-#: more than filling it. A pooled array is handed out again only once nothing but the pool
-#: refers to it (every view holds a reference to its base, so views keep it busy).
-POOL_MIN_BYTES = 1 << 20
-POOL_MAX_BYTES = int(os.environ.get("AUTODIFF_POOL_BYTES", 4 << 30))   # 0 turns it off
-_pool: dict = {}
-_pool_bytes = [0]
-
-
-def pooled_empty(shape, dtype):
-    """``numpy.empty(shape, dtype)``, recycled from the pool when a free one exists."""
-    dtype = numpy.dtype(dtype)
-    shape = tuple(int(s) for s in shape)
-    nbytes = dtype.itemsize * int(numpy.prod(shape))
-    if nbytes < POOL_MIN_BYTES or POOL_MAX_BYTES <= 0:
-        return numpy.empty(shape, dtype)
-    lst = _pool.setdefault((shape, dtype.str), [])
-    for a in lst:
-        if sys.getrefcount(a) <= 3:          # the list, this loop variable, the call argument
-            return a
-    a = numpy.empty(shape, dtype)
-    if _pool_bytes[0] + nbytes <= POOL_MAX_BYTES:
-        lst.append(a)
-        _pool_bytes[0] += nbytes
-    return a
-
-
-def clear_pool() -> None:
-    """Forget the pooled scratch arrays (memory is freed once nothing else uses them)."""
-    _pool.clear()
-    _pool_bytes[0] = 0
+    x_shape = _image_shape(x_shape, "col2im")
+    impl = col2im_numba if _numba_takes(cols, "col2im") else col2im_numpy
+    return impl(cols, x_shape, kh, kw, stride, padding, dilation)
 
 
 # ----------------------------------------------------------------------------- channel-major
@@ -440,102 +407,13 @@ def col2im_cm_numba(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilati
 def im2col_cm(x, kh: int, kw: int, stride=1, padding=0, dilation=1, pad_value: float = 0.0):
     """Channel-major unfold: (N, C, H, W) -> (C*kh*kw, N*OH*OW) columns; row ``(c, i, j)``,
     column ``(n, oh, ow)``. A convolution is then one GEMM ``W (O, C*kh*kw) @ cols``."""
-    if x.ndim != 4:
-        raise ValueError(f"im2col_cm: expected a 4-D (N, C, H, W) array, got shape {x.shape}")
-    if HAVE_NUMBA and USE_NUMBA["im2col"] and isinstance(x, numpy.ndarray) \
-            and x.dtype.kind == "f":
-        return im2col_cm_numba(x, kh, kw, stride, padding, dilation, pad_value)
-    return im2col_cm_numpy(x, kh, kw, stride, padding, dilation, pad_value)
+    impl = im2col_cm_numba if _numba_takes(_image(x, "im2col_cm"), "im2col") else im2col_cm_numpy
+    return impl(x, kh, kw, stride, padding, dilation, pad_value)
 
 
 def col2im_cm(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
     """Fold channel-major (C*kh*kw, N*OH*OW) columns into an (N, C, H, W) image, summing
     overlaps (the adjoint of :func:`im2col_cm`)."""
-    x_shape = tuple(int(s) for s in x_shape)
-    if len(x_shape) != 4:
-        raise ValueError(f"col2im_cm: x_shape must be (N, C, H, W), got {x_shape}")
-    if HAVE_NUMBA and USE_NUMBA["col2im"] and isinstance(cols, numpy.ndarray) \
-            and cols.dtype.kind == "f":
-        return col2im_cm_numba(cols, x_shape, kh, kw, stride, padding, dilation)
-    return col2im_cm_numpy(cols, x_shape, kh, kw, stride, padding, dilation)
-
-
-# ----------------------------------------------------------------------------- max pooling
-if HAVE_NUMBA:
-    @numba.njit(cache=True, nogil=True)
-    def _maxpool_fwd_nb(x, out, idx, kh, kw, sh, sw, dh, dw, pt, pl):  # pragma: no cover
-        # One output row at a time: for each kernel offset (i, j) the whole row of windows is
-        # compared at once, branch-free (select, not if: random data mispredicts every other
-        # comparison), so LLVM vectorises it. A NaN wins, then stays (PyTorch's rule).
-        N, C, H, W = x.shape
-        OH, OW = out.shape[2], out.shape[3]
-        best = numpy.empty(OW, x.dtype)
-        arg = numpy.empty(OW, numpy.int64)
-        for n in range(N):
-            for c in range(C):
-                for oh in range(OH):
-                    for ow in range(OW):
-                        best[ow] = -numpy.inf
-                        arg[ow] = -1
-                    for i in range(kh):
-                        h = oh * sh - pt + i * dh
-                        if h < 0 or h >= H:
-                            continue
-                        for j in range(kw):
-                            wo = j * dw - pl
-                            lo = 0
-                            if wo < 0:
-                                lo = min((-wo + sw - 1) // sw, OW)
-                            hi = OW
-                            if (OW - 1) * sw + wo >= W:
-                                hi = max((W - 1 - wo) // sw + 1, lo)
-                            base = h * W + wo
-                            for ow in range(lo, hi):
-                                v = x[n, c, _U(h), _U(ow * sw + wo)]
-                                b = best[ow]
-                                take = (v > b) | (arg[ow] < 0) | ((v != v) & (b == b))
-                                arg[ow] = (base + ow * sw) if take else arg[ow]
-                                best[ow] = v if take else b
-                    for ow in range(OW):
-                        out[n, c, oh, ow] = best[ow]
-                        idx[n, c, oh, ow] = arg[ow]
-
-    @numba.njit(cache=True, nogil=True)
-    def _maxpool_bwd_nb(g, idx, gx):  # pragma: no cover
-        # g, idx (N, C, OH*OW); gx (N, C, H*W): scatter-add at the flat indices
-        N, C, L = g.shape
-        HW = gx.shape[2]
-        for n in range(N):
-            for c in range(C):
-                for p in range(HW):
-                    gx[n, c, p] = 0
-                for q in range(L):
-                    k = idx[n, c, q]
-                    if k >= 0:
-                        gx[n, c, _U(k)] += g[n, c, q]
-
-
-def maxpool_numba_ok(x) -> bool:
-    """Whether :func:`maxpool2d_forward` / :func:`maxpool2d_backward` (numba) apply to x."""
-    return HAVE_NUMBA and isinstance(x, numpy.ndarray) and x.dtype.kind == "f" and x.ndim == 4
-
-
-def maxpool2d_forward(x, kh, kw, stride, padding, dilation, OH, OW):
-    """numba max pooling: (out (N, C, OH, OW), idx (N, C, OH, OW) int64 flat H*W index of
-    each window's first maximum; a NaN wins as in PyTorch). ``padding`` as im2col's."""
-    sh, sw = _pair(stride, "stride")
-    dh, dw = _pair(dilation, "dilation")
-    pt, pb, pl, pr = normalize_padding(padding)
-    N, C = x.shape[:2]
-    out = pooled_empty((N, C, OH, OW), x.dtype)
-    idx = pooled_empty((N, C, OH, OW), numpy.int64)
-    _maxpool_fwd_nb(x, out, idx, kh, kw, sh, sw, dh, dw, pt, pl)
-    return out, idx
-
-
-def maxpool2d_backward(g, idx, x_shape):
-    """Scatter-add g (N, C, OH, OW) into an (N, C, H, W) zero image at the flat indices idx."""
-    N, C, H, W = x_shape
-    gx = pooled_empty((N, C, H * W), g.dtype)
-    _maxpool_bwd_nb(numpy.ascontiguousarray(g).reshape(N, C, -1), idx.reshape(N, C, -1), gx)
-    return gx.reshape(N, C, H, W)
+    x_shape = _image_shape(x_shape, "col2im_cm")
+    impl = col2im_cm_numba if _numba_takes(cols, "col2im") else col2im_cm_numpy
+    return impl(cols, x_shape, kh, kw, stride, padding, dilation)

@@ -13,7 +13,7 @@ view was no faster downstream), and adds the bias. Its VJP rule, with g as (O, N
 - grad_bias   = g summed over batch and space.
 
 The first-order rule runs on raw arrays; with ``create_graph`` it is written with Tensor ops
-so it differentiates again. Large scratch arrays come from ``im2col.pooled_empty`` (recycled
+so it differentiates again. Large scratch arrays come from ``backends.pool.pooled_empty`` (recycled
 between steps: fresh 10-100 MB arrays cost a page fault per page).
 
 ``unfold``/``fold`` (PyTorch's (N, C*kh*kw, L) layout) keep the batched kernels.
@@ -32,6 +32,8 @@ import numpy
 
 import autodiff as ad
 from autodiff.backends import im2col as _K
+from autodiff.backends import maxpool as _MP
+from autodiff.backends.pool import pooled_empty
 from autodiff.tape import record
 from autodiff.tensor import Tensor, make
 
@@ -190,7 +192,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     K = Cg * kh * kw
     if groups == 1 and isinstance(cols, numpy.ndarray):
         out = numpy.matmul(w.data.reshape(O, K), cols,                  # (O, N*L): one GEMM
-                           out=_K.pooled_empty((O, N * OH * OW), numpy.result_type(w.data, cols)))
+                           out=pooled_empty((O, N * OH * OW), numpy.result_type(w.data, cols)))
     elif groups == 1:
         out = w.data.reshape(O, K) @ cols
     else:
@@ -216,7 +218,7 @@ def _to_nchw(out_cnhw):
     if not CONV_OUTPUT_CONTIGUOUS:
         return v
     if isinstance(v, numpy.ndarray):
-        out = _K.pooled_empty(v.shape, v.dtype)
+        out = pooled_empty(v.shape, v.dtype)
         numpy.copyto(out, v)
         return out
     return _K.get_array_module(v).ascontiguousarray(v)
@@ -259,7 +261,7 @@ def _conv2d_bw(ctx, g):
         xp = g.xp
         gd = g.data
         if xp is numpy:
-            gm = _K.pooled_empty((O,) + gd.shape[:1] + gd.shape[2:], gd.dtype)
+            gm = pooled_empty((O,) + gd.shape[:1] + gd.shape[2:], gd.dtype)
             numpy.copyto(gm, gd.transpose(1, 0, 2, 3))
             gm = gm.reshape(O, NL)                                         # (O, N*L)
         else:
@@ -269,7 +271,7 @@ def _conv2d_bw(ctx, g):
         if needs[0]:
             if G == 1 and xp is numpy:
                 gc = numpy.matmul(wd.reshape(O, K).T, gm,                     # (K, N*L)
-                                  out=_K.pooled_empty((K, NL), numpy.result_type(wd, gm)))
+                                  out=pooled_empty((K, NL), numpy.result_type(wd, gm)))
             elif G == 1:
                 gc = wd.reshape(O, K).T @ gm
             else:
@@ -359,10 +361,10 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     kh, kw, stride, pads, dilation, _ = _pool_geometry(x, kernel_size, stride, padding, dilation,
                                                        ceil_mode, "max_pool2d")
     geom = (kh, kw, stride, pads, dilation)
-    if _K.maxpool_numba_ok(x.data):
+    if _MP.numba_ok(x.data):
         OH = _K.conv_output_size(H, kh, stride[0], *pads[0], dilation[0])
         OW = _K.conv_output_size(W, kw, stride[1], *pads[1], dilation[1])
-        out, flat = _K.maxpool2d_forward(x.data, kh, kw, stride, pads, dilation, OH, OW)
+        out, flat = _MP.maxpool2d_forward(x.data, kh, kw, stride, pads, dilation, OH, OW)
         y = record("max_pool2d", _max_pool2d_nb_bw, out, (x,), attrs=(flat, (N, C, H, W)))
         idx = make(flat) if return_indices else None
         if unbatched:
@@ -401,32 +403,29 @@ def _max_pool2d_bw(ctx, g):
 
 
 def _max_pool2d_nb_bw(ctx, g):
-    flat, x_shape = ctx.attrs
-    return (_pool_scatter(g, flat, x_shape),)
+    return (_pool_scatter(g, *ctx.attrs),)
 
 
 def _pool_scatter(g: Tensor, flat, x_shape) -> Tensor:
     """Scatter-add g (N, C, OH, OW) into zeros (N, C, H, W) at flat H*W indices (recorded; its
     VJP is :func:`_pool_gather`)."""
-    out = _K.maxpool2d_backward(g.data, flat, x_shape)
+    out = _MP.maxpool2d_backward(g.data, flat, x_shape)
     return record("max_pool2d_scatter", _pool_scatter_bw, out, (g,), attrs=(flat, x_shape))
 
 
 def _pool_scatter_bw(ctx, gg):
-    flat, _ = ctx.attrs
-    return (_pool_gather(gg, flat),)
+    return (_pool_gather(gg, *ctx.attrs),)
 
 
-def _pool_gather(x: Tensor, flat) -> Tensor:
-    N, C, H, W = x.shape
+def _pool_gather(x: Tensor, flat, x_shape) -> Tensor:
+    N, C, H, W = x_shape
     out = x.xp.take_along_axis(x.data.reshape(N, C, H * W), flat.reshape(N, C, -1), axis=2)
     return record("max_pool2d_gather", _pool_gather_bw, out.reshape(flat.shape), (x,),
-                  attrs=(flat, (N, C, H, W)))
+                  attrs=(flat, x_shape))
 
 
 def _pool_gather_bw(ctx, g):
-    flat, x_shape = ctx.attrs
-    return (_pool_scatter(g, flat, x_shape),)
+    return (_pool_scatter(g, *ctx.attrs),)
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,

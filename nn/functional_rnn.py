@@ -29,6 +29,8 @@ from typing import Optional
 
 import autodiff as ad
 from autodiff.backends import get_array_module
+from autodiff.backends.jit import HAVE_NUMBA, njit
+from autodiff.backends.pool import pooled_empty
 from autodiff.tape import record, record_multi
 from autodiff.tensor import Tensor, make
 
@@ -241,16 +243,8 @@ def _gru_backward(K, hs, cache, h0, w_hh, g_hs, g_hT, has_bias: bool):
 # On NumPy arrays the LSTM's pointwise work per step (4 activations, the cell update and their
 # derivatives: ~25 array passes) costs more than the gate matrix product; with numba it is one
 # fused pass per step forward and one backward. Without numba the generic kernels above run.
-try:  # pragma: no cover - depends on the environment
-    import numba as _numba
-except Exception:  # noqa: BLE001
-    _numba = None
-
-USE_NUMBA = _numba is not None
-
-
-def _jit(fn):
-    return _numba.njit(cache=True, nogil=True)(fn) if _numba is not None else fn
+USE_NUMBA = HAVE_NUMBA
+_jit = njit
 
 
 @_jit
@@ -339,37 +333,6 @@ def _scatter_rows(ids, g, acc, bacc):  # pragma: no cover - compiled
             bacc[k] += x[k]
 
 
-# Work arrays. A training step allocates tens of MB of short-lived arrays here (gate
-# activations, cell states, gate gradients); fresh ones cost page faults on first touch and
-# the allocator's trimming when they are freed, about a tenth of an LSTM step. So the big ones
-# come from a small pool and are reused once nothing but the pool refers to them (a view, a
-# Tensor or a saved cache holds a reference to the array, so a buffer in use is never handed
-# out twice).
-_POOL: dict = {}
-_POOL_PER_KEY = 4
-_POOL_MIN_BYTES = 1 << 18
-
-
-def _workspace(shape: tuple, dtype):
-    """An uninitialised NumPy array of ``shape``/``dtype``, reused from the pool when free."""
-    import sys
-
-    import numpy as np
-    dtype = np.dtype(dtype)
-    if int(np.prod(shape)) * dtype.itemsize < _POOL_MIN_BYTES:
-        return np.empty(shape, dtype)
-    key = (tuple(shape), dtype.str)
-    bufs = _POOL.setdefault(key, [])
-    for i in range(len(bufs)):
-        # references: the list, the argument of getrefcount -> 2 means nobody else holds it
-        if sys.getrefcount(bufs[i]) == 2:
-            return bufs[i]
-    a = np.empty(shape, dtype)
-    if len(bufs) < _POOL_PER_KEY:
-        bufs.append(a)
-    return a
-
-
 def _use_numba(*arrays) -> bool:
     import numpy as np
     return USE_NUMBA and all(type(a) is np.ndarray for a in arrays)
@@ -389,10 +352,10 @@ def _lstm_forward_numba(xw, h0, c0, w_hh):
     # h @ W^T with W (G, H) row-major, a transposed view: OpenBLAS is faster on it than on a
     # contiguous (H, G) copy
     wt = np.ascontiguousarray(w_hh * scale[:, None], dtype=dt).T
-    acts = _workspace((T, B, G), dt)
-    cs = _workspace((T, B, H), dt)
-    tcs = _workspace((T, B, H), dt)
-    hbuf = _workspace((T + 1, B, H), dt)
+    acts = pooled_empty((T, B, G), dt)
+    cs = pooled_empty((T, B, H), dt)
+    tcs = pooled_empty((T, B, H), dt)
+    hbuf = pooled_empty((T + 1, B, H), dt)
     hbuf[0] = h0
     c = c0
     for t in range(T):
@@ -415,7 +378,7 @@ def _lstm_backward_numba(hbuf, cache, w_hh, g_hs, g_hT, g_cT):
     dt = acts.dtype
     w = np.ascontiguousarray(w_hh, dtype=dt)
     g_hs = np.ascontiguousarray(g_hs, dtype=dt)
-    dgates = _workspace((T, B, G), dt)
+    dgates = pooled_empty((T, B, G), dt)
     dh = np.array(g_hT, dtype=dt, order="C")
     dc = np.array(g_cT, dtype=dt, order="C")
     for t in range(T - 1, -1, -1):
@@ -589,7 +552,7 @@ def index_projection(ids, w_ih: Tensor, b_ih: Optional[Tensor] = None,
     if type(table).__module__ == "numpy":
         # mode="clip": the range is checked above, and with mode="raise" NumPy buffers `out`
         out = xp.take(table, idx, axis=0, mode="clip",
-                      out=_workspace(idx.shape + (table.shape[1],), table.dtype))
+                      out=pooled_empty(idx.shape + (table.shape[1],), table.dtype))
     else:
         out = xp.take(table, idx, axis=0)
     return record("index_projection", _index_projection_bw, out, (w_ih,) + biases,

@@ -9,6 +9,8 @@ import pytest
 import autodiff as ad
 from autodiff.backends import batchnorm as B
 from autodiff.backends import im2col as K
+from autodiff.backends import maxpool as MP
+from autodiff.backends import pool as P
 from autodiff.nn import functional as F
 
 GEOMS = [  # (kh, kw, stride, padding, dilation)
@@ -118,40 +120,77 @@ def test_maxpool_kernel_matches_im2col_argmax(geom):
     pads = K.normalize_padding(p)
     OH = K.conv_output_size(7, kh, s, pads[0], pads[1], d if isinstance(d, int) else d[0])
     OW = K.conv_output_size(6, kw, s, pads[2], pads[3], d if isinstance(d, int) else d[1])
-    out, idx = K.maxpool2d_forward(x, kh, kw, s, p, d, OH, OW)
+    out, idx = MP.maxpool2d_forward(x, kh, kw, s, p, d, OH, OW)
     cols = K.im2col_numpy(x.reshape(6, 1, 7, 6), kh, kw, s, p, d, pad_value=-np.inf)
     np.testing.assert_array_equal(out.reshape(6, -1), cols.max(axis=1))
     np.testing.assert_array_equal(np.take_along_axis(x.reshape(2, 3, -1), idx.reshape(2, 3, -1),
                                                      axis=2).reshape(out.shape), out)
     g = rng.standard_normal(out.shape)
-    gx = K.maxpool2d_backward(g, idx, x.shape)
+    gx = MP.maxpool2d_backward(g, idx, x.shape)
     np.testing.assert_allclose((gx * x).sum(), (g * out).sum(), rtol=1e-12)
 
 
-def test_pooled_empty_never_hands_out_a_buffer_in_use():
-    shape = (K.POOL_MIN_BYTES // 4 + 1,)
-    a = K.pooled_empty(shape, np.float32)
+@pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_maxpool_2x2_kernels_match_argmax_with_ties_and_nans(dtype):
+    """The 2x2/stride-2 kernels: first maximum in window order on ties (relu'd data is full of
+    zeros), a NaN wins, the backward zeroes what the pool hands it."""
+    rng = np.random.default_rng(8)
+    x = np.maximum(rng.standard_normal((3, 4, 8, 6)), 0).astype(dtype)
+    x[0, 0, 2:4, 2:4] = 1.5                              # a four-way tie
+    x[1, 2, 5, 3] = np.nan
+    x[2, 1, 0, 0] = x[2, 1, 1, 1] = np.nan               # two NaNs: the first wins
+    out, idx = MP.maxpool2d_forward(x, 2, 2, 2, 0, 1, 4, 3)
+    cols = K.im2col_numpy(x.reshape(12, 1, 8, 6).astype(np.float64), 2, 2, 2, 0, 1)
+    first = np.where(np.isnan(cols).any(axis=1), np.isnan(cols).argmax(axis=1),
+                     np.nan_to_num(cols, nan=-np.inf).argmax(axis=1))       # (12, 12)
+    i, j = first // 2, first % 2
+    L = np.arange(12)
+    ref_idx = ((L // 3) * 2 + i) * 6 + (L % 3) * 2 + j
+    np.testing.assert_array_equal(idx.reshape(12, 12), ref_idx)
+    np.testing.assert_array_equal(out.reshape(-1), x.reshape(12, -1)[np.arange(12)[:, None],
+                                                                     ref_idx].reshape(-1))
+    assert idx[0, 0, 1, 1] == 2 * 6 + 2
+    g = rng.standard_normal(out.shape).astype(dtype)
+    P.pooled_empty(x.shape, dtype).fill(7.0)             # a dirty pooled buffer must not leak
+    gx = MP.maxpool2d_backward(g, idx, x.shape)
+    ref = np.zeros((12, 48))
+    np.add.at(ref, (np.arange(12)[:, None], idx.reshape(12, -1)), g.reshape(12, -1))
+    np.testing.assert_array_equal(gx.reshape(12, 48), ref.astype(dtype))
+
+
+def test_pooled_empty_reuses_a_buffer_only_when_free():
+    P.clear_pool()
+    shape = (P.POOL_MIN_BYTES // 4 + 1,)
+    a = P.pooled_empty(shape, np.float32)
+    b = P.pooled_empty(shape, np.float32)
+    assert not np.shares_memory(a, b)
     v = a[10:]                                       # a view keeps its base busy
     del a
-    b = K.pooled_empty(shape, np.float32)
-    assert not np.shares_memory(b, v)
+    c = P.pooled_empty(shape, np.float32)
+    assert not np.shares_memory(c, v) and not np.shares_memory(c, b)
+    addr = v.base.__array_interface__["data"][0]
     del v
-    c = K.pooled_empty(shape, np.float32)           # now one of the two is free again
-    assert c.shape == shape and c.dtype == np.float32
-    assert not np.shares_memory(b, c)
+    d = P.pooled_empty(shape, np.float32)           # free again: reused
+    assert d.shape == shape and d.dtype == np.float32
+    assert d.__array_interface__["data"][0] == addr
+    small = P.pooled_empty((4,), np.float32)         # below the threshold: never pooled
+    assert P.pooled_empty((4,), np.float32) is not small
+    P.clear_pool()
+    assert P.pool_bytes() == 0
 
 
 @pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
 def test_maxpool_kernel_nan_wins_and_padding_never_wins():
     x = np.array([[[[1.0, 5.0, -2.0], [np.nan, 0.5, -3.0], [2.0, 9.0, np.nan]]]])
-    out, idx = K.maxpool2d_forward(x, 2, 2, 1, 0, 1, 2, 2)
+    out, idx = MP.maxpool2d_forward(x, 2, 2, 1, 0, 1, 2, 2)
     # windows: [1,5,nan,.5] -> nan at 3; [5,-2,.5,-3] -> 5 at 1; [nan,.5,2,9] -> nan at 3;
     # [.5,-3,9,nan] -> nan at 8
     assert np.isnan(out[0, 0, 0, 0]) and np.isnan(out[0, 0, 1, 0]) and np.isnan(out[0, 0, 1, 1])
     assert out[0, 0, 0, 1] == 5.0
     np.testing.assert_array_equal(idx[0, 0], [[3, 1], [3, 8]])
     neg = -np.ones((1, 1, 2, 2))                 # all negative: padding (-inf) must not win
-    out, idx = K.maxpool2d_forward(neg, 3, 3, 1, 1, 1, 2, 2)
+    out, idx = MP.maxpool2d_forward(neg, 3, 3, 1, 1, 1, 2, 2)
     np.testing.assert_array_equal(out, -1.0)
     assert (idx >= 0).all() and (idx < 4).all()
 
