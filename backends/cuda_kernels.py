@@ -390,25 +390,12 @@ __device__ __forceinline__ long long _bn_index(long long j, long long c, long lo
     long long n = j / S;
     return (n * C + c) * S + (j - n * S);
 }
-"""
-
-_BN_STATS = _BN_COMMON + r"""
-extern "C" __global__ void bn_stats_partial(const REAL* __restrict__ x, double* __restrict__ part,
-                                            long long C, long long S, long long M, long long G,
-                                            long long len) {
-    /* shifted sums: K = first value of the channel; sum (x-K) and sum (x-K)^2 in double */
+__device__ __forceinline__ void _bn_block_sums(double a, double b, double* __restrict__ part) {
+    /* the block's sums of a and of b (tree reduction in shared memory, 2*blockDim doubles),
+       written by thread 0 to part[2*block], part[2*block + 1] */
     extern __shared__ double sh[];
     double* s1 = sh;
     double* s2 = sh + blockDim.x;
-    long long c = blockIdx.x / G, chunk = blockIdx.x - c * G;
-    long long lo = chunk * len, hi = min(M, lo + len);
-    double K = (double)x[_bn_index(0, c, C, S)];
-    double a = 0, b = 0;
-    for (long long j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-        double v = (double)x[_bn_index(j, c, C, S)] - K;
-        a += v;
-        b += v * v;
-    }
     s1[threadIdx.x] = a;
     s2[threadIdx.x] = b;
     __syncthreads();
@@ -423,6 +410,24 @@ extern "C" __global__ void bn_stats_partial(const REAL* __restrict__ x, double* 
         part[2 * blockIdx.x] = s1[0];
         part[2 * blockIdx.x + 1] = s2[0];
     }
+}
+"""
+
+_BN_STATS = _BN_COMMON + r"""
+extern "C" __global__ void bn_stats_partial(const REAL* __restrict__ x, double* __restrict__ part,
+                                            long long C, long long S, long long M, long long G,
+                                            long long len) {
+    /* shifted sums: K = first value of the channel; sum (x-K) and sum (x-K)^2 in double */
+    long long c = blockIdx.x / G, chunk = blockIdx.x - c * G;
+    long long lo = chunk * len, hi = min(M, lo + len);
+    double K = (double)x[_bn_index(0, c, C, S)];
+    double a = 0, b = 0;
+    for (long long j = lo + threadIdx.x; j < hi; j += blockDim.x) {
+        double v = (double)x[_bn_index(j, c, C, S)] - K;
+        a += v;
+        b += v * v;
+    }
+    _bn_block_sums(a, b, part);
 }
 extern "C" __global__ void bn_stats_final(const REAL* __restrict__ x,
                                           const double* __restrict__ part,
@@ -453,9 +458,6 @@ extern "C" __global__ void bn_grad_partial(const REAL* __restrict__ x, const REA
                                            double* __restrict__ part, long long C, long long S,
                                            long long M, long long G, long long len) {
     /* per (channel, chunk): sum g and sum g * xhat, xhat = (x - mean) * invstd */
-    extern __shared__ double sh[];
-    double* s1 = sh;
-    double* s2 = sh + blockDim.x;
     long long c = blockIdx.x / G, chunk = blockIdx.x - c * G;
     long long lo = chunk * len, hi = min(M, lo + len);
     REAL mu = mean[c], is = invstd[c];
@@ -466,20 +468,7 @@ extern "C" __global__ void bn_grad_partial(const REAL* __restrict__ x, const REA
         a += gv;
         b += gv * (double)((x[k] - mu) * is);
     }
-    s1[threadIdx.x] = a;
-    s2[threadIdx.x] = b;
-    __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s) {
-            s1[threadIdx.x] += s1[threadIdx.x + s];
-            s2[threadIdx.x] += s2[threadIdx.x + s];
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-        part[2 * blockIdx.x] = s1[0];
-        part[2 * blockIdx.x + 1] = s2[0];
-    }
+    _bn_block_sums(a, b, part);
 }
 extern "C" __global__ void bn_grad_final(const double* __restrict__ part,
                                          REAL* __restrict__ dbeta, REAL* __restrict__ dgamma,
