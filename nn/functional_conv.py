@@ -73,25 +73,31 @@ def _batched(x: Tensor, op: str) -> tuple[Tensor, bool]:
 
 
 # ----------------------------------------------------------------------------- unfold / fold
-def _unfold(x: Tensor, geom) -> Tensor:
-    kh, kw, stride, padding, dilation = geom
-    cols = _K.im2col(x.data, kh, kw, stride, padding, dilation)
-    return record("im2col", _unfold_bw, cols, (x,), attrs=(tuple(x.shape), geom))
+#: The two column layouts: PyTorch's batched (N, C*kh*kw, L), and the channel-major
+#: (C*kh*kw, N*L) that conv2d multiplies in one GEMM. Each pair is (unfold, fold) kernels.
+_LAYOUTS = {"batched": (_K.im2col, _K.col2im), "channel_major": (_K.im2col_cm, _K.col2im_cm)}
+
+
+def _unfold(x: Tensor, geom, layout: str = "batched") -> Tensor:
+    """Recorded unfold (im2col) of x; its VJP is :func:`_fold`, whose VJP is this."""
+    cols = _LAYOUTS[layout][0](x.data, *geom)
+    return record("im2col", _unfold_bw, cols, (x,), attrs=(tuple(x.shape), geom, layout))
 
 
 def _unfold_bw(ctx, g):
-    x_shape, geom = ctx.attrs
-    return (_fold(g, x_shape, geom),)
+    x_shape, geom, layout = ctx.attrs
+    return (_fold(g, x_shape, geom, layout),)
 
 
-def _fold(cols: Tensor, x_shape, geom) -> Tensor:
-    kh, kw, stride, padding, dilation = geom
-    out = _K.col2im(cols.data, x_shape, kh, kw, stride, padding, dilation)
-    return record("col2im", _fold_bw, out, (cols,), attrs=geom)
+def _fold(cols: Tensor, x_shape, geom, layout: str = "batched") -> Tensor:
+    """Recorded fold (col2im, overlaps summed) of columns into an image of ``x_shape``."""
+    out = _LAYOUTS[layout][1](cols.data, x_shape, *geom)
+    return record("col2im", _fold_bw, out, (cols,), attrs=(geom, layout))
 
 
 def _fold_bw(ctx, g):
-    return (_unfold(g, ctx.attrs),)
+    geom, layout = ctx.attrs
+    return (_unfold(g, geom, layout),)
 
 
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
@@ -224,28 +230,6 @@ def _to_nchw(out_cnhw):
     return _K.get_array_module(v).ascontiguousarray(v)
 
 
-def _unfold_cm(x: Tensor, geom) -> Tensor:
-    """Channel-major unfold (N, C, H, W) -> (C*kh*kw, N*L), recorded (VJP: :func:`_fold_cm`)."""
-    kh, kw, stride, padding, dilation = geom
-    cols = _K.im2col_cm(x.data, kh, kw, stride, padding, dilation)
-    return record("im2col_cm", _unfold_cm_bw, cols, (x,), attrs=(tuple(x.shape), geom))
-
-
-def _unfold_cm_bw(ctx, g):
-    x_shape, geom = ctx.attrs
-    return (_fold_cm(g, x_shape, geom),)
-
-
-def _fold_cm(cols: Tensor, x_shape, geom) -> Tensor:
-    kh, kw, stride, padding, dilation = geom
-    out = _K.col2im_cm(cols.data, x_shape, kh, kw, stride, padding, dilation)
-    return record("col2im_cm", _fold_cm_bw, out, (cols,), attrs=geom)
-
-
-def _fold_cm_bw(ctx, g):
-    return (_unfold_cm(g, ctx.attrs),)
-
-
 def _conv2d_bw(ctx, g):
     x, w = ctx.saved_tensors
     geom, groups, cols = ctx.attrs
@@ -292,9 +276,9 @@ def _conv2d_bw(ctx, g):
     if needs[0]:
         w3 = ad.reshape(w, (G, Og, K))
         gcols = ad.matmul(ad.swapaxes(w3, -1, -2), gm)                    # (G, K, N*L)
-        gx = _fold_cm(ad.reshape(gcols, (C * kh * kw, NL)), (N, C, H, W), geom)
+        gx = _fold(ad.reshape(gcols, (C * kh * kw, NL)), (N, C, H, W), geom, "channel_major")
     if needs[1]:
-        c3 = ad.reshape(_unfold_cm(x, geom), (G, K, NL))
+        c3 = ad.reshape(_unfold(x, geom, "channel_major"), (G, K, NL))
         gw = ad.reshape(ad.matmul(gm, ad.swapaxes(c3, -1, -2)), w.shape)
     if has_b:
         gb = ad.sum(g, axis=(0, 2, 3))
