@@ -211,6 +211,17 @@ if HAVE_NUMBA:
                             if w >= 0 and w < W:
                                 out[n, c, h, w] += cols[n, r, base + ow]
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def valid_columns(wo, sw, OW, W):  # pragma: no cover
+        """The output columns ow in [lo, hi) whose input column ow*sw + wo lies in [0, W)."""
+        lo = 0
+        if wo < 0:
+            lo = min((-wo + sw - 1) // sw, OW)
+        hi = OW
+        if (OW - 1) * sw + wo >= W:
+            hi = max((W - 1 - wo) // sw + 1, lo)
+        return lo, hi
+
     # Inner-loop indices are cast to unsigned (``_U``) where they are known non-negative: numba
     # then drops its negative-index wraparound and LLVM vectorises the contiguous runs (about
     # 5x faster copies).
@@ -227,13 +238,7 @@ if HAVE_NUMBA:
             i = ij // kw
             j = ij - i * kw
             wo = j * dw - pl
-            # valid output columns: 0 <= ow*sw + wo < W for lo <= ow < hi
-            lo = 0
-            if wo < 0:
-                lo = min((-wo + sw - 1) // sw, OW)
-            hi = OW
-            if (OW - 1) * sw + wo >= W:
-                hi = max((W - 1 - wo) // sw + 1, lo)
+            lo, hi = valid_columns(wo, sw, OW, W)
             for n in range(N):
                 for oh in range(OH):
                     h = oh * sh + i * dh - pt
@@ -267,12 +272,7 @@ if HAVE_NUMBA:
                 for j in range(kw):
                     r = (c * kh + i) * kw + j
                     wo = j * dw - pl
-                    lo = 0
-                    if wo < 0:
-                        lo = min((-wo + sw - 1) // sw, OW)
-                    hi = OW
-                    if (OW - 1) * sw + wo >= W:
-                        hi = max((W - 1 - wo) // sw + 1, lo)
+                    lo, hi = valid_columns(wo, sw, OW, W)
                     for oh in range(OH):
                         h = oh * sh + i * dh - pt
                         if h < 0 or h >= H:

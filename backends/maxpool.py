@@ -25,6 +25,8 @@ from .pool import pooled_empty
 __all__ = ["numba_ok", "maxpool2d_forward", "maxpool2d_backward"]
 
 if HAVE_NUMBA:
+    from .im2col import valid_columns
+
     _U = numba.uint64        # unsigned inner indices: no negative-index wraparound checks
 
     @numba.njit(cache=True, nogil=True)
@@ -50,12 +52,7 @@ if HAVE_NUMBA:
                             continue
                         for j in range(kw):
                             wo = j * dw - pl
-                            lo = 0
-                            if wo < 0:
-                                lo = min((-wo + sw - 1) // sw, OW)
-                            hi = OW
-                            if (OW - 1) * sw + wo >= W:
-                                hi = max((W - 1 - wo) // sw + 1, lo)
+                            lo, hi = valid_columns(wo, sw, OW, W)
                             base = h * W + wo
                             for ow in range(lo, hi):
                                 v = x[n, c, _U(h), _U(ow * sw + wo)]
