@@ -4,6 +4,8 @@ logsumexp over all -inf gives zero gradients, stable softplus / log_softmax / BC
 |x| = 1e4, and the NaN-through-``where`` trap with its double-``where`` remedy."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -85,7 +87,11 @@ def test_norm_gradient_at_zero_is_zero():
 
 def test_logsumexp_all_neg_inf():
     x = x64([[-np.inf, -np.inf], [0.0, -np.inf]])
-    out = ad.logsumexp(x, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # -inf is the answer, not a warning
+        out = ad.logsumexp(x, axis=1)
+        ls = ad.log_softmax(x64([[-np.inf, -np.inf]]), axis=1)
+    assert np.isnan(ls.numpy()).all()                 # PyTorch: NaN over an all -inf row
     np.testing.assert_array_equal(out.numpy(), [-np.inf, 0.0])
     out.backward(ad.tensor([1.0, 1.0], dtype=ad.float64))
     np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 0.0], [1.0, 0.0]])

@@ -6,7 +6,10 @@ the 2-norm's gradient at 0 is 0; ``logsumexp`` over all -inf gives zero gradient
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections import namedtuple
+
+import numpy
 
 from ..tape import record
 from ..tensor import Tensor, make
@@ -259,6 +262,13 @@ def _norm2_bw(ctx, g):
 
 
 # ----------------------------------------------------------------------------- softmax family
+def _quiet_log(xp):
+    """NumPy's log(0) and -inf - -inf warnings silenced (CuPy never warns): over a slice of all
+    -inf, logsumexp is -inf and log_softmax NaN, as in PyTorch, without a warning."""
+    return (numpy.errstate(divide="ignore", invalid="ignore") if xp is numpy
+            else contextlib.nullcontext())
+
+
 def _stable_max(x, axes):
     m = x.data.max(axis=axes, keepdims=True)
     return x.xp.where(x.xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
@@ -269,7 +279,8 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tenso
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "logsumexp")
     xp = x.xp
     m = _stable_max(x, axes)
-    with_m = xp.log(xp.exp(x.data - m).sum(axis=axes, keepdims=True)) + m
+    with _quiet_log(xp):                        # log(0) = -inf is the answer over all -inf
+        with_m = xp.log(xp.exp(x.data - m).sum(axis=axes, keepdims=True)) + m
     out = with_m if keep else with_m.reshape(tuple(s for i, s in enumerate(x.shape)
                                                    if i not in axes))
     return record("logsumexp", _logsumexp_bw, xp.asarray(out), (x,), (x,), save_output=True,
@@ -304,7 +315,8 @@ def log_softmax(x, axis: int = -1, *, dim=None) -> Tensor:
     a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
     xp = x.xp
     shifted = x.data - _stable_max(x, (a,))
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=a, keepdims=True))
+    with _quiet_log(xp):
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=a, keepdims=True))
     return record("log_softmax", _log_softmax_bw, out, (x,), save_output=True, attrs=a)
 
 
