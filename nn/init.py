@@ -63,6 +63,12 @@ def _rng(tensor: Tensor):
     return generator(tensor.xp)
 
 
+def _normal(rng, mean: float, std: float, shape):
+    # mean + std * N(0, 1): the same numbers as NumPy's Generator.normal, and also available on
+    # CuPy's Generator, which has standard_normal but no normal
+    return mean + std * rng.standard_normal(shape)
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with samples of U(a, b)."""
     return _fill(tensor, _rng(tensor).uniform(a, b, tensor.shape))
@@ -70,7 +76,7 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with samples of N(mean, std^2)."""
-    return _fill(tensor, _rng(tensor).normal(mean, std, tensor.shape))
+    return _fill(tensor, _normal(_rng(tensor), mean, std, tensor.shape))
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
@@ -78,12 +84,12 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
     """N(mean, std^2) truncated to [a, b] (rejection sampling)."""
     rng = _rng(tensor)
     xp = tensor.xp
-    out = xp.asarray(rng.normal(mean, std, tensor.shape))
+    out = xp.asarray(_normal(rng, mean, std, tensor.shape))
     for _ in range(100):
         bad = (out < a) | (out > b)
         if not bool(bad.any()):
             break
-        out = xp.where(bad, xp.asarray(rng.normal(mean, std, tensor.shape)), out)
+        out = xp.where(bad, xp.asarray(_normal(rng, mean, std, tensor.shape)), out)
     return _fill(tensor, xp.clip(out, a, b))
 
 

@@ -109,3 +109,29 @@ def test_init_inside_no_grad_does_not_record():
     assert w.grad_fn is None and w.is_leaf
     (w * 2).sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), 2)
+
+
+def test_normal_inits_use_only_what_cupys_generator_has(monkeypatch):
+    """CuPy's Generator has standard_normal and uniform but no normal: the normal initialisers
+    must not need it (kaiming_normal_ of a ResNet on the GPU failed that way)."""
+    from autodiff.nn import init as I
+
+    class CupyLikeGenerator:
+        def __init__(self):
+            self._g = np.random.default_rng(7)
+
+        def standard_normal(self, size):
+            return self._g.standard_normal(size)
+
+        def uniform(self, low, high, size):
+            return self._g.uniform(low, high, size)
+
+    monkeypatch.setattr(I, "generator", lambda xp: CupyLikeGenerator())
+    w = ad.zeros((200, 100))
+    I.kaiming_normal_(w, mode="fan_in", nonlinearity="relu")
+    ref = np.random.default_rng(7).standard_normal((200, 100)) * np.sqrt(2.0 / 100)
+    np.testing.assert_allclose(w.numpy(), ref, rtol=1e-6)
+    I.normal_(w, 1.0, 0.5)
+    assert abs(w.numpy().mean() - 1.0) < 0.02 and abs(w.numpy().std() - 0.5) < 0.02
+    I.trunc_normal_(w, 0.0, 1.0, -0.5, 0.5)
+    assert w.numpy().min() >= -0.5 and w.numpy().max() <= 0.5
