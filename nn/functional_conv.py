@@ -1,20 +1,23 @@
-"""Convolution (channel-major im2col + one GEMM + col2im), pooling and padding modes.
+"""Convolution (channel-major im2col + GEMM + col2im), pooling and padding modes.
 
 ``conv2d`` is a primitive: the forward pass unfolds the input into channel-major patch columns
 ``cols`` (C*kh*kw, N*OH*OW) (``autodiff.backends.im2col.im2col_cm``; per group a contiguous
-block of rows), does ONE matrix product ``W (O, C*kh*kw) @ cols -> (O, N*OH*OW)`` (one per
-group), reshapes it to (O, N, OH, OW) and copies it to NCHW (measured: leaving the transposed
-view was no faster downstream), and adds the bias. Its VJP rule, with g as (O, N*OH*OW):
+block of rows), multiplies ``W (O, C*kh*kw) @ cols -> (O, N*OH*OW)`` (one GEMM per group),
+reshapes it to (O, N, OH, OW) and copies it to NCHW (measured: leaving the transposed view was
+no faster downstream), and adds the bias. Its VJP rule, with g as (O, N*OH*OW):
 
-- grad_input  = fold(W^T @ g) (one GEMM; ``fold`` = ``col2im_cm``, a primitive whose VJP is
+- grad_input  = fold(W^T @ g) (``fold`` = ``col2im_cm``, a primitive whose VJP is
   ``unfold`` = ``im2col_cm``, whose VJP is ``fold``);
-- grad_weight = g @ cols^T (one GEMM; cols reused from the forward pass; rebuilt as a
-  recorded ``unfold`` of the input when a graph of the backward pass is wanted);
+- grad_weight = g @ cols^T;
 - grad_bias   = g summed over batch and space.
 
-The first-order rule runs on raw arrays; with ``create_graph`` it is written with Tensor ops
-so it differentiates again. Large scratch arrays come from ``backends.pool.pooled_empty`` (recycled
-between steps: fresh 10-100 MB arrays cost a page fault per page).
+On NumPy with numba and groups=1 the products run chunk by chunk of images
+(:mod:`autodiff.backends.conv_blocked`): the columns of a chunk stay in cache, none are kept
+for the backward pass, which unfolds each chunk again. Otherwise the whole batch is unfolded
+once and the columns are kept. The first-order rule runs on raw arrays; with ``create_graph``
+it is written with Tensor ops (the columns rebuilt as a recorded ``unfold`` of the input) so
+it differentiates again. Large scratch arrays come from ``backends.pool.pooled_empty``
+(recycled between steps: fresh 10-100 MB arrays cost a page fault per page).
 
 ``unfold``/``fold`` (PyTorch's (N, C*kh*kw, L) layout) keep the batched kernels.
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import numpy
 
 import autodiff as ad
+from autodiff.backends import conv_blocked as _CB
 from autodiff.backends import im2col as _K
 from autodiff.backends import maxpool as _MP
 from autodiff.backends.pool import pooled_empty
@@ -194,16 +198,21 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         raise ValueError(f"conv2d: kernel {(kh, kw)} (dilation {dilation}) is larger than the "
                          f"padded input (input shape {tuple(x.shape)}, padding {pads})")
     geom = (kh, kw, stride, pads, dilation)
-    cols = _K.im2col_cm(x.data, kh, kw, stride, pads, dilation)     # (C*kh*kw, N*L)
     K = Cg * kh * kw
-    if groups == 1 and isinstance(cols, numpy.ndarray):
-        out = numpy.matmul(w.data.reshape(O, K), cols,                  # (O, N*L): one GEMM
-                           out=pooled_empty((O, N * OH * OW), numpy.result_type(w.data, cols)))
-    elif groups == 1:
-        out = w.data.reshape(O, K) @ cols
+    if groups == 1 and _CB.usable(x.data, w.data):
+        cols = None                                  # chunk by chunk; no columns are kept
+        out = _CB.conv_forward(x.data, w.data.reshape(O, K), *geom)
     else:
-        wg = w.data.reshape(groups, O // groups, K)
-        out = wg @ cols.reshape(groups, K, N * OH * OW)                # (G, O/G, N*L)
+        cols = _K.im2col_cm(x.data, kh, kw, stride, pads, dilation)    # (C*kh*kw, N*L)
+        if groups == 1 and isinstance(cols, numpy.ndarray):
+            out = numpy.matmul(w.data.reshape(O, K), cols,              # (O, N*L): one GEMM
+                               out=pooled_empty((O, N * OH * OW),
+                                                numpy.result_type(w.data, cols)))
+        elif groups == 1:
+            out = w.data.reshape(O, K) @ cols
+        else:
+            wg = w.data.reshape(groups, O // groups, K)
+            out = wg @ cols.reshape(groups, K, N * OH * OW)            # (G, O/G, N*L)
     if bias is not None:
         out = out.reshape(O, N * OH * OW)
         out += bias.data.reshape(O, 1)
@@ -252,7 +261,12 @@ def _conv2d_bw(ctx, g):
             gm = xp.ascontiguousarray(gd.transpose(1, 0, 2, 3)).reshape(O, NL)
         gx = gw = gb = None
         wd = w.data
-        if needs[0]:
+        if cols is None:                               # the blocked forward kept no columns
+            gxd, gwd = _CB.conv_backward(x.data, wd.reshape(O, K), gm, *geom,
+                                         need_x=needs[0], need_w=needs[1])
+            gx = make(gxd) if needs[0] else None
+            gw = make(gwd.reshape(w.shape)) if needs[1] else None
+        elif needs[0]:
             if G == 1 and xp is numpy:
                 gc = numpy.matmul(wd.reshape(O, K).T, gm,                     # (K, N*L)
                                   out=pooled_empty((K, NL), numpy.result_type(wd, gm)))
@@ -261,12 +275,16 @@ def _conv2d_bw(ctx, g):
             else:
                 gc = wd.reshape(G, Og, K).transpose(0, 2, 1) @ gm.reshape(G, Og, NL)
             gx = make(_K.col2im_cm(gc.reshape(C * kh * kw, NL), (N, C, H, W), *geom))
-        if needs[1]:
+        if needs[1] and cols is not None:
+            # cols @ g^T, then transposed: the same product as g @ cols^T, but OpenBLAS runs
+            # this orientation of a long-K, tiny-output GEMM 1.3-2x faster (measured at the
+            # MNIST-CNN and ResNet shapes)
             if G == 1:
-                gw = make((gm @ cols.T).reshape(w.shape))
+                gw = make(xp.ascontiguousarray((cols @ gm.T).T).reshape(w.shape))
             else:
                 c3 = cols.reshape(G, K, NL)
-                gw = make((gm.reshape(G, Og, NL) @ c3.transpose(0, 2, 1)).reshape(w.shape))
+                gwt = c3 @ gm.reshape(G, Og, NL).transpose(0, 2, 1)             # (G, K, Og)
+                gw = make(xp.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(w.shape))
         if has_b:
             gb = make(gm.sum(axis=1))
         return (gx, gw, gb)[:len(needs)]

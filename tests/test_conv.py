@@ -106,6 +106,38 @@ def test_conv2d_gradcheck(case):
                                                     padding, dilation, groups), (x, w, b))
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c[10] == 1])
+def test_conv2d_blocked_route_with_ragged_chunks(case, monkeypatch):
+    """The cache-blocked route (batch cut into chunks of 2 images, the last one short) against
+    the definition (values) and finite differences (gradients of input, weight and bias)."""
+    from autodiff.backends import conv_blocked as CB
+    if not CB.HAVE_NUMBA:
+        pytest.skip("the blocked route needs numba")
+    _, C, H, W, O, kh, kw, stride, padding, dilation, groups, bias = case
+    N = 5
+    (sh, sw), (ph, pw), (dh, dw) = _norm(stride), _norm(padding), _norm(dilation)
+    L = (K.conv_output_size(H, kh, sh, ph, ph, dh) * K.conv_output_size(W, kw, sw, pw, pw, dw))
+    monkeypatch.setattr(CB, "CHUNK_BYTES", 2 * C * kh * kw * L * 8)
+    assert CB.chunk_images(C * kh * kw, L, 8) == 2
+    calls = []
+    for name in ("conv_forward", "conv_backward"):
+        fn = getattr(CB, name)
+        monkeypatch.setattr(CB, name,
+                            lambda *a, _f=fn, _n=name, **k: calls.append(_n) or _f(*a, **k))
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((O, C, kh, kw))
+    b = rng.standard_normal(O) if bias else None
+    got = F.conv2d(_t(x), _t(w), None if b is None else _t(b), stride, padding, dilation)
+    ref = conv2d_direct(x, w, b, (sh, sw), ((ph, ph), (pw, pw)), (dh, dw))
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12, atol=1e-12)
+    xs = _t(x, True)
+    ws, bs = _t(w, True), _t(rng.standard_normal(O), True)
+    assert ad.gradcheck(lambda x_, w_, b_: F.conv2d(x_, w_, b_ if bias else None, stride,
+                                                    padding, dilation), (xs, ws, bs))
+    assert "conv_forward" in calls and "conv_backward" in calls
+
+
 @pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 1, 1, 2),
                                                             (1, 0, 2, 1)])
 def test_conv2d_gradgradcheck(stride, padding, dilation, groups):
