@@ -21,7 +21,7 @@ from .im2col import HAVE_NUMBA, _geometry
 from .pool import pooled_empty
 
 if HAVE_NUMBA:
-    from .im2col import _col2im_cm_ser, _im2col_cm_ser
+    from .im2col import col2im_cm_consume, im2col_cm_into
 
 __all__ = ["CHUNK_BYTES", "usable", "chunk_images", "conv_forward", "conv_backward"]
 
@@ -63,7 +63,7 @@ def conv_forward(x, w2, kh: int, kw: int, stride, padding, dilation):
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         cols = buf[:, :m * L] if m < nb else buf
-        _im2col_cm_ser(x[n0:n0 + m], cols, *kern, zero)
+        im2col_cm_into(x[n0:n0 + m], cols, *kern, zero)
         numpy.matmul(w2, cols, out=out[:, n0 * L:(n0 + m) * L])
     return out
 
@@ -88,7 +88,7 @@ def conv_backward(x, w2, gm, kh: int, kw: int, stride, padding, dilation,
         g = gm[:, n0 * L:(n0 + m) * L]
         if need_w:
             cols = cols_buf[:, :m * L] if m < nb else cols_buf
-            _im2col_cm_ser(x[n0:n0 + m], cols, *kern, zero)
+            im2col_cm_into(x[n0:n0 + m], cols, *kern, zero)
             # cols @ g^T rather than g @ cols^T: OpenBLAS runs this orientation of a long-K,
             # small-output product 1.3-2x faster
             numpy.matmul(cols, g.T, out=part)
@@ -96,5 +96,5 @@ def conv_backward(x, w2, gm, kh: int, kw: int, stride, padding, dilation,
         if need_x:
             gcols = gcols_buf[:, :m * L] if m < nb else gcols_buf
             numpy.matmul(wt, g, out=gcols)
-            _col2im_cm_ser(gcols, gx[n0:n0 + m], *kern)
+            col2im_cm_consume(gcols, gx[n0:n0 + m], *kern)
     return gx, (numpy.ascontiguousarray(gwt.T) if need_w else None)

@@ -41,7 +41,7 @@ from .pool import pooled_empty
 __all__ = ["im2col", "col2im", "conv_output_size", "normalize_padding", "HAVE_NUMBA",
            "USE_NUMBA", "PARALLEL_MIN_ELEMENTS", "im2col_numpy", "col2im_numpy", "im2col_numba", "col2im_numba",
            "im2col_cm", "col2im_cm", "im2col_cm_numpy", "col2im_cm_numpy", "im2col_cm_numba",
-           "col2im_cm_numba", "CM_PARALLEL_MIN_ELEMENTS"]
+           "col2im_cm_numba", "CM_PARALLEL_MIN_ELEMENTS", "im2col_cm_into", "col2im_cm_consume"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -222,6 +222,13 @@ if HAVE_NUMBA:
             hi = max((W - 1 - wo) // sw + 1, lo)
         return lo, hi
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _kernel_row(r, kh, kw):  # pragma: no cover
+        """(c, i, j) of column-matrix row r = (c*kh + i)*kw + j."""
+        c = r // (kh * kw)
+        ij = r - c * kh * kw
+        return c, ij // kw, ij - (ij // kw) * kw
+
     # Inner-loop indices are cast to unsigned (``_U``) where they are known non-negative: numba
     # then drops its negative-index wraparound and LLVM vectorises the contiguous runs (about
     # 5x faster copies).
@@ -233,10 +240,7 @@ if HAVE_NUMBA:
         N, C, H, W = x.shape
         L = OH * OW
         for r in numba.prange(C * kh * kw):
-            c = r // (kh * kw)
-            ij = r - c * kh * kw
-            i = ij // kw
-            j = ij - i * kw
+            c, i, j = _kernel_row(r, kh, kw)
             wo = j * dw - pl
             lo, hi = valid_columns(wo, sw, OW, W)
             for n in range(N):
@@ -285,6 +289,74 @@ if HAVE_NUMBA:
                             for ow in range(lo, hi):
                                 out[n, c, h, _U(ow * sw + wo)] += cols[r, _U(base + ow)]
 
+    # "Flat" variants for stride 1 along both axes and OW == W (a 'same'-padded convolution):
+    # then output row oh of kernel row (c, i, j) is input row oh + i*dh - pt shifted by a
+    # constant, so a whole image's valid rows are ONE contiguous run at a constant offset in
+    # the flattened plane (xf / of of shape (N, C, H*W)). The positions that wrap around a row
+    # edge are fixed up afterwards (im2col: set to the pad value; col2im: zeroed in ``cols``,
+    # which is consumed). Runs of H*W instead of W elements: 1.1-2x (im2col) and 1.3-3x
+    # (col2im) faster at ResNet and MNIST-CNN shapes.
+    def _flat_rows(i, j, kh, dh, dw, pt, pl, H, W, OH, OW):  # pragma: no cover
+        """(lo, hi, oh0, oh1, s0, qa, qb): valid columns [lo, hi), valid output rows [oh0, oh1),
+        the flat source offset s0 of row oh0, and the in-bounds part [qa, qb) of the run."""
+        wo = j * dw - pl
+        lo, hi = valid_columns(wo, 1, OW, W)
+        oh0 = min(max(0, pt - i * dh), OH)
+        oh1 = max(min(OH, H + pt - i * dh), oh0)
+        s0 = (oh0 + i * dh - pt) * W + wo
+        nq = (oh1 - oh0) * OW
+        qa = min(max(0, -s0), nq)
+        qb = max(min(nq, H * W - s0), qa)
+        return lo, hi, oh0, oh1, s0, qa, qb
+
+    _flat_rows = numba.njit(cache=True, nogil=True, inline="always")(_flat_rows)
+
+    def _im2col_cm_flat_nb(xf, out, kh, kw, dh, dw, pt, pl, H, W, OH, OW,
+                           pad_value):  # pragma: no cover
+        N, C, HW = xf.shape
+        L = OH * OW
+        for r in numba.prange(C * kh * kw):
+            c, i, j = _kernel_row(r, kh, kw)
+            lo, hi, oh0, oh1, s0, qa, qb = _flat_rows(i, j, kh, dh, dw, pt, pl, H, W, OH, OW)
+            for n in range(N):
+                base = n * L
+                dst = base + oh0 * OW
+                for q in range(oh0 * OW):
+                    out[r, _U(base + q)] = pad_value
+                for q in range(qa, qb):
+                    out[r, _U(dst + q)] = xf[n, c, _U(s0 + q)]
+                for q in range(oh1 * OW, L):
+                    out[r, _U(base + q)] = pad_value
+                for oh in range(oh1 - oh0):
+                    rb = dst + oh * OW
+                    for ow in range(lo):
+                        out[r, _U(rb + ow)] = pad_value
+                    for ow in range(hi, OW):
+                        out[r, _U(rb + ow)] = pad_value
+
+    def _col2im_cm_flat_nb(cols, of, kh, kw, dh, dw, pt, pl, H, W, OH, OW):  # pragma: no cover
+        N, C, HW = of.shape
+        L = OH * OW
+        for p in numba.prange(N * C):
+            c = p // N
+            n = p - c * N
+            for q in range(HW):
+                of[n, c, q] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    r = (c * kh + i) * kw + j
+                    lo, hi, oh0, oh1, s0, qa, qb = _flat_rows(i, j, kh, dh, dw, pt, pl, H, W,
+                                                              OH, OW)
+                    dst = n * L + oh0 * OW
+                    for oh in range(oh1 - oh0):
+                        rb = dst + oh * OW
+                        for ow in range(lo):
+                            cols[r, _U(rb + ow)] = 0
+                        for ow in range(hi, OW):
+                            cols[r, _U(rb + ow)] = 0
+                    for q in range(qa, qb):
+                        of[n, c, _U(s0 + q)] += cols[r, _U(dst + q)]
+
     def _variant(fn, parallel: bool):
         """A separately cached njit copy of ``fn`` (prange runs serially when not parallel)."""
         import types
@@ -299,6 +371,9 @@ if HAVE_NUMBA:
     _im2col_cm_ser = _variant(_im2col_cm_nb, False)
     _col2im_cm_par = _variant(_col2im_cm_nb, True)
     _col2im_cm_ser = _variant(_col2im_cm_nb, False)
+    _im2col_cm_flat_par = _variant(_im2col_cm_flat_nb, True)
+    _im2col_cm_flat_ser = _variant(_im2col_cm_flat_nb, False)
+    _col2im_cm_flat_ser = _variant(_col2im_cm_flat_nb, False)
 
 #: Work (elements of the column matrix) above which the numba kernels run multi-threaded; below
 #: it, thread start-up/synchronisation costs more than it saves (and on a shared, oversubscribed
@@ -376,6 +451,33 @@ def col2im(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
 CM_PARALLEL_MIN_ELEMENTS = int(os.environ.get("AUTODIFF_CM_PAR", 1 << 40))
 
 
+def _flat_ok(sh, sw, OW, W) -> bool:
+    """Whether the flat kernels apply: stride 1 both ways and as many output as input columns."""
+    return sh == 1 and sw == 1 and OW == W
+
+
+def im2col_cm_into(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, pad_value,
+                   parallel: bool = False) -> None:
+    """Unfold x (N, C, H, W; each H*W plane contiguous) into out (C*kh*kw, N*OH*OW)."""
+    N, C, H, W = x.shape
+    if _flat_ok(sh, sw, OW, W):
+        kernel = _im2col_cm_flat_par if parallel else _im2col_cm_flat_ser
+        kernel(x.reshape(N, C, H * W), out, kh, kw, dh, dw, pt, pl, H, W, OH, OW, pad_value)
+    else:
+        kernel = _im2col_cm_par if parallel else _im2col_cm_ser
+        kernel(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, pad_value)
+
+
+def col2im_cm_consume(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW) -> None:
+    """Fold cols (C*kh*kw, N*OH*OW) into out (N, C, H, W; contiguous), serially. ``cols`` is
+    scratch: the flat kernel zeroes its padding positions."""
+    N, C, H, W = out.shape
+    if _flat_ok(sh, sw, OW, W):
+        _col2im_cm_flat_ser(cols, out.reshape(N, C, H * W), kh, kw, dh, dw, pt, pl, H, W, OH, OW)
+    else:
+        _col2im_cm_ser(cols, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW)
+
+
 def im2col_cm_numba(x, kh: int, kw: int, stride=1, padding=0, dilation=1,
                     pad_value: float = 0.0):
     """numba channel-major unfold (NumPy arrays only); same result as :func:`im2col_cm_numpy`."""
@@ -386,8 +488,8 @@ def im2col_cm_numba(x, kh: int, kw: int, stride=1, padding=0, dilation=1,
     if x.strides[3] != x.itemsize or x.strides[2] != W * x.itemsize:
         x = numpy.ascontiguousarray(x)      # planes must be contiguous; N/C strides may be any
     out = pooled_empty((C * kh * kw, N * OH * OW), x.dtype)
-    kernel = _im2col_cm_par if out.size >= CM_PARALLEL_MIN_ELEMENTS else _im2col_cm_ser
-    kernel(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, x.dtype.type(pad_value))
+    im2col_cm_into(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, x.dtype.type(pad_value),
+                   parallel=out.size >= CM_PARALLEL_MIN_ELEMENTS)
     return out
 
 

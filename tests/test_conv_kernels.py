@@ -16,7 +16,17 @@ from autodiff.nn import functional as F
 GEOMS = [  # (kh, kw, stride, padding, dilation)
     (3, 3, 1, 1, 1), (3, 3, 2, 1, 1), (3, 2, (2, 1), (1, 0), 1), (3, 3, 2, 2, 2),
     (1, 1, 1, 0, 1), (1, 1, 2, 0, 1), (2, 3, (2, 1), ((0, 2), (1, 3)), (1, 2)),
-    (5, 5, 1, 2, 1), (4, 4, 3, 0, 1)]
+    (5, 5, 1, 2, 1), (4, 4, 3, 0, 1),
+    # stride 1 with as many output as input columns: the flat kernels (see im2col._flat_ok)
+    (3, 3, 1, 2, 2), (2, 2, 1, ((0, 1), (0, 1)), 1), (3, 3, 1, ((1, 1), (0, 2)), 1),
+    (3, 3, 1, ((0, 0), (1, 1)), 1), (3, 1, 1, ((3, 3), (0, 0)), 3)]
+
+
+def _geometry_args(x_shape, geom):
+    """The kernels' (kh, kw, sh, sw, dh, dw, pt, pl, OH, OW) for a GEOMS entry."""
+    kh, kw, s, p, d = geom
+    sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = K._geometry(x_shape, kh, kw, s, p, d)
+    return kh, kw, sh, sw, dh, dw, pt, pl, OH, OW
 
 
 def _cm_from_nkl(cols):
@@ -57,6 +67,30 @@ def test_channel_major_numba_matches_numpy(geom, dtype, parallel, monkeypatch):
     np.testing.assert_allclose(K.col2im_cm_numba(g, x.shape, kh, kw, s, p, d),
                                K.col2im_cm_numpy(g, x.shape, kh, kw, s, p, d),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_flat_kernels_cover_several_geometries():
+    n = 0
+    for geom in GEOMS:
+        kh, kw, sh, sw, dh, dw, pt, pl, OH, OW = _geometry_args((2, 3, 7, 6), geom)
+        n += K._flat_ok(sh, sw, OW, 6)
+    assert n >= 6
+
+
+@pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("geom", GEOMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_col2im_cm_consume_matches_numpy(geom, dtype):
+    """The blocked convolution's fold (flat kernel where it applies; it may overwrite its
+    input) against the vectorised NumPy fold."""
+    rng = np.random.default_rng(3)
+    x_shape = (2, 3, 7, 6)
+    args = _geometry_args(x_shape, geom)
+    g = rng.standard_normal((3 * args[0] * args[1], 2 * args[8] * args[9])).astype(dtype)
+    ref = K.col2im_cm_numpy(g, x_shape, *geom)
+    out = np.full(x_shape, np.nan, dtype)
+    K.col2im_cm_consume(g.copy(), out, *args)
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("args", [dict(stride=1, padding=1), dict(stride=2, padding=0),
