@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy
 
-from .im2col import HAVE_NUMBA, _geometry
+from .im2col import HAVE_NUMBA, _geometry, planes_contiguous
 from .pool import pooled_empty
 
 if HAVE_NUMBA:
@@ -46,8 +46,7 @@ def chunk_images(K: int, L: int, itemsize: int) -> int:
 def _plan(x, w2, kh, kw, stride, padding, dilation):
     """(x with contiguous planes, the kernels' geometry arguments, OH*OW, images per chunk)."""
     sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x.shape, kh, kw, stride, padding, dilation)
-    if x.strides[3] != x.itemsize or x.strides[2] != x.shape[3] * x.itemsize:
-        x = numpy.ascontiguousarray(x)
+    x = planes_contiguous(x)
     nb = min(x.shape[0], chunk_images(w2.shape[1], OH * OW, x.itemsize))
     return x, (kh, kw, sh, sw, dh, dw, pt, pl, OH, OW), OH * OW, nb
 
@@ -62,7 +61,7 @@ def conv_forward(x, w2, kh: int, kw: int, stride, padding, dilation):
     zero = x.dtype.type(0)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
-        cols = buf[:, :m * L] if m < nb else buf
+        cols = buf[:, :m * L]
         im2col_cm_into(x[n0:n0 + m], cols, *kern, zero)
         numpy.matmul(w2, cols, out=out[:, n0 * L:(n0 + m) * L])
     return out
@@ -78,7 +77,7 @@ def conv_backward(x, w2, gm, kh: int, kw: int, stride, padding, dilation,
     dt = x.dtype
     gx = pooled_empty((N, C, H, W), dt) if need_x else None
     gwt = numpy.zeros((K, O), dt) if need_w else None       # grad_w2 transposed, accumulated
-    part = numpy.empty((K, O), dt)
+    part = numpy.empty((K, O), dt) if need_w else None
     cols_buf = pooled_empty((K, nb * L), dt) if need_w else None
     gcols_buf = pooled_empty((K, nb * L), dt) if need_x else None
     wt = w2.T
@@ -87,14 +86,14 @@ def conv_backward(x, w2, gm, kh: int, kw: int, stride, padding, dilation,
         m = min(nb, N - n0)
         g = gm[:, n0 * L:(n0 + m) * L]
         if need_w:
-            cols = cols_buf[:, :m * L] if m < nb else cols_buf
+            cols = cols_buf[:, :m * L]
             im2col_cm_into(x[n0:n0 + m], cols, *kern, zero)
             # cols @ g^T rather than g @ cols^T: OpenBLAS runs this orientation of a long-K,
             # small-output product 1.3-2x faster
             numpy.matmul(cols, g.T, out=part)
             gwt += part
         if need_x:
-            gcols = gcols_buf[:, :m * L] if m < nb else gcols_buf
+            gcols = gcols_buf[:, :m * L]
             numpy.matmul(wt, g, out=gcols)
             col2im_cm_consume(gcols, gx[n0:n0 + m], *kern)
     return gx, (numpy.ascontiguousarray(gwt.T) if need_w else None)

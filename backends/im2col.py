@@ -41,7 +41,8 @@ from .pool import pooled_empty
 __all__ = ["im2col", "col2im", "conv_output_size", "normalize_padding", "HAVE_NUMBA",
            "USE_NUMBA", "PARALLEL_MIN_ELEMENTS", "im2col_numpy", "col2im_numpy", "im2col_numba", "col2im_numba",
            "im2col_cm", "col2im_cm", "im2col_cm_numpy", "col2im_cm_numpy", "im2col_cm_numba",
-           "col2im_cm_numba", "CM_PARALLEL_MIN_ELEMENTS", "im2col_cm_into", "col2im_cm_consume"]
+           "col2im_cm_numba", "CM_PARALLEL_MIN_ELEMENTS", "im2col_cm_into", "col2im_cm_consume",
+           "planes_contiguous"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -296,6 +297,7 @@ if HAVE_NUMBA:
     # edge are fixed up afterwards (im2col: set to the pad value; col2im: zeroed in ``cols``,
     # which is consumed). Runs of H*W instead of W elements: 1.1-2x (im2col) and 1.3-3x
     # (col2im) faster at ResNet and MNIST-CNN shapes.
+    @numba.njit(cache=True, nogil=True, inline="always")
     def _flat_rows(i, j, kh, dh, dw, pt, pl, H, W, OH, OW):  # pragma: no cover
         """(lo, hi, oh0, oh1, s0, qa, qb): valid columns [lo, hi), valid output rows [oh0, oh1),
         the flat source offset s0 of row oh0, and the in-bounds part [qa, qb) of the run."""
@@ -308,8 +310,6 @@ if HAVE_NUMBA:
         qa = min(max(0, -s0), nq)
         qb = max(min(nq, H * W - s0), qa)
         return lo, hi, oh0, oh1, s0, qa, qb
-
-    _flat_rows = numba.njit(cache=True, nogil=True, inline="always")(_flat_rows)
 
     def _im2col_cm_flat_nb(xf, out, kh, kw, dh, dw, pt, pl, H, W, OH, OW,
                            pad_value):  # pragma: no cover
@@ -451,6 +451,13 @@ def col2im(cols, x_shape, kh: int, kw: int, stride=1, padding=0, dilation=1):
 CM_PARALLEL_MIN_ELEMENTS = int(os.environ.get("AUTODIFF_CM_PAR", 1 << 40))
 
 
+def planes_contiguous(x):
+    """x, or a contiguous copy unless each (H, W) plane already is (N/C strides may be any)."""
+    if x.strides[3] != x.itemsize or x.strides[2] != x.shape[3] * x.itemsize:
+        return numpy.ascontiguousarray(x)
+    return x
+
+
 def _flat_ok(sh, sw, OW, W) -> bool:
     """Whether the flat kernels apply: stride 1 both ways and as many output as input columns."""
     return sh == 1 and sw == 1 and OW == W
@@ -485,8 +492,7 @@ def im2col_cm_numba(x, kh: int, kw: int, stride=1, padding=0, dilation=1,
         raise RuntimeError("im2col_cm_numba: numba is not available")
     N, C, H, W = x.shape
     sh, sw, dh, dw, pt, pb, pl, pr, OH, OW = _geometry(x.shape, kh, kw, stride, padding, dilation)
-    if x.strides[3] != x.itemsize or x.strides[2] != W * x.itemsize:
-        x = numpy.ascontiguousarray(x)      # planes must be contiguous; N/C strides may be any
+    x = planes_contiguous(x)
     out = pooled_empty((C * kh * kw, N * OH * OW), x.dtype)
     im2col_cm_into(x, out, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, x.dtype.type(pad_value),
                    parallel=out.size >= CM_PARALLEL_MIN_ELEMENTS)
