@@ -92,6 +92,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:
     """delta * smooth_l1(beta=delta)."""
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     return ad.mul(smooth_l1_loss(input, target, reduction, delta), delta)
 
 
@@ -162,12 +164,17 @@ def _nll(input: Tensor, target, weight, ignore_index: int, reduction: str,
     coef = vf.astype(input.dtype)
     if w is not None:
         coef = coef * w[safe]
+    picked = x2.data[rows, safe]
     if reduction == "mean":
         total = coef.sum()
-        coef = coef / total  # 0/0 = nan when every target is ignored, as PyTorch
-    picked = x2.data[rows, safe]
-    vals = -(picked * coef)
-    out = vals.sum() if reduction != "none" else vals.reshape(t.shape)
+        with numpy.errstate(invalid="ignore", divide="ignore"):
+            # 0/0 = nan when no target counts (all ignored, or none), as PyTorch; the ignored
+            # ones still get a zero gradient, not nan
+            out = -(picked * coef).sum() / total
+            coef = xp.where(vf, coef / total, 0)
+    else:
+        vals = -(picked * coef)
+        out = vals.sum() if reduction == "sum" else vals.reshape(t.shape)
     return record("nll_loss", _nll_bw, xp.asarray(out, dtype=input.dtype), (x2,),
                   attrs=(rows, safe, coef, reduction, t.shape, x2.shape))
 
@@ -207,6 +214,9 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
         if tuple(target.shape) != tuple(input.shape):
             raise ValueError(f"cross_entropy: probability targets must have the input's shape "
                              f"{tuple(input.shape)}, got target shape {tuple(target.shape)}")
+        if ignore_index >= 0:
+            raise ValueError(f"cross_entropy: ignore_index ({ignore_index}) is not supported "
+                             f"for probability targets")
         if label_smoothing > 0:
             target = ad.add(ad.mul(target, 1.0 - label_smoothing), label_smoothing / C)
         prod = ad.mul(logp, target)
@@ -214,10 +224,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
         if w is not None:
             prod = ad.mul(prod, make(w.reshape((C,) + (1,) * (input.ndim - cdim - 1))))
         loss = ad.neg(ad.sum(prod, cdim))
-        if reduction == "mean":
-            return ad.div(ad.sum(loss), float(max(loss.data.size, 1)) if input.ndim > 1
-                          else 1.0)
-        return _reduce(loss, reduction)
+        return _reduce(loss, reduction)  # 'mean': over the samples (N d1 ...), as PyTorch
     nll = _nll(logp, target, weight, ignore_index, reduction, "cross_entropy")
     if label_smoothing <= 0:
         return nll
@@ -228,7 +235,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     if w is not None:
         lp = ad.mul(lp, make(w.reshape((C,) + (1,) * (input.ndim - cdim - 1))))
     smooth = ad.neg(ad.sum(lp, cdim))
-    smooth = ad.mul(smooth, make(valid.astype(input.dtype)))
+    smooth = ad.where(valid, smooth, 0.0)  # not a product: 0 * inf would be nan if all ignored
     if reduction == "mean":
         if w is not None:
             denom = float((w[input.xp.where(valid, t, 0)] * valid).sum())
@@ -356,12 +363,13 @@ def hinge_loss(input: Tensor, target: Tensor, margin: float = 1.0,
 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
                          reduction: str = "mean") -> Tensor:
-    """PyTorch's HingeEmbeddingLoss: x where y = 1, max(0, margin - x) where y = -1."""
+    """PyTorch's HingeEmbeddingLoss: x where y = 1, max(0, margin - x) where y = -1 (and,
+    as PyTorch computes it, their sum for any other label)."""
     _check_reduction("hinge_embedding_loss", reduction)
     input, target = _pair("hinge_embedding_loss", input, target)
     td = target.data
     neg = ad.relu(ad.sub(margin, input))
-    loss = ad.add(ad.where(td == 1, input, 0.0), ad.where(td == -1, neg, 0.0))
+    loss = ad.add(ad.where(td != -1, input, 0.0), ad.where(td != 1, neg, 0.0))
     return _reduce(loss, reduction)
 
 
