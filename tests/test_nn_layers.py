@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import autodiff as ad
-from autodiff import nn
+from autodiff import nn, optim
 from autodiff.nn import functional as F
+from ref_nn import ACTIVATIONS, BatchNormRef, mlp_loss_and_grads
 
 
 def _grads(fn, *arrays):
@@ -60,6 +61,23 @@ def test_linear_module_init_bounds_and_errors():
         lin(ad.randn(2, 5))
 
 
+def test_linear_module_closed_form():
+    """nn.Linear: y = x W^T + b and, for the loss sum(y^2), the gradients dy = 2y,
+    dx = dy W, dW = dy^T x, db = sum(dy) (the same loss as the PyTorch comparison below)."""
+    lin = nn.Linear(3, 4).double()
+    assert list(lin.state_dict()) == ["weight", "bias"]
+    W, b = lin.weight.numpy().copy(), lin.bias.numpy().copy()
+    x = np.random.randn(6, 3)
+    xa = ad.tensor(x, requires_grad=True)
+    out = lin(xa)
+    out.pow(2).sum().backward()
+    y = x @ W.T + b
+    np.testing.assert_allclose(out.numpy(), y, rtol=1e-12)
+    np.testing.assert_allclose(xa.grad.numpy(), 2 * y @ W, rtol=1e-12)
+    np.testing.assert_allclose(lin.weight.grad.numpy(), 2 * y.T @ x, rtol=1e-12)
+    np.testing.assert_allclose(lin.bias.grad.numpy(), 2 * y.sum(0), rtol=1e-12)
+
+
 def test_linear_matches_torch(torch):
     lin = nn.Linear(3, 4).double()
     tl = torch.nn.Linear(3, 4).double()
@@ -75,33 +93,49 @@ def test_linear_matches_torch(torch):
 
 
 # ------------------------------------------------------------------------------------ activations
-ACTS = [
-    ("ReLU", {}, lambda x: np.maximum(x, 0)),
-    ("Sigmoid", {}, lambda x: 1 / (1 + np.exp(-x))),
-    ("Tanh", {}, np.tanh),
-    ("LeakyReLU", {"negative_slope": 0.2}, lambda x: np.where(x > 0, x, 0.2 * x)),
-    ("ELU", {"alpha": 1.5}, lambda x: np.where(x > 0, x, 1.5 * np.expm1(x))),
-    ("GELU", {}, None),
-    ("Softplus", {"beta": 2.0}, lambda x: np.log1p(np.exp(2 * x)) / 2),
-    ("Softmax", {"dim": 1}, lambda x: np.exp(x) / np.exp(x).sum(1, keepdims=True)),
-    ("LogSoftmax", {"dim": 1}, lambda x: x - np.log(np.exp(x).sum(1, keepdims=True))),
+ACTS = [  # (id, module name, keyword arguments); references in ref_nn.ACTIVATIONS
+    ("ReLU", "ReLU", {}),
+    ("Sigmoid", "Sigmoid", {}),
+    ("Tanh", "Tanh", {}),
+    ("LeakyReLU", "LeakyReLU", {"negative_slope": 0.2}),
+    ("ELU", "ELU", {"alpha": 1.5}),
+    ("GELU", "GELU", {}),
+    ("GELU-tanh", "GELU", {"approximate": "tanh"}),
+    ("Softplus", "Softplus", {"beta": 2.0}),
+    ("Softplus-threshold", "Softplus", {"beta": 2.0, "threshold": 1.5}),  # linear for x > 0.75
+    ("Softmax", "Softmax", {"dim": 1}),
+    ("LogSoftmax", "LogSoftmax", {"dim": 1}),
 ]
 
 
-@pytest.mark.parametrize("name,kw,ref", ACTS, ids=[a[0] for a in ACTS])
-def test_activation_modules(name, kw, ref):
-    x = np.random.randn(4, 5)
-    x[np.abs(x) < 1e-3] = 0.5  # keep away from kinks for gradcheck
+def _act_input():
+    """Values on both sides of every kink and of Softplus's threshold, but not near them (the
+    finite differences would straddle a jump)."""
+    x = np.random.randn(4, 5) * 1.5
+    for kink in (0.0, 0.75):
+        near = np.abs(x - kink) < 0.05
+        x[near] = kink + np.where(x[near] >= kink, 0.3, -0.3)
+    return x
+
+
+@pytest.mark.parametrize("case", ACTS, ids=[a[0] for a in ACTS])
+def test_activation_modules(case):
+    """Values and vector-Jacobian products against the closed forms; gradcheck."""
+    _, name, kw = case
+    ref, ref_vjp = ACTIVATIONS[name]
+    x = _act_input()
     m = getattr(nn, name)(**kw)
-    out = m(ad.tensor(x))
-    if ref is not None:
-        np.testing.assert_allclose(out.numpy(), ref(x), rtol=1e-10, atol=1e-12)
+    o, (g,) = _grads(m, x)
+    np.testing.assert_allclose(o, ref(x, **kw), rtol=1e-10, atol=1e-12)
+    upstream = np.cos(np.arange(x.size)).reshape(x.shape)     # the one _grads uses
+    np.testing.assert_allclose(g, ref_vjp(x, upstream, **kw), rtol=1e-10, atol=1e-12)
     assert ad.gradcheck(m, (ad.tensor(x, requires_grad=True),))
 
 
-@pytest.mark.parametrize("name,kw,ref", ACTS, ids=[a[0] for a in ACTS])
-def test_activation_modules_match_torch(torch, name, kw, ref):
-    x = np.random.randn(4, 5)
+@pytest.mark.parametrize("case", ACTS, ids=[a[0] for a in ACTS])
+def test_activation_modules_match_torch(torch, case):
+    _, name, kw = case
+    x = _act_input()
     ours = getattr(nn, name)(**kw)
     theirs = getattr(torch.nn, name)(**kw)
     o, (g,) = _grads(ours, x)
@@ -217,31 +251,82 @@ def test_batchnorm_module_errors_and_momentum_none():
     np.testing.assert_allclose(plain(x).numpy().mean(0), 0, atol=1e-6)  # batch stats in eval
 
 
-@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (8, 4)), ("BatchNorm1d", (6, 4, 3)),
-                                       ("BatchNorm2d", (5, 4, 3, 3))])
-def test_batchnorm_matches_torch_over_steps(torch, cls, shape):
-    ours = getattr(nn, cls)(4, momentum=0.2).double()
-    theirs = getattr(torch.nn, cls)(4, momentum=0.2).double()
-    with torch.no_grad():
-        theirs.weight.copy_(torch.randn(4))
-        theirs.bias.copy_(torch.randn(4))
+BN_CASES = [  # (class, input shape, keyword arguments)
+    ("BatchNorm1d", (8, 4), {"momentum": 0.2}),
+    ("BatchNorm1d", (6, 4, 3), {"momentum": 0.2}),
+    ("BatchNorm2d", (5, 4, 3, 3), {"momentum": 0.2}),
+    ("BatchNorm2d", (3, 4, 2, 3), {"momentum": None}),          # cumulative average
+    ("BatchNorm1d", (6, 4), {"momentum": None, "eps": 1e-3}),
+    ("BatchNorm2d", (3, 4, 2, 2), {"affine": False}),
+    ("BatchNorm1d", (5, 4, 2), {"track_running_stats": False}),  # batch statistics in eval
+]
+BN_IDS = [f"{c}-{len(s)}d-" + ",".join(f"{k}={v}" for k, v in kw.items()) for c, s, kw in BN_CASES]
+
+
+def _bn_steps(shape, steps=3):
+    """(input, upstream gradient) per training step; the mean drifts so the running
+    statistics move."""
+    return [(np.random.randn(*shape) * 3 + step, np.random.randn(*shape)) for step in range(steps)]
+
+
+@pytest.mark.parametrize("cls,shape,kw", BN_CASES, ids=BN_IDS)
+def test_batchnorm_over_steps_matches_reference(cls, shape, kw):
+    """Outputs, input and parameter gradients, running statistics and the state dict over
+    three training steps, then eval, against ref_nn.BatchNormRef (PyTorch's documented
+    update: unbiased variance in the running estimate, biased in the normalisation)."""
+    ours = getattr(nn, cls)(4, **kw).double()
+    w, b = np.random.randn(4), np.random.randn(4)
+    if ours.affine:
+        with ad.no_grad():
+            ours.weight.copy_(w)
+            ours.bias.copy_(b)
+    ref = BatchNormRef(4, **kw, weight=w, bias=b)
+    for x, g in _bn_steps(shape):
+        xa = ad.tensor(x, requires_grad=True)
+        out = ours(xa)
+        out.backward(ad.tensor(g))
+        ref_out, ref_dx = ref.train_step(x, g)
+        np.testing.assert_allclose(out.numpy(), ref_out, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(xa.grad.numpy(), ref_dx, rtol=1e-9, atol=1e-12)
+    if ours.affine:
+        np.testing.assert_allclose(ours.weight.grad.numpy(), ref.weight_grad, rtol=1e-9)
+        np.testing.assert_allclose(ours.bias.grad.numpy(), ref.bias_grad, rtol=1e-9)
+    sd, ref_sd = ours.state_dict(), ref.state_dict()
+    assert list(sd) == list(ref_sd)
+    for k, v in ref_sd.items():
+        np.testing.assert_allclose(sd[k].numpy(), v, rtol=1e-12, err_msg=k)
+    ours.eval()
+    x = np.random.randn(*shape)
+    np.testing.assert_allclose(ours(ad.tensor(x)).numpy(), ref.eval_forward(x), rtol=1e-10,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("cls,shape,kw", BN_CASES, ids=BN_IDS)
+def test_batchnorm_matches_torch_over_steps(torch, cls, shape, kw):
+    ours = getattr(nn, cls)(4, **kw).double()
+    theirs = getattr(torch.nn, cls)(4, **kw).double()
+    if theirs.affine:
+        with torch.no_grad():
+            theirs.weight.copy_(torch.randn(4))
+            theirs.bias.copy_(torch.randn(4))
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-    for step in range(3):
-        x = np.random.randn(*shape) * 3 + step
+    for x, g in _bn_steps(shape):
         xa, xt = ad.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        g = np.random.randn(*shape)
         ours(xa).backward(ad.tensor(g))
         theirs(xt).backward(torch.tensor(g))
         np.testing.assert_allclose(xa.grad.numpy(), xt.grad.numpy(), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-9)
-    np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-9)
+    if theirs.affine:
+        np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(),
+                                   rtol=1e-9)
+        np.testing.assert_allclose(ours.bias.grad.numpy(), theirs.bias.grad.numpy(), rtol=1e-9)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
     for k, v in theirs.state_dict().items():
         np.testing.assert_allclose(ours.state_dict()[k].numpy(), v.numpy(), rtol=1e-12)
     ours.eval()
     theirs.eval()
     x = np.random.randn(*shape)
     np.testing.assert_allclose(ours(ad.tensor(x)).numpy(),
-                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10)
+                               theirs(torch.tensor(x)).detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_layer_norm():
@@ -289,18 +374,47 @@ def test_one_hot():
         F.one_hot(ad.tensor([5]), 3)
 
 
+def _mlp_step(model, x, y, lr=0.1):
+    """One cross-entropy SGD step on ``model``: the loss and the gradients before the step."""
+    opt = optim.SGD(model.parameters(), lr=lr)
+    loss = F.cross_entropy(model(ad.tensor(x)), ad.tensor(y))
+    opt.zero_grad()
+    loss.backward()
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
+    opt.step()
+    return loss.item(), grads
+
+
+def test_mlp_training_step_matches_numpy_by_hand():
+    """A small MLP: loss, gradients and the weights after one SGD step equal the NumPy forward,
+    hand-derived backward and update of ref_nn.mlp_loss_and_grads."""
+    ours = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).double()
+    before = [p.numpy().copy() for p in ours.parameters()]
+    x, y = np.random.randn(10, 8), np.random.randint(0, 4, 10)
+    loss, grads = _mlp_step(ours, x, y)
+    ref_loss, ref_grads = mlp_loss_and_grads(before, x, y)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for (k, p), g, rg, w in zip(ours.named_parameters(), grads, ref_grads, before):
+        np.testing.assert_allclose(g, rg, rtol=1e-10, atol=1e-14, err_msg=k)
+        np.testing.assert_allclose(p.numpy(), w - 0.1 * rg, rtol=1e-12, atol=1e-14, err_msg=k)
+
+
 def test_mlp_training_step_matches_torch(torch):
-    """A small MLP: one SGD step by hand gives the same weights as PyTorch."""
+    """The same step in PyTorch from the same weights."""
     ours = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).double()
     theirs = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(),
                                  torch.nn.Linear(16, 4)).double()
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
     x, y = np.random.randn(10, 8), np.random.randint(0, 4, 10)
-    loss = F.cross_entropy(ours(ad.tensor(x)), ad.tensor(y))
+    loss, grads = _mlp_step(ours, x, y)
+    topt = torch.optim.SGD(theirs.parameters(), lr=0.1)
     lt = torch.nn.functional.cross_entropy(theirs(torch.tensor(x)), torch.tensor(y))
-    loss.backward()
     lt.backward()
-    assert abs(loss.item() - lt.item()) < 1e-12
-    for (k, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-10, atol=1e-14,
+    tgrads = [q.grad.numpy().copy() for q in theirs.parameters()]
+    topt.step()
+    assert abs(loss - lt.item()) < 1e-12
+    for (k, p), g, (_, q), gt in zip(ours.named_parameters(), grads, theirs.named_parameters(),
+                                     tgrads):
+        np.testing.assert_allclose(g, gt, rtol=1e-10, atol=1e-14, err_msg=k)
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-14,
                                    err_msg=k)
