@@ -52,13 +52,15 @@ def get_backend():
     return _current_backend()
 
 
-def save(obj, path) -> None:
-    """Save a (nested) dict of tensors/arrays; see ``autodiff.serialization``."""
+def save(obj, path, format: str | None = None) -> None:
+    """Save a (nested) dict of tensors/arrays as ``.npz`` or, with ``format="safetensors"``
+    (or a ``.safetensors`` path), as safetensors; see ``autodiff.serialization``."""
     from .serialization import save as _save
-    _save(obj, path)
+    _save(obj, path, format=format)
 
 
 def load(path):
+    """Read what :func:`save` wrote (npz or safetensors); see ``autodiff.serialization``."""
     from .serialization import load as _load
     return _load(path)
 

@@ -1,18 +1,32 @@
 """``save``/``load`` for (nested) dicts of tensors, arrays and plain values, without pickle.
 
-The file is a NumPy ``.npz`` archive read back with ``allow_pickle=False``, so loading never
-runs code. Each array leaf is stored as one member, named by its path of keys joined with
-``/`` (``"state/0/exp_avg"``); one extra member, ``__autodiff_meta__``, holds a JSON description
-of the whole structure: dicts (any str/int/float/bool/None keys, order kept), lists, tuples,
-ints, floats (NaN/inf included), strings, bools, None, and references to the array members
-(marked as Tensor, ndarray, or NumPy scalar). A file that is not such an archive -- truncated,
-corrupt, a pickle, an archive with object arrays, or whose description is inconsistent --
-raises a ``ValueError`` naming the file.
+Two formats, neither of which can run code when read:
+
+- ``npz`` (the default): a NumPy ``.npz`` archive read back with ``allow_pickle=False``.
+- ``safetensors`` (``format="safetensors"``, or a path ending in ``.safetensors``): the format
+  PyTorch, JAX and Hugging Face read (``safetensors.torch.load_file``); needs the optional
+  ``safetensors`` package (``pip install 'autodiff[safetensors]'``).
+
+The key scheme is the same in both. Each array leaf is stored as one tensor named by its path
+of keys joined with ``/`` (``"state/0/exp_avg"``), so a flat state dict keeps its own keys
+(``"0.weight"``) and another framework reads it as its own state dict. A JSON description of
+the whole structure goes with it (in ``.npz`` the member ``__autodiff_meta__``; in safetensors
+the header's metadata entry of that name, beside ``"format": "pt"``): dicts (any
+str/int/float/bool/None keys, order kept), lists, tuples, ints, floats (NaN/inf included),
+strings, bools, None, and references to the arrays (marked as Tensor, ndarray, or NumPy
+scalar). Nested state such as an optimizer's therefore round-trips in both formats; other
+readers of a safetensors file see only its tensors (Python numbers such as ``step`` live in the
+metadata). Safetensors has no complex128 (nor float128) dtype: such arrays are refused when
+saving in that format. A file that is not such an archive -- truncated, corrupt, a pickle, an
+archive with object arrays, or whose description is inconsistent -- raises a ``ValueError``
+naming the file. A safetensors file written elsewhere (no autodiff metadata) loads as a flat
+dict of Tensors.
 """
 from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 import zipfile
 
@@ -26,6 +40,12 @@ META = "__autodiff_meta__"
 FORMAT = "autodiff-npz"
 VERSION = 1
 _SEP = "/"
+FORMATS = ("npz", "safetensors")
+# NumPy dtype names that safetensors stores (its numpy reader's table; no complex128/float128)
+_SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "I64": "int64",
+                       "U64": "uint64", "I32": "int32", "U32": "uint32", "I16": "int16",
+                       "U16": "uint16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
+                       "C64": "complex64"}
 
 
 def _host(a):
@@ -100,21 +120,65 @@ class _Writer:
                         f"arrays, numbers, strings, bools and None are supported")
 
 
-def save(obj, path) -> None:
-    """Write ``obj`` (typically a state dict) to ``path`` as a pickle-free ``.npz``.
+def save(obj, path, format: str | None = None) -> None:
+    """Write ``obj`` (typically a state dict) to ``path`` without pickle.
 
-    The write is atomic: a temporary file in the same directory is renamed into place."""
+    ``format`` is ``"npz"`` or ``"safetensors"``; by default ``"safetensors"`` when ``path``
+    ends in ``.safetensors``, else ``"npz"``. The write is atomic: a temporary file in the same
+    directory is renamed into place."""
+    path = os.fspath(path)
+    fmt = _save_format(format, path)
     w = _Writer()
     tree = w.encode(obj, [])
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree},
                       allow_nan=False)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".autodiff-", suffix=".npz.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    if fmt == "safetensors":
+        payload = _safetensors_bytes(w.arrays, meta)
+
+        def write(f):
+            f.write(payload)
+    else:
+        def write(f):
             numpy.savez(f, **{META: numpy.frombuffer(meta.encode("utf-8"), numpy.uint8)},
                         **w.arrays)
+    _atomic_write(path, write)
+
+
+def _save_format(format: str | None, path: str) -> str:
+    if format is None:
+        return "safetensors" if path.endswith(".safetensors") else "npz"
+    if format not in FORMATS:
+        raise ValueError(f"autodiff.save: unknown format {format!r}; use one of {FORMATS}")
+    return format
+
+
+def _safetensors_module():
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError("autodiff.save/load: the safetensors format needs the optional "
+                          "'safetensors' package: pip install 'autodiff[safetensors]' (or pip "
+                          "install safetensors)") from None
+    return safetensors
+
+
+def _safetensors_bytes(arrays: dict, meta: str) -> bytes:
+    supported = set(_SAFETENSORS_DTYPES.values())
+    for name, a in arrays.items():
+        if a.dtype.name not in supported:
+            raise TypeError(f"autodiff.save(format='safetensors'): safetensors has no dtype "
+                            f"for {a.dtype} (array '{name}'); save it in the npz format")
+    st = _safetensors_module()
+    return st.numpy.save(arrays, metadata={"format": "pt", META: meta})
+
+
+def _atomic_write(path: str, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".autodiff-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -129,14 +193,19 @@ def _bad(path, why: str) -> ValueError:
 
 
 def load(path):
-    """Read a file written by :func:`save`; tensors come back as Tensors (on the CPU), arrays
-    as NumPy arrays. Never unpickles: a corrupt or malicious file raises ``ValueError``."""
+    """Read a file written by :func:`save` (npz or safetensors, told apart by the extension
+    ``.safetensors`` or the file's header), or a safetensors file from elsewhere; tensors come
+    back as Tensors (on the CPU), arrays as NumPy arrays. Never unpickles: a corrupt or
+    malicious file raises ``ValueError``."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"autodiff.load: no such file: {path}")
+    header = _safetensors_header(path)
+    if header is not None or path.endswith(".safetensors"):
+        return _load_safetensors(path, header)
     if not zipfile.is_zipfile(path):
-        raise _bad(path, "not an .npz (zip) archive (truncated, corrupt, or another format "
-                         "such as a pickle)")
+        raise _bad(path, "neither an .npz (zip) archive nor a safetensors file (truncated, "
+                         "corrupt, or another format such as a pickle)")
     try:
         with numpy.load(path, allow_pickle=False) as z:
             names = list(z.files)
@@ -146,13 +215,10 @@ def load(path):
             if raw.dtype != numpy.uint8 or raw.ndim != 1:
                 raise _bad(path, "the metadata entry is malformed")
             try:
-                meta = json.loads(raw.tobytes().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                text = raw.tobytes().decode("utf-8")
+            except UnicodeDecodeError as e:
                 raise _bad(path, f"the metadata is not valid JSON ({e})") from None
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise _bad(path, "unknown format")
-            if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
-                raise _bad(path, f"unsupported format version {meta.get('version')!r}")
+            meta = _parse_meta(path, text)
             arrays = {}
 
             def get(name):
@@ -171,6 +237,73 @@ def load(path):
             raise
         raise _bad(path, str(e)) from None
     except (OSError, EOFError, KeyError, zipfile.BadZipFile, RuntimeError, TypeError) as e:
+        raise _bad(path, f"{type(e).__name__}: {e}") from None
+
+
+def _parse_meta(path: str, text: str) -> dict:
+    """The JSON structure description, checked for format and version."""
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _bad(path, f"the metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _bad(path, "unknown format")
+    if not isinstance(meta.get("version"), int) or meta["version"] > VERSION:
+        raise _bad(path, f"unsupported format version {meta.get('version')!r}")
+    return meta
+
+
+def _safetensors_header(path: str) -> dict | None:
+    """The JSON header of a safetensors file (8-byte little-endian length, then JSON), or None
+    when the file does not start like one."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return None
+        (n,) = struct.unpack("<Q", head)
+        if n < 2 or n > size - 8 or n > (100 << 20):
+            return None
+        text = f.read(n)
+    if text[:1] != b"{":
+        return None
+    try:
+        header = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
+def _load_safetensors(path: str, header: dict | None):
+    if header is None:
+        raise _bad(path, "not a safetensors file (its header is missing or not JSON)")
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dt = info.get("dtype") if isinstance(info, dict) else None
+        if dt not in _SAFETENSORS_DTYPES:
+            raise _bad(path, f"tensor {name!r} has dtype {dt}, which NumPy (and so autodiff) "
+                             f"cannot hold")
+    st = _safetensors_module()
+    try:
+        with st.safe_open(path, framework="np") as f:
+            names = list(f.keys())
+            metadata = f.metadata() or {}
+            if META not in metadata:  # written elsewhere: a flat dict of tensors
+                order = [k for k in header if k in names]
+                return {k: make(numpy.array(f.get_tensor(k))) for k in order}
+            meta = _parse_meta(path, metadata[META])
+            arrays = {}
+
+            def get(name):
+                if not isinstance(name, str) or name not in names:
+                    raise _bad(path, f"the metadata refers to a missing tensor {name!r}")
+                if name not in arrays:
+                    arrays[name] = f.get_tensor(name)
+                return arrays[name]
+
+            return _decode(meta.get("tree"), get, path, 0)
+    except (st.SafetensorError, OSError, KeyError, TypeError) as e:
         raise _bad(path, f"{type(e).__name__}: {e}") from None
 
 
