@@ -1,6 +1,8 @@
-"""Recurrent cells and layers: values and gradients against PyTorch with copied weights,
-float64 central differences (first and second order), PyTorch's parameter names/layouts,
-default and identity initialisation."""
+"""Recurrent cells and layers: values and gradients against the NumPy references of
+``ref_rnn`` (PyTorch's published equations, gate orders and layouts) and central differences of
+them, against PyTorch with copied weights (a second oracle, where installed), float64 central
+differences of the engine (first and second order), PyTorch's parameter names/layouts, default
+and identity initialisation."""
 from __future__ import annotations
 
 import math
@@ -11,6 +13,9 @@ import pytest
 import autodiff as ad
 from autodiff import nn
 from autodiff.nn import functional_rnn as FR
+from ref_rnn import (GATES, cell_state_dict_layout, central_differences, recurrent_layer,
+                     state_dict_layout)
+from ref_rnn import cell as ref_cell
 
 RNG = np.random.default_rng(1234)
 
@@ -19,16 +24,201 @@ def _r(*shape, scale=0.5):
     return RNG.standard_normal(shape) * scale
 
 
+def _params(module) -> dict:
+    """The state dict as a name -> NumPy array (copy) dict."""
+    return {k: np.array(v.numpy()) for k, v in module.state_dict().items()}
+
+
 def _copy_to_torch(module, tmodule, torch):
-    sd = module.state_dict()
-    tmodule.load_state_dict({k: torch.tensor(np.array(v.numpy())) for k, v in sd.items()})
+    tmodule.load_state_dict({k: torch.tensor(v) for k, v in _params(module).items()})
 
 
-# ------------------------------------------------------------------------------------ torch
 _CELLS = [("RNNCell", {"nonlinearity": "tanh"}), ("RNNCell", {"nonlinearity": "relu"}),
           ("LSTMCell", {}), ("GRUCell", {})]
+_LAYERS = [("RNN", {"nonlinearity": "tanh"}), ("RNN", {"nonlinearity": "relu"}),
+           ("LSTM", {}), ("GRU", {})]
+_CONFIGS = [dict(num_layers=1), dict(num_layers=2, batch_first=True),
+            dict(num_layers=2, bidirectional=True), dict(num_layers=2, bias=False)]
 
 
+# --------------------------------------------------------------------------- NumPy reference
+_CELL_PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _mode(name: str, kw: dict) -> str:
+    """ref_rnn's mode for a module class name ('LSTM', 'GRUCell', 'RNN' + nonlinearity...)."""
+    base = name.replace("Cell", "").lower()
+    return f"rnn_{kw.get('nonlinearity', 'tanh')}" if base == "rnn" else base
+
+
+def _flat(outs) -> tuple:
+    """(output, h_n) / (output, (h_n, c_n)) / (h', c') / h' -> a flat tuple of Tensors."""
+    if not isinstance(outs, tuple):
+        return (outs,)
+    return tuple(t for o in outs for t in (o if isinstance(o, tuple) else (o,)))
+
+
+def _assert_matches_reference(module, run, ref, inputs: list, param_grads: bool = True) -> None:
+    """``run(*tensors)`` (the module on ``inputs``) gives the outputs of ``ref(*inputs, params)``
+    (the NumPy reference; ``params`` the state dict as arrays), and the gradients of a random
+    linear combination of those outputs w.r.t. every input (and parameter, with
+    ``param_grads``) equal central differences of the reference."""
+    rng = np.random.default_rng(0)
+    named = list(module.named_parameters())
+    ts = [ad.tensor(a, requires_grad=True) for a in inputs]
+    outs = _flat(run(*ts))
+    arrays = [np.array(a, dtype=np.float64) for a in inputs] + \
+        [np.array(p.numpy()) for _, p in named]
+    n = len(inputs)
+
+    def ref_outs(*arrs):
+        res = ref(*arrs[:n], dict(zip([k for k, _ in named], arrs[n:])))
+        return tuple(r for r in (res if isinstance(res, tuple) else (res,)) if r is not None)
+
+    expected = ref_outs(*arrays)
+    assert len(outs) == len(expected)
+    for o, e in zip(outs, expected):
+        assert o.shape == e.shape
+        np.testing.assert_allclose(o.numpy(), e, rtol=1e-10, atol=1e-12)
+    cot = [rng.standard_normal(e.shape) for e in expected]
+    loss = (outs[0] * ad.tensor(cot[0])).sum()
+    for o, g in zip(outs[1:], cot[1:]):
+        loss = loss + (o * ad.tensor(g)).sum()
+    loss.backward()
+    n_fd = len(arrays) if param_grads else n
+    num = central_differences(
+        lambda *a: sum(float((o * g).sum()) for o, g in zip(ref_outs(*a, *arrays[n_fd:]), cot)),
+        arrays[:n_fd])
+    got = [t.grad for t in ts] + [p.grad for _, p in named]
+    names = [f"input {i}" for i in range(n)] + [k for k, _ in named]
+    for name, g, e in zip(names, got, num):
+        np.testing.assert_allclose(g.numpy(), e, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def _ref_cell(mode: str):
+    """The reference of a cell as ``ref(x, *state, params)`` (zero state when none given)."""
+    def ref(x, *rest):
+        *state, p = rest
+        H = p["weight_hh"].shape[1]
+        if not state:
+            state = [np.zeros(x.shape[:-1] + (H,))] * (2 if mode == "lstm" else 1)
+        return ref_cell(mode, x, tuple(state) if mode == "lstm" else state[0],
+                        *[p.get(k) for k in _CELL_PARAMS])
+    return ref
+
+
+@pytest.mark.parametrize("name,kw", _CELLS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_cells_match_numpy_reference(name, kw, bias):
+    """h' (and c') and the gradients w.r.t. input, state and every weight, batched."""
+    mode = _mode(name, kw)
+    cell = getattr(nn, name)(3, 4, bias=bias, **kw).double()
+    rng = np.random.default_rng(11)
+    inputs = [rng.standard_normal((5, 3)) * 0.5] + \
+        [rng.standard_normal((5, 4)) * 0.5 for _ in range(2 if mode == "lstm" else 1)]
+    run = (lambda x, h, c: cell(x, (h, c))) if mode == "lstm" else cell
+    _assert_matches_reference(cell, run, _ref_cell(mode), inputs)
+
+
+@pytest.mark.parametrize("name,kw", _CELLS)
+@pytest.mark.parametrize("batched,given_state", [(True, False), (False, False), (False, True)])
+def test_cells_unbatched_and_default_state_match_numpy_reference(name, kw, batched,
+                                                                 given_state):
+    """Unbatched input (state (H,) in and out) and the default zero state."""
+    mode = _mode(name, kw)
+    cell = getattr(nn, name)(3, 4, **kw).double()
+    rng = np.random.default_rng(12)
+    lead = (5,) if batched else ()
+    inputs = [rng.standard_normal(lead + (3,))]
+    if given_state:
+        inputs += [rng.standard_normal(lead + (4,)) * 0.5
+                   for _ in range(2 if mode == "lstm" else 1)]
+    if not given_state:
+        run = cell
+    elif mode == "lstm":
+        run = lambda x, h, c: cell(x, (h, c))  # noqa: E731
+    else:
+        run = lambda x, h: cell(x, h)  # noqa: E731
+    _assert_matches_reference(cell, run, _ref_cell(mode), inputs)
+
+
+def _ref_layer(mode: str, cfg: dict):
+    """The reference of a layer as ``ref(x, *state, params)`` (zero state when none given)."""
+    def ref(x, *rest):
+        *state, p = rest
+        hx = None if not state else (tuple(state) if mode == "lstm" else state[0])
+        return recurrent_layer(mode, x, p, hx, cfg.get("num_layers", 1),
+                               cfg.get("bidirectional", False), cfg.get("batch_first", False))
+    return ref
+
+
+def _run_layer(m, lstm: bool):
+    if lstm:
+        return lambda x, *s: m(x, tuple(s) if s else None)
+    return lambda x, *s: m(x, *s)
+
+
+@pytest.mark.parametrize("name,kw", _LAYERS)
+@pytest.mark.parametrize("cfg", _CONFIGS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_layers_match_numpy_reference(name, kw, cfg):
+    """output, h_n (and c_n) and their gradients w.r.t. input, h_0 (and c_0) and every weight,
+    for one and two layers, batch_first, bidirectional and bias=False."""
+    mode = _mode(name, kw)
+    m = getattr(nn, name)(2, 3, **kw, **cfg).double()
+    D, L = 2 if cfg.get("bidirectional") else 1, cfg["num_layers"]
+    rng = np.random.default_rng(13)
+    inputs = [rng.standard_normal((2, 3, 2) if cfg.get("batch_first") else (3, 2, 2)) * 0.5]
+    inputs += [rng.standard_normal((L * D, 2, 3)) * 0.5 for _ in range(2 if mode == "lstm" else 1)]
+    _assert_matches_reference(m, _run_layer(m, mode == "lstm"), _ref_layer(mode, cfg), inputs)
+
+
+@pytest.mark.parametrize("name,kw", _LAYERS)
+@pytest.mark.parametrize("batched,given_state", [(True, False), (False, False), (False, True)])
+def test_layers_unbatched_and_zero_state_match_numpy_reference(name, kw, batched, given_state):
+    """Two bidirectional layers: unbatched input (T, in) with states (L*D, H), and the zero
+    state when none is given (the parameters' gradients are checked above)."""
+    mode = _mode(name, kw)
+    cfg = dict(num_layers=2, bidirectional=True)
+    m = getattr(nn, name)(2, 3, **kw, **cfg).double()
+    rng = np.random.default_rng(14)
+    lead = (2,) if batched else ()
+    inputs = [rng.standard_normal((3,) + lead + (2,)) * 0.5]
+    if given_state:
+        inputs += [rng.standard_normal((4,) + lead + (3,)) * 0.5
+                   for _ in range(2 if mode == "lstm" else 1)]
+    _assert_matches_reference(m, _run_layer(m, mode == "lstm"), _ref_layer(mode, cfg), inputs,
+                              param_grads=False)
+
+
+def test_float32_lstm_matches_numpy_reference():
+    """float32 weights and input stay float32 and agree with the float64 reference to float32
+    accuracy."""
+    m = nn.LSTM(8, 16, num_layers=2)
+    x = np.random.default_rng(15).standard_normal((10, 4, 8)).astype(np.float32)
+    out, (hn, cn) = m(ad.tensor(x))
+    params = {k: v.astype(np.float64) for k, v in _params(m).items()}
+    ref = recurrent_layer("lstm", x.astype(np.float64), params, num_layers=2)
+    for got, exp in zip((out, hn, cn), ref):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got.numpy(), exp, rtol=1e-5, atol=1e-6)  # ~20 ulp
+
+
+@pytest.mark.parametrize("name,kw", _LAYERS + _CELLS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_state_dict_names_and_shapes_pytorch_layout(name, kw, bias):
+    """Names, shapes and order as PyTorch documents them (ref_rnn.state_dict_layout)."""
+    mode = _mode(name, kw)
+    if name.endswith("Cell"):
+        m = getattr(nn, name)(5, 7, bias=bias, **kw)
+        exp = cell_state_dict_layout(mode, 5, 7, bias)
+    else:
+        m = getattr(nn, name)(5, 7, num_layers=3, bias=bias, bidirectional=True, **kw)
+        exp = state_dict_layout(mode, 5, 7, 3, bias, bidirectional=True)
+    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == exp
+    assert all(v.shape[0] == GATES[mode] * 7 for _, v in m.state_dict().items())
+
+
+# ---------------------------------------------------------------- PyTorch (second oracle)
 @pytest.mark.parametrize("name,kw", _CELLS)
 @pytest.mark.parametrize("bias", [True, False])
 def test_cells_match_torch(torch, name, kw, bias):
@@ -67,12 +257,6 @@ def test_cells_unbatched_and_default_state(torch, name):
         out, tout = out[1], tout[1]
     assert out.shape == (4,)
     np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-10, atol=1e-12)
-
-
-_LAYERS = [("RNN", {"nonlinearity": "tanh"}), ("RNN", {"nonlinearity": "relu"}),
-           ("LSTM", {}), ("GRU", {})]
-_CONFIGS = [dict(num_layers=1), dict(num_layers=2, batch_first=True),
-            dict(num_layers=2, bidirectional=True), dict(num_layers=2, bias=False)]
 
 
 @pytest.mark.parametrize("name,kw", _LAYERS)
@@ -220,11 +404,26 @@ def test_state_dict_names_and_shapes_like_torch(torch):
 
 
 def test_state_dict_names_and_shapes():
+    """Hand-written PyTorch layouts (which also pin ref_rnn.state_dict_layout)."""
+    exp = [("weight_ih_l0", (28, 5)), ("weight_hh_l0", (28, 7)), ("bias_ih_l0", (28,)),
+           ("bias_hh_l0", (28,)), ("weight_ih_l1", (28, 7)), ("weight_hh_l1", (28, 7)),
+           ("bias_ih_l1", (28,)), ("bias_hh_l1", (28,))]
     m = nn.LSTM(5, 7, num_layers=2)
-    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == [
-        ("weight_ih_l0", (28, 5)), ("weight_hh_l0", (28, 7)), ("bias_ih_l0", (28,)),
-        ("bias_hh_l0", (28,)), ("weight_ih_l1", (28, 7)), ("weight_hh_l1", (28, 7)),
-        ("bias_ih_l1", (28,)), ("bias_hh_l1", (28,))]
+    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == exp
+    assert state_dict_layout("lstm", 5, 7, num_layers=2) == exp
+    exp = [("weight_ih_l0", (7, 5)), ("weight_hh_l0", (7, 7)), ("bias_ih_l0", (7,)),
+           ("bias_hh_l0", (7,)), ("weight_ih_l0_reverse", (7, 5)),
+           ("weight_hh_l0_reverse", (7, 7)), ("bias_ih_l0_reverse", (7,)),
+           ("bias_hh_l0_reverse", (7,)), ("weight_ih_l1", (7, 14)), ("weight_hh_l1", (7, 7)),
+           ("bias_ih_l1", (7,)), ("bias_hh_l1", (7,)), ("weight_ih_l1_reverse", (7, 14)),
+           ("weight_hh_l1_reverse", (7, 7)), ("bias_ih_l1_reverse", (7,)),
+           ("bias_hh_l1_reverse", (7,))]
+    r = nn.RNN(5, 7, num_layers=2, bidirectional=True)
+    assert [(k, tuple(v.shape)) for k, v in r.state_dict().items()] == exp
+    assert state_dict_layout("rnn_tanh", 5, 7, num_layers=2, bidirectional=True) == exp
+    exp = [("weight_ih", (21, 5)), ("weight_hh", (21, 7)), ("bias_ih", (21,)), ("bias_hh", (21,))]
+    assert [(k, tuple(v.shape)) for k, v in nn.GRUCell(5, 7).state_dict().items()] == exp
+    assert cell_state_dict_layout("gru", 5, 7) == exp
     g = nn.GRU(5, 7, bias=False, bidirectional=True)
     assert list(g.state_dict()) == ["weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse",
                                     "weight_hh_l0_reverse"]
