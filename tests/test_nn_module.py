@@ -112,19 +112,80 @@ def test_apply_and_hooks():
     assert calls == [(4, 2)]
 
 
+def _keys_model(lib):
+    """The same Sequential in autodiff.nn or torch.nn."""
+    return lib.Sequential(lib.Linear(6, 5), lib.BatchNorm1d(5), lib.ReLU(), lib.Linear(5, 3),
+                          lib.BatchNorm2d(3), lib.Embedding(7, 2), lib.LayerNorm(4))
+
+
+# PyTorch's state-dict keys (in order) and shapes for _keys_model: parameters before buffers
+# within each module, modules in registration order, BatchNorm's five entries.
+KEYS_MODEL_STATE = [
+    ("0.weight", (5, 6)), ("0.bias", (5,)),
+    ("1.weight", (5,)), ("1.bias", (5,)), ("1.running_mean", (5,)), ("1.running_var", (5,)),
+    ("1.num_batches_tracked", ()),
+    ("3.weight", (3, 5)), ("3.bias", (3,)),
+    ("4.weight", (3,)), ("4.bias", (3,)), ("4.running_mean", (3,)), ("4.running_var", (3,)),
+    ("4.num_batches_tracked", ()),
+    ("5.weight", (7, 2)),
+    ("6.weight", (4,)), ("6.bias", (4,)),
+]
+
+
+def test_state_dict_keys_and_shapes_are_pytorchs():
+    sd = _keys_model(nn).state_dict()
+    assert [(k, tuple(v.shape)) for k, v in sd.items()] == KEYS_MODEL_STATE
+    assert sd["1.num_batches_tracked"].dtype == np.int64
+    assert list(nn.BatchNorm2d(3, affine=False).state_dict()) == [
+        "running_mean", "running_var", "num_batches_tracked"]
+    assert list(nn.BatchNorm2d(3, bias=False).state_dict()) == [
+        "weight", "running_mean", "running_var", "num_batches_tracked"]
+    assert list(nn.LayerNorm(4, bias=False).state_dict()) == ["weight"]
+
+
 def test_state_dict_keys_match_torch(torch):
-    ours = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 3),
-                         nn.BatchNorm2d(3), nn.Embedding(7, 2), nn.LayerNorm(4))
-    tnn = torch.nn
-    theirs = tnn.Sequential(tnn.Linear(6, 5), tnn.BatchNorm1d(5), tnn.ReLU(), tnn.Linear(5, 3),
-                            tnn.BatchNorm2d(3), tnn.Embedding(7, 2), tnn.LayerNorm(4))
-    a, b = ours.state_dict(), theirs.state_dict()
+    a, b = _keys_model(nn).state_dict(), _keys_model(torch.nn).state_dict()
+    assert [(k, tuple(v.shape)) for k, v in b.items()] == KEYS_MODEL_STATE
     assert list(a) == list(b)
     for k in a:
         assert tuple(a[k].shape) == tuple(b[k].shape), k
 
 
+def _np_mlp_bn(sd, x, training):
+    """Linear -> BatchNorm1d -> Tanh -> Linear in NumPy from state-dict arrays (batch
+    statistics with the biased variance in training, running statistics in eval)."""
+    h = x @ sd["0.weight"].T + sd["0.bias"]
+    mean, var = (h.mean(0), h.var(0)) if training else (sd["1.running_mean"],
+                                                        sd["1.running_var"])
+    h = (h - mean) / np.sqrt(var + 1e-5) * sd["1.weight"] + sd["1.bias"]
+    return np.tanh(h) @ sd["3.weight"].T + sd["3.bias"]
+
+
+def test_load_state_dict_of_numpy_arrays_then_forward():
+    """What the PyTorch interop test below relies on, without PyTorch: plain float64 arrays
+    (as torch's state_dict().numpy() gives) load into the model, the state dict gives them back
+    unchanged, and the forward in train and eval mode is the NumPy composition."""
+    rng = np.random.default_rng(0)
+    ours = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 3))
+    ours.double()
+    sd = {k: rng.standard_normal(tuple(v.shape)) for k, v in ours.state_dict().items()}
+    sd["1.running_var"] = rng.random(6) + 0.5
+    sd["1.num_batches_tracked"] = np.array(7)
+    ours.load_state_dict(sd)
+    for k, v in ours.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), sd[k], err_msg=k)
+    x = rng.standard_normal((8, 4))
+    ours.eval()
+    np.testing.assert_allclose(ours(ad.tensor(x)).numpy(), _np_mlp_bn(sd, x, False),
+                               rtol=1e-12, atol=1e-14)
+    ours.train()
+    np.testing.assert_allclose(ours(ad.tensor(x)).numpy(), _np_mlp_bn(sd, x, True),
+                               rtol=1e-10, atol=1e-12)
+
+
 def test_weights_move_between_torch_and_autodiff(torch):
+    """Interop only: the values it relies on (loading arrays, Linear, BatchNorm1d in train and
+    eval, Tanh) are checked without PyTorch in the test above and in test_nn_layers."""
     tnn = torch.nn
     theirs = tnn.Sequential(tnn.Linear(4, 6), tnn.BatchNorm1d(6), tnn.Tanh(), tnn.Linear(6, 3))
     theirs.double()
@@ -207,6 +268,55 @@ def test_to_dtype_and_default_dtype():
     assert nn.Linear(2, 2).weight.dtype == np.float32
 
 
+# PyTorch's repr text (torch 2.13, the pinned oracle) for single modules.
+REPRS = [
+    ("Linear", (3, 2), {"bias": False}, "Linear(in_features=3, out_features=2, bias=False)"),
+    ("ReLU", (), {}, "ReLU()"),
+    ("ReLU", (), {"inplace": True}, "ReLU(inplace=True)"),
+    ("LeakyReLU", (0.2,), {}, "LeakyReLU(negative_slope=0.2)"),
+    ("LeakyReLU", (0.1, True), {}, "LeakyReLU(negative_slope=0.1, inplace=True)"),
+    ("ELU", (1.5,), {}, "ELU(alpha=1.5)"),
+    ("GELU", (), {"approximate": "tanh"}, "GELU(approximate='tanh')"),
+    ("Softplus", (2.0, 5.0), {}, "Softplus(beta=2.0, threshold=5.0)"),
+    ("Softmax", (), {"dim": -1}, "Softmax(dim=-1)"),
+    ("Sigmoid", (), {}, "Sigmoid()"),
+    ("Identity", (), {}, "Identity()"),
+    ("Flatten", (), {}, "Flatten(start_dim=1, end_dim=-1)"),
+    ("Dropout", (), {}, "Dropout(p=0.5, inplace=False)"),
+    ("Embedding", (5, 2), {"padding_idx": 0}, "Embedding(5, 2, padding_idx=0)"),
+    ("BatchNorm1d", (5,), {},
+     "BatchNorm1d(5, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)"),
+    ("BatchNorm2d", (3,), {"momentum": None, "affine": False},
+     "BatchNorm2d(3, eps=1e-05, momentum=None, affine=False, bias=False, "
+     "track_running_stats=True)"),
+    ("LayerNorm", ((4, 5),), {},
+     "LayerNorm((4, 5), eps=1e-05, elementwise_affine=True, bias=True)"),
+    ("Conv2d", (3, 16, 3), {"padding": 1, "bias": False},
+     "Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)"),
+    ("Conv2d", (4, 6, (2, 3)), {"stride": (2, 1), "groups": 2},
+     "Conv2d(4, 6, kernel_size=(2, 3), stride=(2, 1), groups=2)"),
+    ("Conv2d", (4, 4, 3), {"dilation": 2, "padding": "same"},
+     "Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), padding=same, dilation=(2, 2))"),
+    ("Conv1d", (4, 6, 3), {"stride": 2, "padding": 1},
+     "Conv1d(4, 6, kernel_size=(3,), stride=(2,), padding=(1,))"),
+    ("MaxPool2d", (3, 2, 1), {"dilation": 2, "ceil_mode": True},
+     "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=2, ceil_mode=True)"),
+    ("AvgPool2d", (2,), {}, "AvgPool2d(kernel_size=2, stride=2, padding=0)"),
+    ("AdaptiveAvgPool2d", ((4, 3),), {}, "AdaptiveAvgPool2d(output_size=(4, 3))"),
+    ("MaxPool1d", (3, 2, 1), {},
+     "MaxPool1d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)"),
+    ("AvgPool1d", (3,), {}, "AvgPool1d(kernel_size=(3,), stride=(3,), padding=(0,))"),
+    ("ZeroPad2d", (1,), {}, "ZeroPad2d((1, 1, 1, 1))"),
+    ("ConstantPad2d", ((1, 2, 3, 0), 0.5), {}, "ConstantPad2d(padding=(1, 2, 3, 0), value=0.5)"),
+    ("ReflectionPad2d", (1,), {}, "ReflectionPad2d((1, 1, 1, 1))"),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs,text", REPRS, ids=[r[3] for r in REPRS])
+def test_module_repr_is_pytorchs_text(name, args, kwargs, text):
+    assert repr(getattr(nn, name)(*args, **kwargs)) == text
+
+
 def test_repr_like_pytorch():
     net = nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Dropout(0.2), nn.Linear(100, 10),
                         nn.LogSoftmax(dim=1))
@@ -220,11 +330,14 @@ def test_repr_like_pytorch():
         ")")
     r = repr(Net())
     assert "(block): Block(\n    (fc): Linear(in_features=4, out_features=3, bias=True)" in r
-    assert "BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)" in r
+    assert ("BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, "
+            "track_running_stats=True)") in r
 
 
 def test_repr_matches_torch(torch):
     tnn = torch.nn
+    for name, args, kwargs, text in REPRS:
+        assert repr(getattr(tnn, name)(*args, **kwargs)) == text   # the table is PyTorch's
     ours = nn.Sequential(nn.Linear(3, 2, bias=False), nn.LeakyReLU(0.2), nn.Identity(),
                          nn.Flatten(), nn.Softmax(dim=-1), nn.Embedding(5, 2, padding_idx=0))
     theirs = tnn.Sequential(tnn.Linear(3, 2, bias=False), tnn.LeakyReLU(0.2),

@@ -95,7 +95,7 @@ class _ConvNd(Module):
              f"stride={self.stride}")
         zero = (0,) * self._n
         if self.padding != zero:
-            s += f", padding={self.padding!r}"
+            s += f", padding={self.padding}"      # 'same' unquoted, as PyTorch
         if self.dilation != (1,) * self._n:
             s += f", dilation={self.dilation}"
         if self.groups != 1:

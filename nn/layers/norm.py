@@ -16,14 +16,14 @@ class _BatchNorm(Module):
 
     State dict: ``weight``, ``bias`` (when ``affine``), ``running_mean``, ``running_var``,
     ``num_batches_tracked`` (when ``track_running_stats``). ``momentum=None`` gives the
-    cumulative moving average, as PyTorch.
+    cumulative moving average, as PyTorch; ``bias=False`` (keyword) keeps only the scale.
     """
 
     _expected_dims: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,
-                 dtype=None) -> None:
+                 dtype=None, *, bias: bool = True) -> None:
         super().__init__()
         self.num_features = int(num_features)
         self.eps = eps
@@ -33,9 +33,11 @@ class _BatchNorm(Module):
         dt = dtype if dtype is not None else ad.get_default_dtype()
         if affine:
             self.weight = Parameter(ad.ones(self.num_features, dtype=dt, device=device))
-            self.bias = Parameter(ad.zeros(self.num_features, dtype=dt, device=device))
         else:
             self.register_parameter("weight", None)
+        if affine and bias:
+            self.bias = Parameter(ad.zeros(self.num_features, dtype=dt, device=device))
+        else:
             self.register_parameter("bias", None)
         if track_running_stats:
             self.register_buffer("running_mean", ad.zeros(self.num_features, dtype=dt,
@@ -59,6 +61,7 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
+        if self.bias is not None:
             init.zeros_(self.bias)
 
     def _check_input_dim(self, input: Tensor) -> None:
@@ -86,7 +89,8 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -128,4 +132,4 @@ class LayerNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")

@@ -97,7 +97,8 @@ class MaxPool1d(Module):
                              self.ceil_mode)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class AvgPool1d(Module):
@@ -114,7 +115,9 @@ class AvgPool1d(Module):
                              self.count_include_pad)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        one = [v if isinstance(v, tuple) else (v,) for v in   # PyTorch keeps 1-tuples here
+               (self.kernel_size, self.stride, self.padding)]
+        return f"kernel_size={one[0]}, stride={one[1]}, padding={one[2]}"
 
 
 def _pad4(padding) -> tuple:
@@ -142,8 +145,9 @@ class ConstantPad2d(Module):
         return Fc.pad(input, self.padding, self.mode)
 
     def extra_repr(self) -> str:
-        return f"padding={self.padding}" + (f", value={self.value}"
-                                            if self.mode == "constant" else "")
+        if self.mode == "constant" and not isinstance(self, ZeroPad2d):
+            return f"padding={self.padding}, value={self.value}"
+        return f"{self.padding}"                  # ZeroPad2d((1, 1, 1, 1)), as PyTorch
 
 
 class ZeroPad2d(ConstantPad2d):
