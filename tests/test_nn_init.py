@@ -23,10 +23,30 @@ def test_calculate_gain_table():
         init.calculate_gain("swish")
 
 
+# PyTorch's documented gains (torch.nn.init.calculate_gain), as closed forms.
+GAINS = [
+    ("linear", None, 1.0), ("conv1d", None, 1.0), ("conv2d", None, 1.0), ("conv3d", None, 1.0),
+    ("conv_transpose1d", None, 1.0), ("conv_transpose2d", None, 1.0),
+    ("conv_transpose3d", None, 1.0), ("sigmoid", None, 1.0), ("tanh", None, 5 / 3),
+    ("relu", None, math.sqrt(2)), ("leaky_relu", None, math.sqrt(2 / (1 + 0.01 ** 2))),
+    ("leaky_relu", 0.3, math.sqrt(2 / 1.09)), ("leaky_relu", 1, 1.0),
+    ("leaky_relu", 0, math.sqrt(2)), ("selu", None, 0.75),
+]
+
+
+@pytest.mark.parametrize("nl,param,gain", GAINS)
+def test_calculate_gain_closed_forms(nl, param, gain):
+    assert init.calculate_gain(nl, param) == pytest.approx(gain, rel=1e-15)
+
+
 def test_calculate_gain_matches_torch(torch):
-    for nl, p in [("linear", None), ("tanh", None), ("relu", None), ("leaky_relu", None),
-                  ("leaky_relu", 0.3), ("selu", None), ("sigmoid", None)]:
+    for nl, p, gain in GAINS:
+        assert torch.nn.init.calculate_gain(nl, p) == pytest.approx(gain, rel=1e-15)
         assert init.calculate_gain(nl, p) == pytest.approx(torch.nn.init.calculate_gain(nl, p))
+    with pytest.raises(ValueError):
+        torch.nn.init.calculate_gain("leaky_relu", True)
+    with pytest.raises(ValueError):
+        init.calculate_gain("leaky_relu", True)
 
 
 def _std(t):
