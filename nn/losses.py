@@ -241,7 +241,8 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
             denom = float((w[input.xp.where(valid, t, 0)] * valid).sum())
         else:
             denom = float(valid.sum())
-        smooth = ad.div(ad.sum(smooth), denom)
+        # nan when every target is ignored, as PyTorch (and no division-by-zero warning)
+        smooth = ad.mul(ad.sum(smooth), 1.0 / denom if denom else float("nan"))
     else:
         smooth = _reduce(smooth, reduction)
     return ad.add(ad.mul(nll, 1.0 - label_smoothing), ad.mul(smooth, label_smoothing / C))
