@@ -266,7 +266,7 @@ class LBFGS(Optimizer):
                     ro.append(1.0 / ys)
                     H_diag = ys / float(y.dot(y))
                 k = len(old_dirs)
-                al = [0.0] * k
+                al = state.setdefault("al", [None] * history_size)  # kept, as in PyTorch
                 q = -flat_grad
                 for i in range(k - 1, -1, -1):
                     al[i] = float(old_stps[i].dot(q)) * ro[i]
