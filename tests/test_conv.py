@@ -10,36 +10,7 @@ import pytest
 import autodiff as ad
 from autodiff.backends import im2col as K
 from autodiff.nn import functional as F
-
-
-# ----------------------------------------------------------------------------- references
-def conv2d_direct(x, w, b=None, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1),
-                  groups=1):
-    """The definition: out[n, o, p, q] = b[o] + sum_{c in group(o), i, j}
-    w[o, c, i, j] * xpad[n, c, p*sh + i*dh, q*sw + j*dw]."""
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    (pt, pb), (pl, pr) = padding
-    xp = np.zeros((N, C, H + pt + pb, W + pl + pr))
-    xp[:, :, pt:pt + H, pl:pl + W] = x
-    OH = (H + pt + pb - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    OW = (W + pl + pr - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    out = np.zeros((N, O, OH, OW))
-    og = O // groups
-    for n in range(N):
-        for o in range(O):
-            g = o // og
-            for p in range(OH):
-                for q in range(OW):
-                    s = 0.0 if b is None else b[o]
-                    for c in range(Cg):
-                        for i in range(kh):
-                            for j in range(kw):
-                                s += w[o, c, i, j] * xp[n, g * Cg + c, p * stride[0] + i *
-                                                        dilation[0], q * stride[1] + j *
-                                                        dilation[1]]
-                    out[n, o, p, q] = s
-    return out
+from ref_conv import conv2d_direct, conv2d_direct_vjp, conv2d_shifted, fold_direct, unfold_direct
 
 
 def _t(a, grad=False):
@@ -95,7 +66,7 @@ def test_conv2d_same_and_valid_padding(kh, kw, dilation):
                                atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[5], CASES[8]])
+@pytest.mark.parametrize("case", CASES[:6] + [CASES[8]])
 def test_conv2d_gradcheck(case):
     N, C, H, W, O, kh, kw, stride, padding, dilation, groups, bias = case
     rng = np.random.default_rng(3)
@@ -246,39 +217,99 @@ def test_unfold_fold_gradcheck():
     assert ad.gradgradcheck(lambda a: F.fold(a, (4, 4), 2, padding=1, stride=2), (c,))
 
 
-# ----------------------------------------------------------------------------- PyTorch oracle
-@pytest.mark.parametrize("case", CASES[:6])
-def test_conv2d_against_torch(case, torch):
+# ----------------------------------------------------------------------------- oracle cases
+def _oracle_inputs(case):
+    """The inputs of the PyTorch comparison: x, w, b and the upstream gradient g."""
     N, C, H, W, O, kh, kw, stride, padding, dilation, groups, bias = case
     rng = np.random.default_rng(11)
     x = rng.standard_normal((N, C, H, W))
     w = rng.standard_normal((O, C // groups, kh, kw))
     b = rng.standard_normal(O)
-    g = None
+    (sh, sw), (ph, pw), (dh, dw) = _norm(stride), _norm(padding), _norm(dilation)
+    OH = K.conv_output_size(H, kh, sh, ph, ph, dh)
+    OW = K.conv_output_size(W, kw, sw, pw, pw, dw)
+    return x, w, b, rng.standard_normal((N, O, OH, OW))
+
+
+def _engine_conv(case, x, w, b, g):
+    """Output and gradients of (x, w, b) for the upstream gradient g."""
+    stride, padding, dilation, groups, bias = case[7:]
     X, Wt, B = _t(x, True), _t(w, True), _t(b, True)
     y = F.conv2d(X, Wt, B if bias else None, stride, padding, dilation, groups)
+    (y * _t(g)).sum().backward()
+    return y.numpy(), X.grad.numpy(), Wt.grad.numpy(), B.grad.numpy() if bias else None
+
+
+@pytest.mark.parametrize("case", CASES[:6])
+def test_conv2d_values_and_vjp_against_definition(case):
+    """The PyTorch comparison's cases and inputs, against the loop definition and its
+    vector-Jacobian product (ref_conv)."""
+    stride, padding, dilation, groups, bias = case[7:]
+    x, w, b, g = _oracle_inputs(case)
+    y, gx, gw, gb = _engine_conv(case, x, w, b, g)
+    ph, pw = _norm(padding)
+    geom = (_norm(stride), ((ph, ph), (pw, pw)), _norm(dilation), groups)
+    np.testing.assert_allclose(y, conv2d_direct(x, w, b if bias else None, *geom), atol=1e-10)
+    rx, rw, rb = conv2d_direct_vjp(x, w, g, *geom)
+    np.testing.assert_allclose(gx, rx, atol=1e-10)
+    np.testing.assert_allclose(gw, rw, atol=1e-10)
+    if bias:
+        np.testing.assert_allclose(gb, rb, atol=1e-10)
+    # the vectorised reference (used for whole networks) is the same function
+    np.testing.assert_allclose(conv2d_shifted(x, w, b, *geom), conv2d_direct(x, w, b, *geom),
+                               atol=1e-12)
+
+
+UNFOLD_ORACLE = dict(kernel_size=(2, 3), dilation=(1, 2), padding=(1, 1), stride=(2, 1))
+
+
+def test_unfold_fold_against_definition():
+    """unfold/fold with the PyTorch comparison's geometry against the loop definitions in
+    PyTorch's column layout; each one's gradient is the other's definition (adjoints);
+    finite differences."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 6, 5))
+    X = _t(x, True)
+    u = F.unfold(X, **UNFOLD_ORACLE)
+    np.testing.assert_array_equal(u.numpy(), unfold_direct(x, **UNFOLD_ORACLE))
+    c = rng.standard_normal(tuple(u.shape))
+    C = _t(c, True)
+    f = F.fold(C, (6, 5), **UNFOLD_ORACLE)
+    np.testing.assert_allclose(f.numpy(), fold_direct(c, (6, 5), **UNFOLD_ORACLE), atol=1e-12)
+    u.backward(_t(c))
+    np.testing.assert_allclose(X.grad.numpy(), fold_direct(c, (6, 5), **UNFOLD_ORACLE),
+                               atol=1e-12)
+    f.backward(_t(x))
+    np.testing.assert_array_equal(C.grad.numpy(), unfold_direct(x, **UNFOLD_ORACLE))
+    small = _t(x[:1, :2], True)
+    assert ad.gradcheck(lambda a: F.unfold(a, **UNFOLD_ORACLE), (small,))
+    assert ad.gradcheck(lambda a: F.fold(a, (6, 5), **UNFOLD_ORACLE), (_t(c[:1, :12], True),))
+
+
+# ----------------------------------------------------------------------------- PyTorch oracle
+@pytest.mark.parametrize("case", CASES[:6])
+def test_conv2d_against_torch(case, torch):
+    stride, padding, dilation, groups, bias = case[7:]
+    x, w, b, g = _oracle_inputs(case)
+    y, gx, gw, gb = _engine_conv(case, x, w, b, g)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     ty = torch.nn.functional.conv2d(tx, tw, tb if bias else None, stride, padding, dilation,
                                     groups)
-    g = rng.standard_normal(tuple(ty.shape))
-    (y * _t(g)).sum().backward()
     (ty * torch.tensor(g)).sum().backward()
-    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), atol=1e-10)
-    np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), atol=1e-10)
-    np.testing.assert_allclose(Wt.grad.numpy(), tw.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(y, ty.detach().numpy(), atol=1e-10)
+    np.testing.assert_allclose(gx, tx.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(gw, tw.grad.numpy(), atol=1e-10)
     if bias:
-        np.testing.assert_allclose(B.grad.numpy(), tb.grad.numpy(), atol=1e-10)
+        np.testing.assert_allclose(gb, tb.grad.numpy(), atol=1e-10)
 
 
 def test_unfold_fold_against_torch(torch):
     rng = np.random.default_rng(12)
     x = rng.standard_normal((2, 3, 6, 5))
-    u = F.unfold(_t(x), (2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
-    tu = torch.nn.functional.unfold(torch.tensor(x), (2, 3), dilation=(1, 2), padding=1,
-                                    stride=(2, 1))
+    u = F.unfold(_t(x), **UNFOLD_ORACLE)
+    tu = torch.nn.functional.unfold(torch.tensor(x), **UNFOLD_ORACLE)
     np.testing.assert_allclose(u.numpy(), tu.numpy())
     c = rng.standard_normal(tuple(tu.shape))
-    f = F.fold(_t(c), (6, 5), (2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
-    tf = torch.nn.functional.fold(torch.tensor(c), (6, 5), (2, 3), dilation=(1, 2), padding=1,
-                                  stride=(2, 1))
+    f = F.fold(_t(c), (6, 5), **UNFOLD_ORACLE)
+    tf = torch.nn.functional.fold(torch.tensor(c), (6, 5), **UNFOLD_ORACLE)
     np.testing.assert_allclose(f.numpy(), tf.numpy(), atol=1e-12)
