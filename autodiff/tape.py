@@ -217,6 +217,102 @@ def _check_grad(node: Node, g: Tensor, position: int) -> None:
             f"NaN/inf in the gradient of its input {position} (shape {d.shape})")
 
 
+# ------------------------------------------------------------------------------------ leaf hooks
+# id(leaf) -> weak reference, for the leaves that have post-accumulate hooks (the hooks live on
+# the tensor, in its _post_acc_hooks dict, so a hook that refers to its tensor is collectable).
+# Empty when no hook is registered: the sweep then pays one truth test per backward.
+_post_hooks: dict[int, weakref.ref] = {}
+_hook_ids = itertools.count()
+
+
+class PostAccumulateGradHookHandle:
+    """Returned by ``Tensor.register_post_accumulate_grad_hook``; ``remove()`` unregisters."""
+
+    __slots__ = ("hooks", "key", "id")
+
+    def __init__(self, hooks: dict, key: int, hook_id: int) -> None:
+        self.hooks, self.key, self.id = hooks, key, hook_id
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+        ref = _post_hooks.get(self.key)
+        if not self.hooks and ref is not None and \
+                getattr(ref(), "_post_acc_hooks", None) is self.hooks:
+            del _post_hooks[self.key]
+
+    def __enter__(self) -> "PostAccumulateGradHookHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def register_post_accumulate_grad_hook(t: Tensor, hook) -> PostAccumulateGradHookHandle:
+    """``hook(t)`` runs each time a backward has added to the leaf ``t``'s ``.grad`` (as soon as
+    every gradient reaching ``t`` in that sweep is summed, before the sweep ends)."""
+    if not callable(hook):
+        raise TypeError(f"register_post_accumulate_grad_hook: the hook must be callable, got "
+                        f"{type(hook).__name__}")
+    if not t._requires_grad:
+        raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a "
+                           "tensor that does not require grad")
+    if t.grad_fn is not None:
+        raise RuntimeError(f"register_post_accumulate_grad_hook: post accumulate grad hooks "
+                           f"cannot be registered on non-leaf tensors (this one is the output "
+                           f"of {t.grad_fn.name})")
+    hooks = getattr(t, "_post_acc_hooks", None)
+    if hooks is None:
+        hooks = t._post_acc_hooks = {}
+    key = id(t)
+    ref = _post_hooks.get(key)
+    if ref is None or ref() is not t:
+        def drop(ref, key=key, registry=_post_hooks):
+            if registry.get(key) is ref:
+                del registry[key]
+        _post_hooks[key] = weakref.ref(t, drop)
+    handle = PostAccumulateGradHookHandle(hooks, key, next(_hook_ids))
+    hooks[handle.id] = hook
+    return handle
+
+
+def _run_post_hooks(leaf: Tensor) -> None:
+    hooks = getattr(leaf, "_post_acc_hooks", None)
+    if not hooks:
+        return
+    for hook in list(hooks.values()):
+        if hook(leaf) is not None:
+            raise RuntimeError("hooks registered with register_post_accumulate_grad_hook are "
+                               "expected to return None")
+
+
+def _hooked_leaf_counts(roots) -> dict[int, int]:
+    """For each hooked leaf reachable from ``roots``: the number of gradients it can receive
+    (one per edge into it, one per root that is the leaf itself), so the sweep knows when its
+    gradient is complete."""
+    counts: dict[int, int] = {}
+    seen = set()
+    stack = []
+    for t in roots:
+        if t.grad_fn is None:
+            if id(t) in _post_hooks:
+                counts[id(t)] = counts.get(id(t), 0) + 1
+        elif t.grad_fn not in seen:
+            seen.add(t.grad_fn)
+            stack.append(t.grad_fn)
+    while stack:
+        for edge in stack.pop().edges:
+            if edge is None:
+                continue
+            target = edge[0]
+            if target.__class__ is Node:
+                if target not in seen:
+                    seen.add(target)
+                    stack.append(target)
+            elif id(target) in _post_hooks:
+                counts[id(target)] = counts.get(id(target), 0) + 1
+    return counts
+
+
 # ------------------------------------------------------------------------------------ the sweep
 def _fit(g: Tensor, meta, node: Node, position: int) -> Tensor:
     """Reduce a broadcast gradient to its input's shape and cast it to its dtype."""
@@ -277,6 +373,26 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
         else:
             entry[1] = _add(entry[1], g)
 
+    owned = None
+    counts = _hooked_leaf_counts(roots) if _post_hooks and accumulate and wanted is None else None
+    if counts:
+        # a hooked leaf's .grad is written, and its hooks run, as soon as its last gradient
+        # arrives (DDP starts reducing a bucket while the rest of the sweep runs)
+        owned = {id(g.data) for g in root_grads}
+        sum_to_leaf = to_leaf
+
+        def to_leaf(leaf, g):
+            sum_to_leaf(leaf, g)
+            left = counts.get(id(leaf))
+            if left is None:
+                return
+            if left > 1:
+                counts[id(leaf)] = left - 1
+                return
+            del counts[id(leaf)]
+            _accumulate_leaf(leaf, leaf_grads.pop(id(leaf))[1], owned, create_graph)
+            _run_post_hooks(leaf)
+
     prev = STATE.enabled
     STATE.enabled = create_graph
     try:
@@ -333,7 +449,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                 captured[i] = entry[1]
         return [captured.get(i) for i in range(len(inputs))]
     if accumulate:
-        _accumulate(leaf_grads, roots, root_grads, create_graph)
+        _accumulate(leaf_grads, roots, root_grads, create_graph, owned)
     return None
 
 
@@ -356,25 +472,34 @@ def _owned(g: Tensor) -> Tensor:
     return g.detach()
 
 
-def _accumulate(leaf_grads, roots, root_grads, create_graph) -> None:
+def _accumulate(leaf_grads, roots, root_grads, create_graph, owned=None) -> None:
     """Add each leaf's summed gradient to its ``.grad``, never aliasing an array another
-    tensor owns (a pass-through gradient can reach two leaves as the same array)."""
-    owned = {id(g.data) for g in root_grads}
+    tensor owns (a pass-through gradient can reach two leaves as the same array), then run
+    the leaf's post-accumulate hooks."""
+    if owned is None:
+        owned = {id(g.data) for g in root_grads}
     for leaf, g in leaf_grads.values():
-        if not create_graph:
-            if id(g.data) in owned or g.grad_fn is not None or g.data.base is not None:
-                g = make(g.data.copy())  # views (broadcast, reshape) are read-only or aliased
-            elif isinstance(g.data, numpy.generic):
-                g = make(numpy.array(g.data))  # NumPy scalar -> writable 0-d array
-            owned.add(id(g.data))
-        if leaf.grad is None:
-            leaf.grad = g
-        elif create_graph:
-            from .ops.elementwise import add
-            leaf.grad = add(leaf.grad, g)
-        else:
-            total = leaf.grad.data + g.data
-            leaf.grad = make(numpy.array(total) if isinstance(total, numpy.generic) else total)
+        _accumulate_leaf(leaf, g, owned, create_graph)
+        if _post_hooks:
+            _run_post_hooks(leaf)
+
+
+def _accumulate_leaf(leaf, g, owned: set, create_graph: bool) -> None:
+    """Add one leaf's summed gradient ``g`` to its ``.grad``."""
+    if not create_graph:
+        if id(g.data) in owned or g.grad_fn is not None or g.data.base is not None:
+            g = make(g.data.copy())  # views (broadcast, reshape) are read-only or aliased
+        elif isinstance(g.data, numpy.generic):
+            g = make(numpy.array(g.data))  # NumPy scalar -> writable 0-d array
+        owned.add(id(g.data))
+    if leaf.grad is None:
+        leaf.grad = g
+    elif create_graph:
+        from .ops.elementwise import add
+        leaf.grad = add(leaf.grad, g)
+    else:
+        total = leaf.grad.data + g.data
+        leaf.grad = make(numpy.array(total) if isinstance(total, numpy.generic) else total)
 
 
 def _as_grad(t: Tensor, g, fn: str) -> Tensor:
@@ -408,6 +533,8 @@ def backward(tensor: Tensor, gradient=None, retain_graph=None, create_graph: boo
             if gi is not None:
                 gi = gi if create_graph else _owned(gi)
                 t.grad = gi if t.grad is None else make(t.grad.data + gi.data)
+                if _post_hooks:
+                    _run_post_hooks(t)
         return
     run_backward([tensor], [g], retain_graph, create_graph)
 

@@ -31,8 +31,9 @@ class Tensor:
     tensor([2., 4.])
     """
 
+    # _post_acc_hooks is set only on leaves given a post-accumulate-grad hook (tape.py)
     __slots__ = ("data", "_requires_grad", "grad", "grad_fn", "_out_idx", "_version",
-                 "_retain", "__weakref__")
+                 "_retain", "_post_acc_hooks", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` defer to Tensor.__radd__
     __array_priority__ = 1000
 
@@ -165,6 +166,12 @@ class Tensor:
             return
         self._retain = True
         self.grad_fn.retain(self)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Run ``hook(self)`` after each backward that adds to this leaf's ``.grad``; returns a
+        handle whose ``remove()`` unregisters it (PyTorch's name and semantics)."""
+        from .tape import register_post_accumulate_grad_hook
+        return register_post_accumulate_grad_hook(self, hook)
 
     def to(self, target=None, dtype=None) -> "Tensor":
         """``to("cuda")``, ``to("cpu")``, ``to(dtype)``; differentiable."""
