@@ -50,6 +50,24 @@ def pool_direct(x, k, s, p, d=1, ceil=False, kind="max", count_include_pad=True)
     return out, grad_map
 
 
+def adaptive_avg_direct(x, oh, ow):
+    """PyTorch's adaptive windows: output cell a covers rows floor(a H / oh) to
+    ceil((a + 1) H / oh) (likewise columns); the value and d out / d x."""
+    N, C, H, W = x.shape
+    out, grad_map = np.zeros((N, C, oh, ow)), np.zeros((N, C, oh, ow, H, W))
+    for a in range(oh):
+        h0, h1 = (a * H) // oh, -(-((a + 1) * H) // oh)
+        for b in range(ow):
+            w0, w1 = (b * W) // ow, -(-((b + 1) * W) // ow)
+            out[:, :, a, b] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+            grad_map[:, :, a, b, h0:h1, w0:w1] = 1.0 / ((h1 - h0) * (w1 - w0))
+    return out, grad_map
+
+
+def _vjp(g, grad_map):
+    return np.einsum("ncab,ncabhw->nchw", g, grad_map)
+
+
 MAX_CASES = [(2, 2, 0, 1, False), (3, 2, 1, 1, False), (3, 2, 1, 1, True), (2, 1, 0, 1, False),
              (2, 2, 1, 2, False), (3, 3, 1, 1, True)]
 
@@ -64,7 +82,7 @@ def test_max_pool2d_values_and_gradient(k, s, p, d, ceil):
     np.testing.assert_array_equal(y.numpy(), ref)
     g = rng.standard_normal(ref.shape)
     y.backward(_t(g))
-    np.testing.assert_allclose(X.grad.numpy(), np.einsum("ncab,ncabhw->nchw", g, gmap))
+    np.testing.assert_allclose(X.grad.numpy(), _vjp(g, gmap))
 
 
 def test_max_pool2d_ties_go_to_first_and_indices():
@@ -98,7 +116,7 @@ def test_avg_pool2d_values_and_gradient(k, s, p, ceil, cip):
     np.testing.assert_allclose(y.numpy(), ref, atol=1e-12)
     g = rng.standard_normal(ref.shape)
     y.backward(_t(g))
-    np.testing.assert_allclose(X.grad.numpy(), np.einsum("ncab,ncabhw->nchw", g, gmap),
+    np.testing.assert_allclose(X.grad.numpy(), _vjp(g, gmap),
                                atol=1e-12)
 
 
@@ -117,13 +135,7 @@ def test_adaptive_avg_pool2d_windows(size):
     x = rng.standard_normal((2, 3, 7, 6))
     y = F.adaptive_avg_pool2d(_t(x), size)
     oh, ow = (size, size) if isinstance(size, int) else size
-    oh, ow = oh or 7, ow or 6
-    ref = np.zeros((2, 3, oh, ow))
-    for a in range(oh):
-        h0, h1 = (a * 7) // oh, -(-((a + 1) * 7) // oh)
-        for b in range(ow):
-            w0, w1 = (b * 6) // ow, -(-((b + 1) * 6) // ow)
-            ref[:, :, a, b] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    ref, _ = adaptive_avg_direct(x, oh or 7, ow or 6)
     np.testing.assert_allclose(y.numpy(), ref, atol=1e-12)
     X = _t(rng.standard_normal((1, 2, 5, 4)), True)
     assert ad.gradcheck(lambda t: F.adaptive_avg_pool2d(t, size if size != 5 else 3), (X,))
@@ -180,25 +192,64 @@ def test_pad_negative_crops_and_errors():
         F.pad(_t(x), (1, 1), "mirror")
 
 
+# ----------------------------------------------------------------------------- oracle cases
+POOL_ORACLE = [  # (name, keyword arguments): the cases compared with PyTorch
+    ("max_pool2d", dict(kernel_size=3, stride=2, padding=1, dilation=2, ceil_mode=True)),
+    ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                        count_include_pad=False)),
+    ("adaptive_avg_pool2d", dict(output_size=(4, 3))),
+]
+PAD_ORACLE = (1, 2, 3, 0)
+
+
+def _pool_direct_kw(x, name, kw):
+    """The direct definition for one POOL_ORACLE case: (value, d out / d x)."""
+    if name == "adaptive_avg_pool2d":
+        return adaptive_avg_direct(x, *kw["output_size"])
+    kind = "max" if name == "max_pool2d" else "avg"
+    return pool_direct(x, kw["kernel_size"], kw["stride"], kw["padding"], kw.get("dilation", 1),
+                       kw["ceil_mode"], kind, kw.get("count_include_pad", True))
+
+
+@pytest.mark.parametrize("name,kw", POOL_ORACLE, ids=[c[0] for c in POOL_ORACLE])
+def test_pooling_oracle_cases_against_definition(name, kw):
+    """The PyTorch comparison's inputs and arguments, against the window-by-window definition
+    (values and gradient) and finite differences."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 9, 8))
+    X = _t(x, True)
+    y = getattr(F, name)(X, **kw)
+    ref, gmap = _pool_direct_kw(x, name, kw)
+    np.testing.assert_allclose(y.numpy(), ref, atol=1e-12)
+    g = rng.standard_normal(ref.shape)
+    y.backward(_t(g))
+    np.testing.assert_allclose(X.grad.numpy(), _vjp(g, gmap), atol=1e-12)
+    small = _t(rng.permutation(2 * 9 * 8).reshape(1, 2, 9, 8) * 0.01, True)  # no ties
+    assert ad.gradcheck(lambda a: getattr(F, name)(a, **kw), (small,))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_oracle_case_against_numpy(mode):
+    x = np.random.default_rng(8).standard_normal((2, 3, 9, 8))
+    np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    ref = np.pad(x, ((0, 0), (0, 0), PAD_ORACLE[2:], PAD_ORACLE[:2]), mode=np_mode)
+    np.testing.assert_array_equal(F.pad(_t(x), PAD_ORACLE, mode).numpy(), ref)
+
+
 # ----------------------------------------------------------------------------- PyTorch oracle
 def test_pooling_against_torch(torch):
     rng = np.random.default_rng(8)
     x = rng.standard_normal((2, 3, 9, 8))
     tf = torch.nn.functional
-    for fn, tfn, kw in [(F.max_pool2d, tf.max_pool2d, dict(kernel_size=3, stride=2, padding=1,
-                                                           dilation=2, ceil_mode=True)),
-                        (F.avg_pool2d, tf.avg_pool2d, dict(kernel_size=3, stride=2, padding=1,
-                                                           ceil_mode=True,
-                                                           count_include_pad=False)),
-                        (F.adaptive_avg_pool2d, tf.adaptive_avg_pool2d, dict(output_size=(4, 3)))]:
+    for name, kw in POOL_ORACLE:
         X = _t(x, True)
         tx = torch.tensor(x, requires_grad=True)
-        y, ty = fn(X, **kw), tfn(tx, **kw)
+        y, ty = getattr(F, name)(X, **kw), getattr(tf, name)(tx, **kw)
         g = rng.standard_normal(tuple(ty.shape))
         y.backward(_t(g))
         ty.backward(torch.tensor(g))
         np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), atol=1e-12)
         np.testing.assert_allclose(X.grad.numpy(), tx.grad.numpy(), atol=1e-12)
     for mode in ("reflect", "replicate", "circular"):
-        np.testing.assert_array_equal(F.pad(_t(x), (1, 2, 3, 0), mode).numpy(),
-                                      tf.pad(torch.tensor(x), (1, 2, 3, 0), mode).numpy())
+        np.testing.assert_array_equal(F.pad(_t(x), PAD_ORACLE, mode).numpy(),
+                                      tf.pad(torch.tensor(x), PAD_ORACLE, mode).numpy())
