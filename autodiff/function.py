@@ -19,6 +19,7 @@ would silently break double backward (and make a reference cycle), so ``apply`` 
 from __future__ import annotations
 
 import functools
+import inspect
 
 from .grad_mode import STATE, no_grad
 from .tape import Node, SavedTensor, _edge, _tapes
@@ -32,14 +33,12 @@ class FunctionCtx:
         self.to_save: tuple = ()
         self.needs_input_grad: tuple = ()
         self.non_differentiable: set = set()
+        self.dirty: tuple = ()
         self.materialize_grads = True
         self._node: Node | None = None
 
     def save_for_backward(self, *tensors) -> None:
-        for t in tensors:
-            if t is not None and not isinstance(t, Tensor):
-                raise TypeError(f"save_for_backward: only Tensors (or None) can be saved, got "
-                                f"{type(t).__name__}; keep other values as ctx attributes")
+        _check_tensors("save_for_backward", tensors, allow_none=True)
         self.to_save = tensors
 
     @property
@@ -53,13 +52,30 @@ class FunctionCtx:
         return tuple(None if s is None else s.unpack(node, i) for i, s in enumerate(node.saved))
 
     def mark_non_differentiable(self, *tensors) -> None:
+        """These outputs will not require grad; backward still receives a gradient for each
+        (zeros, or None without materialized grads)."""
+        _check_tensors("mark_non_differentiable", tensors)
         self.non_differentiable.update(id(t) for t in tensors)
 
     def set_materialize_grads(self, value: bool) -> None:
-        self.materialize_grads = value
+        """With False, backward receives None (not zeros) for the gradients of the outputs
+        that got none (unused outputs of a multi-output Function)."""
+        self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors) -> None:
-        pass
+        """Declare the inputs that forward modified in place; each must be returned as an
+        output. ``apply`` bumps their version and returns them (the same objects) with their
+        history moved onto this Function's node, as PyTorch does."""
+        _check_tensors("mark_dirty", tensors)
+        self.dirty = tensors
+
+
+def _check_tensors(method: str, tensors, allow_none: bool = False) -> None:
+    for t in tensors:
+        if not (isinstance(t, Tensor) or allow_none and t is None):
+            raise TypeError(f"{method}: only Tensors{' (or None)' if allow_none else ''} can "
+                            f"be passed, got {type(t).__name__}"
+                            f"{'; keep other values as ctx attributes' if allow_none else ''}")
 
 
 class Function:
@@ -76,8 +92,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        args, kwargs = _bind(cls, args, kwargs)
         ctx = FunctionCtx()
-        tensor_args = [a for a in args if isinstance(a, Tensor)]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         with no_grad():
             result = cls.forward(ctx, *args, **kwargs)
@@ -87,20 +103,25 @@ class Function:
             if not isinstance(o, Tensor) and o is not None:
                 raise TypeError(f"{cls.__name__}.forward must return Tensors, got "
                                 f"{type(o).__name__}")
-        record = STATE.enabled and any(t._requires_grad for t in tensor_args)
+        record = STATE.enabled and any(ctx.needs_input_grad)
+        dirty = _take_dirty(cls, ctx, outs)
         if not record:
             return result
         _refuse_outputs_on_ctx(cls, ctx, outs)
         inputs = [a for a in args if isinstance(a, Tensor)]
         edges = tuple(_edge(t) for t in inputs)
-        node = Node(f"{cls.__name__}Backward", _make_backward(cls, args), edges, None, ctx,
-                    tuple(e is not None for e in edges),
+        node = Node(f"{cls.__name__}Backward", _make_backward(cls, args, ctx.materialize_grads),
+                    edges, None, ctx, tuple(e is not None for e in edges),
                     tuple((t.data.shape, t.data.dtype) for t in inputs),
                     tuple((o.data.shape, o.data.dtype) for o in outs))
         wrapped = []
         for i, o in enumerate(outs):
             diff = o.data.dtype.kind == "f" and id(o) not in ctx.non_differentiable
-            wrapped.append(make(o.data, diff, node if diff else None, i))
+            if id(o) in dirty:  # modified in place: the same object, rebased onto this node
+                o.grad_fn, o._out_idx, o._requires_grad = (node if diff else None), i, diff
+                wrapped.append(o)
+            else:
+                wrapped.append(make(o.data, diff, node if diff else None, i))
         saved = []
         for t in ctx.to_save:
             if t is None:
@@ -112,6 +133,40 @@ class Function:
         for tape in _tapes:
             tape.append(node)
         return wrapped[0] if single else tuple(wrapped)
+
+
+def _bind(cls, args: tuple, kwargs: dict) -> tuple:
+    """Arguments given by keyword become positional (as PyTorch binds them), so a Tensor
+    passed as ``y=t`` is an input that gets a gradient; only keyword-only parameters stay
+    keywords, and a Tensor that requires grad may not be one."""
+    if not kwargs:
+        return args, kwargs
+    try:
+        bound = inspect.signature(cls.forward).bind(None, *args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{cls.__name__}.apply: {e}") from None
+    for name, v in bound.kwargs.items():
+        if isinstance(v, Tensor) and v._requires_grad:
+            raise TypeError(f"{cls.__name__}.apply: the keyword-only argument {name!r} is a "
+                            f"Tensor that requires grad; make it a positional parameter of "
+                            f"forward so that it gets a gradient")
+    return bound.args[1:], bound.kwargs
+
+
+def _take_dirty(cls, ctx, outs) -> set:
+    """Check the tensors ``forward`` marked dirty and bump their versions; their ids."""
+    dirty, ctx.dirty = ctx.dirty, ()  # not kept on ctx: it would be an output -> node cycle
+    out_ids = {id(o) for o in outs}
+    for t in dirty:
+        if id(t) not in out_ids:
+            raise RuntimeError(f"{cls.__name__}: some elements marked as dirty during the "
+                               f"forward method were not returned as output. The inputs that "
+                               f"are modified inplace must all be outputs of the Function.")
+        if STATE.enabled and t._requires_grad and t.grad_fn is None:
+            raise RuntimeError(f"{cls.__name__}: a leaf Variable that requires grad has been "
+                               f"used in an in-place operation (marked dirty).")
+        t._version.v += 1
+    return {id(t) for t in dirty}
 
 
 def _refuse_outputs_on_ctx(cls, ctx, outs) -> None:
@@ -126,8 +181,11 @@ def _refuse_outputs_on_ctx(cls, ctx, outs) -> None:
                     f"through {cls.__name__} would silently lose its dependence on the inputs")
 
 
-def _make_backward(cls, args):
-    positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+def _make_backward(cls, args, materialize: bool):
+    # only metadata of the arguments: holding the tensors would keep them (and a dirty input
+    # rebased onto the node: a cycle) alive as long as the graph
+    metas = [(i, a.shape, a.dtype, a.xp) for i, a in enumerate(args) if isinstance(a, Tensor)]
+    n_args = len(args)
 
     def backward_fn(node, *grads):
         ctx = node.attrs
@@ -138,27 +196,28 @@ def _make_backward(cls, args):
             ctx._node = None
         if not isinstance(res, tuple):
             res = (res,)
-        if len(res) < len(args):
-            res = res + (None,) * (len(args) - len(res))
-        if len(res) > len(args):
+        if len(res) < n_args:
+            res = res + (None,) * (n_args - len(res))
+        if len(res) > n_args and any(g is not None for g in res[n_args:]):
             raise RuntimeError(f"{cls.__name__}.backward returned {len(res)} gradients for "
-                               f"{len(args)} forward arguments")
+                               f"{n_args} forward arguments")
         out = []
-        for p in positions:
+        for p, shape, dtype, xp in metas:  # extra trailing Nones are ignored (as PyTorch)
             g = res[p]
             if g is not None and not isinstance(g, Tensor):
-                g = make(args[p].xp.asarray(g, dtype=args[p].dtype))
-            if g is not None and g.shape != args[p].shape:
+                g = make(xp.asarray(g, dtype=dtype))
+            if g is not None and g.shape != shape:
                 try:
                     from .ops.shape import sum_to
-                    g = sum_to(g, args[p].shape)
+                    g = sum_to(g, shape)
                 except ValueError:
                     raise RuntimeError(f"{cls.__name__}.backward returned a gradient of shape "
                                        f"{g.shape} for argument {p} of shape "
-                                       f"{args[p].shape}") from None
+                                       f"{shape}") from None
             out.append(g)
         return tuple(out)
 
+    backward_fn.materialize_grads = materialize  # read by the tape for multi-output nodes
     return backward_fn
 
 

@@ -418,6 +418,8 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
             try:
                 if len(grads) == 1:
                     in_grads = node.backward_fn(node, grads[0])
+                elif not getattr(node.backward_fn, "materialize_grads", True):
+                    in_grads = node.backward_fn(node, *grads)  # ctx.set_materialize_grads(False)
                 else:
                     in_grads = node.backward_fn(node, *[
                         g if g is not None else _zeros(m, grads) for g, m in
