@@ -258,8 +258,6 @@ def onecycle(step: int, total_steps: int, max_lr: float, pct_start: float = 0.3,
                   (e1, total_steps - 1, max_lr, lr_min, base_momentum, max_momentum)]
     a, b, l0, l1, m0, m1 = next((p for p in phases if step <= p[1]), phases[-1])
     frac = (step - a) / (b - a)
-    if anneal_strategy == "linear":
-        w = frac
-    else:
-        w = (1 - math.cos(math.pi * frac)) / 2
-    return l0 + (l1 - l0) * w, m0 + (m1 - m0) * w
+    # the share of the phase's change still ahead (written from the end value: exact there)
+    rest = 1 - frac if anneal_strategy == "linear" else (1 + math.cos(math.pi * frac)) / 2
+    return l1 + (l0 - l1) * rest, m1 + (m0 - m1) * rest

@@ -1,10 +1,13 @@
-"""Learning-rate schedulers vs closed forms and torch.optim.lr_scheduler."""
+"""Learning-rate schedulers vs the closed forms of PyTorch's documentation (``ref_optim``) and,
+where installed, torch.optim.lr_scheduler."""
 from __future__ import annotations
 
-import math
+from functools import partial
 
 import numpy as np
 import pytest
+from ref_optim import SCHEDULES as CLOSED_FORMS
+from ref_optim import onecycle
 
 import autodiff as ad
 from autodiff import optim
@@ -40,29 +43,33 @@ def _run(opt, sched, n=N, key=None):
 
 
 SCHEDULES = [
-    ("StepLR", dict(step_size=4, gamma=0.5),
-     lambda b, e: b * 0.5 ** (e // 4)),
-    ("MultiStepLR", dict(milestones=[3, 7, 7, 15], gamma=0.1),
-     lambda b, e: b * 0.1 ** sum(m <= e for m in [3, 7, 7, 15])),
-    ("ExponentialLR", dict(gamma=0.9),
-     lambda b, e: b * 0.9 ** e),
-    ("CosineAnnealingLR", dict(T_max=10, eta_min=0.01),
-     lambda b, e: 0.01 + (b - 0.01) * (1 + math.cos(math.pi * e / 10)) / 2),
-    ("LambdaLR", dict(lr_lambda=lambda e: 1.0 / (1 + e)),
-     lambda b, e: b / (1 + e)),
+    ("StepLR", dict(step_size=4, gamma=0.5)),
+    ("StepLR", dict(step_size=1, gamma=0.8)),
+    ("MultiStepLR", dict(milestones=[3, 7, 7, 15], gamma=0.1)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=10, eta_min=0.01)),  # past T_max the cosine rises again
+    ("CosineAnnealingLR", dict(T_max=7)),
+    ("LambdaLR", dict(lr_lambda=lambda e: 1.0 / (1 + e))),
 ]
+SCHEDULE_IDS = [f"{c[0]}-{i}" for i, c in enumerate(SCHEDULES)]
 
 
-@pytest.mark.parametrize("name,kw,closed", SCHEDULES, ids=[s[0] for s in SCHEDULES])
-def test_schedule_matches_closed_form(name, kw, closed):
+def closed_form(name: str, kw: dict):
+    """``lr(base, epoch)`` of the schedule, from ``ref_optim``."""
+    return partial(CLOSED_FORMS[name], **kw)
+
+
+@pytest.mark.parametrize("name,kw", SCHEDULES, ids=SCHEDULE_IDS)
+def test_schedule_matches_closed_form(name, kw):
     opt = _opt(groups=2)
     lrs = _run(opt, getattr(S, name)(opt, **kw))
+    closed = closed_form(name, kw)
     want = np.array([[closed(0.1, e), closed(0.2, e)] for e in range(N + 1)])
     np.testing.assert_allclose(lrs, want, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("name,kw,closed", SCHEDULES, ids=[s[0] for s in SCHEDULES])
-def test_schedule_matches_torch(torch, name, kw, closed):
+@pytest.mark.parametrize("name,kw", SCHEDULES, ids=SCHEDULE_IDS)
+def test_schedule_matches_torch(torch, name, kw):
     opt = _opt(groups=2)
     lrs = _run(opt, getattr(S, name)(opt, **kw))
     topt = _torch_opt(torch, groups=2)
@@ -70,10 +77,11 @@ def test_schedule_matches_torch(torch, name, kw, closed):
     np.testing.assert_allclose(lrs, tlrs, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("name,kw,closed", SCHEDULES[:4], ids=[s[0] for s in SCHEDULES[:4]])
-def test_step_with_epoch_uses_closed_form(name, kw, closed):
+@pytest.mark.parametrize("name,kw", SCHEDULES[:6], ids=SCHEDULE_IDS[:6])
+def test_step_with_epoch_uses_closed_form(name, kw):
     opt = _opt()
     sched = getattr(S, name)(opt, **kw)
+    closed = closed_form(name, kw)
     for e in (5, 2, 17):
         sched.step(e)
         np.testing.assert_allclose(opt.param_groups[0]["lr"], closed(0.1, e), rtol=1e-12)
@@ -103,31 +111,8 @@ def test_resume_needs_initial_lr():
 
 
 # ----------------------------------------------------------------------------- OneCycleLR
-def onecycle_closed(step, total, max_lr, pct=0.3, div=25.0, final_div=1e4, linear=False,
-                    three=False, base_m=0.85, max_m=0.95):
-    """Independent transcription of the 1cycle policy: (lr, momentum) at ``step``."""
-    lo = max_lr / div
-    mn = lo / final_div
-
-    def interp(a, b, f):
-        return a + (b - a) * f if linear else b + (a - b) * (1 + math.cos(math.pi * f)) / 2
-
-    e1 = pct * total - 1
-    if three:
-        e2 = 2 * pct * total - 2
-        if step <= e1:
-            f = step / e1
-            return interp(lo, max_lr, f), interp(max_m, base_m, f)
-        if step <= e2:
-            f = (step - e1) / (e2 - e1)
-            return interp(max_lr, lo, f), interp(base_m, max_m, f)
-        f = (step - e2) / (total - 1 - e2)
-        return interp(lo, mn, f), max_m
-    if step <= e1:
-        f = step / e1
-        return interp(lo, max_lr, f), interp(max_m, base_m, f)
-    f = (step - e1) / (total - 1 - e1)
-    return interp(max_lr, mn, f), interp(base_m, max_m, f)
+def _momentum(kind):
+    return (lambda g: g["momentum"]) if kind == "sgd" else (lambda g: g["betas"][0])
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(anneal_strategy="linear"),
@@ -138,18 +123,14 @@ def test_onecycle_curves(kw, kind):
     total = 40
     opt = _opt(kind)
     sched = S.OneCycleLR(opt, max_lr=1.0, total_steps=total, **kw)
-    mom = (lambda g: g["momentum"]) if kind == "sgd" else (lambda g: g["betas"][0])
     lrs = _run(opt, sched, total - 1)[:, 0]
     moms = _run(_o := _opt(kind), S.OneCycleLR(_o, max_lr=1.0, total_steps=total, **kw),
-                total - 1, key=mom)[:, 0]
-    ck = dict(pct=kw.get("pct_start", 0.3), div=kw.get("div_factor", 25.0),
-              final_div=kw.get("final_div_factor", 1e4),
-              linear=kw.get("anneal_strategy") == "linear", three=kw.get("three_phase", False))
-    want = np.array([onecycle_closed(s, total, 1.0, **ck) for s in range(total)])
-    np.testing.assert_allclose(lrs, want[:, 0], rtol=1e-12)
-    np.testing.assert_allclose(moms, want[:, 1], rtol=1e-12)
+                total - 1, key=_momentum(kind))[:, 0]
+    want = np.array([onecycle(s, total, 1.0, **kw) for s in range(total)])
+    np.testing.assert_allclose(lrs, want[:, 0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(moms, want[:, 1], rtol=1e-12, atol=1e-15)
     # shape of the cycle: warm-up from max/div to max, then annihilation to max/(div*final)
-    div, final = ck["div"], ck["final_div"]
+    div, final = kw.get("div_factor", 25.0), kw.get("final_div_factor", 1e4)
     assert lrs[0] == pytest.approx(1.0 / div)
     assert lrs.max() == pytest.approx(1.0, rel=1e-2)
     assert lrs[-1] == pytest.approx(1.0 / (div * final))
@@ -159,16 +140,36 @@ def test_onecycle_curves(kw, kind):
         assert opt.param_groups[0]["betas"][1] == 0.999
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(three_phase=True, anneal_strategy="linear")])
-def test_onecycle_matches_torch(torch, kw):
-    opt = _opt("adam", groups=2)
-    ours = _run(opt, S.OneCycleLR(opt, max_lr=[1.0, 2.0], epochs=3, steps_per_epoch=7, **kw),
-                20)
-    topt = _torch_opt(torch, "adam", groups=2)
-    theirs = _run(topt, torch.optim.lr_scheduler.OneCycleLR(
-        topt, max_lr=[1.0, 2.0], epochs=3, steps_per_epoch=7, **kw), 20)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
-    assert opt.param_groups[1]["betas"][0] == pytest.approx(topt.param_groups[1]["betas"][0])
+ONECYCLE = [dict(), dict(three_phase=True, anneal_strategy="linear")]
+
+
+def _onecycle_run(optim_mod, sched_mod, kind, kw):
+    """lr and momentum of both groups (max_lr 1 and 2) over the whole 3 x 7 step cycle."""
+    out = []
+    for key in (None, _momentum(kind)):
+        opt = optim_mod(kind, groups=2)
+        sched = sched_mod.OneCycleLR(opt, max_lr=[1.0, 2.0], epochs=3, steps_per_epoch=7, **kw)
+        out.append(_run(opt, sched, 20, key=key))
+    return out
+
+
+@pytest.mark.parametrize("kw", ONECYCLE)
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_onecycle_per_group_matches_closed_form(kind, kw):
+    lrs, moms = _onecycle_run(_opt, S, kind, kw)
+    for j, max_lr in enumerate((1.0, 2.0)):
+        want = np.array([onecycle(s, 21, max_lr, **kw) for s in range(21)])
+        np.testing.assert_allclose(lrs[:, j], want[:, 0], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(moms[:, j], want[:, 1], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("kw", ONECYCLE)
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_onecycle_matches_torch(torch, kind, kw):
+    ours = _onecycle_run(_opt, S, kind, kw)
+    theirs = _onecycle_run(partial(_torch_opt, torch), torch.optim.lr_scheduler, kind, kw)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
 def test_onecycle_errors():
