@@ -10,6 +10,8 @@ from autodiff import optim
 from autodiff.nn import functional as F
 from autodiff.nn.models import resnet_cifar
 from autodiff.nn.models.resnet import BasicBlock
+from ref_conv import conv2d_shifted
+from ref_nn import log_softmax
 
 
 def count_by_formula(depth: int, shortcut: str = "A", classes: int = 10) -> int:
@@ -26,23 +28,31 @@ def count_by_formula(depth: int, shortcut: str = "A", classes: int = 10) -> int:
     return total + 64 * classes + classes
 
 
-@pytest.mark.parametrize("depth,expected,paper", [(20, 269722, 0.27), (56, 853018, 0.85)])
-def test_parameter_counts_match_the_paper(depth, expected, paper):
-    model = resnet_cifar(depth, "A")
-    assert count_by_formula(depth) == expected
-    assert model.num_parameters() == expected
-    assert round(expected / 1e6, 2) == paper
+# Exact counts, option A, worked out by hand: stem 3*16*9 + 2*16 = 464; a stage-1 block
+# 2 (16*16*9 + 2*16) = 4672; the first stage-2 block 16*32*9 + 32*32*9 + 4*32 = 13952, the others
+# 2 (32*32*9 + 2*32) = 18560; the first stage-3 block 32*64*9 + 64*64*9 + 4*64 = 55552, the
+# others 2 (64*64*9 + 2*64) = 73984; fc 64*10 + 10 = 650. In all 97216 n - 21926.
+# Option B adds the two projections (1x1 conv + BN): 16*32 + 2*32 + 32*64 + 2*64 = 2752.
+COUNTS_A = {8: 75290, 20: 269722, 32: 464154, 44: 658586, 56: 853018, 110: 1727962}
+PROJECTIONS_B = 2752
+PAPER_MILLIONS = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7}   # He et al. Table 6
 
 
-@pytest.mark.parametrize("depth", [32, 44, 110])
-def test_parameter_counts_other_depths(depth):
-    assert resnet_cifar(depth).num_parameters() == count_by_formula(depth)
-    assert round(count_by_formula(110) / 1e6, 1) == 1.7
+@pytest.mark.parametrize("depth", [20, 32, 44, 56, 110])
+def test_parameter_counts_match_the_paper(depth):
+    n = (depth - 2) // 6
+    expected = COUNTS_A[depth]
+    assert expected == 97216 * n - 21926 == count_by_formula(depth)
+    assert round(expected / 1e6, 1 if depth == 110 else 2) == PAPER_MILLIONS[depth]
+    assert resnet_cifar(depth, "A").num_parameters() == expected
+    assert count_by_formula(depth, "B") == expected + PROJECTIONS_B
+    if depth <= 56:
+        assert resnet_cifar(depth, "B").num_parameters() == expected + PROJECTIONS_B
 
 
 def test_option_b_adds_projections():
     a, b = resnet_cifar(20, "A"), resnet_cifar(20, "B")
-    assert b.num_parameters() - a.num_parameters() == (16 * 32 + 64) + (32 * 64 + 128)
+    assert b.num_parameters() - a.num_parameters() == PROJECTIONS_B
     assert b.num_parameters() == count_by_formula(20, "B")
 
 
@@ -102,6 +112,131 @@ def test_training_steps_reduce_loss(shortcut):
     assert float(F.cross_entropy(model(x), y).item()) < first
 
 
+# ----------------------------------------------------------------------------- NumPy ResNet-8
+def _bn_keys(prefix: str, c: int) -> list:
+    return [(f"{prefix}.{k}", (c,)) for k in ("weight", "bias", "running_mean", "running_var")] \
+        + [(f"{prefix}.num_batches_tracked", ())]
+
+
+def resnet8_state_layout(shortcut: str) -> list:
+    """(key, shape) of ResNet-8 (n = 1) in PyTorch's naming, written from the architecture:
+    stem conv-BN, one block per stage (conv1-bn1-conv2-bn2, option B's projection after),
+    fc."""
+    out = [("conv1.weight", (16, 3, 3, 3))] + _bn_keys("bn1", 16)
+    cin = 16
+    for s, c in enumerate((16, 32, 64), 1):
+        b = f"layer{s}.0"
+        out += [(f"{b}.conv1.weight", (c, cin, 3, 3))] + _bn_keys(f"{b}.bn1", c)
+        out += [(f"{b}.conv2.weight", (c, c, 3, 3))] + _bn_keys(f"{b}.bn2", c)
+        if cin != c and shortcut == "B":
+            out += [(f"{b}.shortcut.0.weight", (c, cin, 1, 1))] + _bn_keys(f"{b}.shortcut.1", c)
+        cin = c
+    return out + [("fc.weight", (10, 64)), ("fc.bias", (10,))]
+
+
+def np_resnet8(sd: dict, x: np.ndarray, shortcut: str, training: bool) -> np.ndarray:
+    """ResNet-8's logits in NumPy from state-dict arrays (He et al. 2016, section 4.2):
+    batch statistics (biased variance) in training, running statistics in eval."""
+    def bn(h, p):
+        if training:
+            mean, var = h.mean((0, 2, 3)), h.var((0, 2, 3))
+        else:
+            mean, var = sd[p + ".running_mean"], sd[p + ".running_var"]
+        r = (1, -1, 1, 1)
+        return ((h - mean.reshape(r)) / np.sqrt(var.reshape(r) + 1e-5) * sd[p + ".weight"]
+                .reshape(r) + sd[p + ".bias"].reshape(r))
+
+    def conv(h, key, stride, pad):
+        return conv2d_shifted(h, sd[key], None, (stride, stride), ((pad, pad), (pad, pad)))
+
+    h = np.maximum(bn(conv(x, "conv1.weight", 1, 1), "bn1"), 0)
+    for s in (1, 2, 3):
+        b, stride = f"layer{s}.0", 1 if s == 1 else 2
+        out = np.maximum(bn(conv(h, b + ".conv1.weight", stride, 1), b + ".bn1"), 0)
+        out = bn(conv(out, b + ".conv2.weight", 1, 1), b + ".bn2")
+        if s == 1:
+            short = h
+        elif shortcut == "A":       # subsample, zero channels split evenly before and after
+            extra = out.shape[1] - h.shape[1]
+            short = np.pad(h[:, :, ::2, ::2], ((0, 0), (extra // 2, extra - extra // 2),
+                                                (0, 0), (0, 0)))
+        else:
+            short = bn(conv(h, b + ".shortcut.0.weight", 2, 0), b + ".shortcut.1")
+        h = np.maximum(out + short, 0)
+    return h.mean((2, 3)) @ sd["fc.weight"].T + sd["fc.bias"]
+
+
+def _random_resnet8(shortcut: str, rng):
+    """ResNet-8 in float64 with random BN affine parameters and running statistics."""
+    model = resnet_cifar(8, shortcut).double()
+    sd = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    for k in sd:
+        if k.endswith((".weight", ".bias")) and sd[k].ndim == 1:
+            sd[k] = rng.standard_normal(sd[k].shape) * 0.5 + (1.0 if "weight" in k else 0.0)
+        elif k.endswith("running_mean"):
+            sd[k] = rng.standard_normal(sd[k].shape) * 0.1
+        elif k.endswith("running_var"):
+            sd[k] = rng.random(sd[k].shape) + 0.5
+    model.load_state_dict(sd)
+    return model, sd
+
+
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_resnet8_state_layout(shortcut):
+    layout = resnet8_state_layout(shortcut)
+    sd = resnet_cifar(8, shortcut).state_dict()
+    assert [(k, tuple(v.shape)) for k, v in sd.items()] == layout
+    n_params = sum(int(np.prod(s)) for k, s in layout
+                   if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    assert n_params == COUNTS_A[8] + (PROJECTIONS_B if shortcut == "B" else 0)
+
+
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_resnet8_forward_matches_numpy(shortcut):
+    """Logits in eval and training mode against the NumPy network (ref_conv's convolution,
+    batch norm written out) from the same weights."""
+    rng = np.random.default_rng(0)
+    model, sd = _random_resnet8(shortcut, rng)
+    x = rng.standard_normal((2, 3, 16, 16))
+    model.eval()
+    np.testing.assert_allclose(model(ad.tensor(x)).numpy(), np_resnet8(sd, x, shortcut, False),
+                               rtol=1e-9, atol=1e-10)
+    model.train()
+    np.testing.assert_allclose(model(ad.tensor(x)).numpy(), np_resnet8(sd, x, shortcut, True),
+                               rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_resnet8_gradients_match_numpy_differences(shortcut):
+    """The cross-entropy gradient of every parameter tensor and of the input, projected on a
+    random direction, against central differences of the NumPy network's loss (training
+    mode)."""
+    rng = np.random.default_rng(1)
+    model, sd = _random_resnet8(shortcut, rng)
+    x = rng.standard_normal((2, 3, 8, 8))
+    y = np.array([3, 7])
+
+    def np_loss(sd_, x_):
+        return -log_softmax(np_resnet8(sd_, x_, shortcut, True), 1)[np.arange(2), y].mean()
+
+    xa = ad.tensor(x, requires_grad=True)
+    F.cross_entropy(model(xa), ad.tensor(y)).backward()
+    grads = {k: p.grad.numpy() for k, p in model.named_parameters()}
+    assert set(grads) == {k for k, _ in resnet8_state_layout(shortcut)
+                          if not k.endswith(("running_mean", "running_var",
+                                             "num_batches_tracked"))}
+    h = 1e-6
+    for k, g in list(grads.items()) + [("input", xa.grad.numpy())]:
+        v = rng.standard_normal(g.shape)
+        v /= np.linalg.norm(v)
+        if k == "input":
+            fd = (np_loss(sd, x + h * v) - np_loss(sd, x - h * v)) / (2 * h)
+        else:
+            fd = (np_loss({**sd, k: sd[k] + h * v}, x) -
+                  np_loss({**sd, k: sd[k] - h * v}, x)) / (2 * h)
+        assert (g * v).sum() == pytest.approx(fd, rel=1e-5, abs=1e-8), k
+
+
 # ----------------------------------------------------------------------------- PyTorch oracle
 def _torch_resnet(torch, n: int, shortcut: str):
     """The same network written in PyTorch (shared with the benchmark suite)."""
@@ -113,8 +248,9 @@ def _torch_resnet(torch, n: int, shortcut: str):
 def test_parameter_count_against_torch(torch, depth):
     for sc in ("A", "B"):
         tnet = _torch_resnet(torch, (depth - 2) // 6, sc)
-        assert sum(p.numel() for p in tnet.parameters()) == resnet_cifar(depth, sc)\
-            .num_parameters()
+        expected = COUNTS_A[depth] + (PROJECTIONS_B if sc == "B" else 0)
+        assert sum(p.numel() for p in tnet.parameters()) == expected
+        assert resnet_cifar(depth, sc).num_parameters() == expected
 
 
 @pytest.mark.parametrize("shortcut", ["A", "B"])
@@ -124,6 +260,7 @@ def test_same_network_as_torch(torch, shortcut):
     tnet = _torch_resnet(torch, 1, shortcut).double()
     model = resnet_cifar(8, shortcut).double()
     tsd = {k: v.detach().numpy() for k, v in tnet.state_dict().items()}
+    assert [(k, v.shape) for k, v in tsd.items()] == resnet8_state_layout(shortcut)
     sd = model.state_dict()
     tkeys = {k for k in tsd if not k.endswith("num_batches_tracked")}
     assert tkeys <= set(sd) and {k for k in sd if not k.endswith("num_batches_tracked")} == tkeys
