@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from ref_nn import mlp_sgd
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -285,8 +286,9 @@ def test_class_imbalance_weighting_fixes_minority_recall():
                  "balanced_accuracy": 0.5}
 
 
-def test_mnist_mlp_training_matches_torch(torch, data_dir):
-    """Ten SGD steps of experiment 1's loop from the same weights on the same batches."""
+def _ten_sgd_steps(data_dir):
+    """Ten SGD steps (lr 0.01, batches of 64 in order) of experiment 1's loop: the initial
+    weights, the data, each batch's loss and the final weights."""
     ex = _load("mnist_mlp")
     from autodiff import optim
     from autodiff.data import DataLoader, TensorDataset
@@ -298,7 +300,25 @@ def test_mnist_mlp_training_matches_torch(torch, data_dir):
     loader = DataLoader(TensorDataset(xtr, ytr), batch_size=64)
     losses: list[float] = []
     ex.train_epoch(net, loader, opt, ex.loss_function("nll"), losses=losses)
+    return init, xtr, ytr, losses, [p.numpy() for p in net.parameters()]
 
+
+def test_mnist_mlp_training_matches_numpy(data_dir):
+    """The same ten steps written out in NumPy (float64 forward, hand-derived cross-entropy
+    backward, p -= lr * grad): the float32 engine stays within float32 rounding."""
+    init, xtr, ytr, losses, params = _ten_sgd_steps(data_dir)
+    batches = [(xtr[i:i + 64], ytr[i:i + 64]) for i in range(0, 640, 64)]
+    ref_losses, ref_params = mlp_sgd(init, batches, lr=0.01)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    assert ref_losses[-1] < ref_losses[0]
+    for p, rp, p0 in zip(params, ref_params, init):
+        np.testing.assert_allclose(p, rp, rtol=1e-4, atol=1e-6)
+        assert np.abs(rp - p0).max() > 1e-4          # the steps moved every tensor
+
+
+def test_mnist_mlp_training_matches_torch(torch, data_dir):
+    """The same ten steps in PyTorch from the same weights on the same batches."""
+    init, xtr, ytr, losses, params = _ten_sgd_steps(data_dir)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -306,8 +326,8 @@ def test_mnist_mlp_training_matches_torch(torch, data_dir):
     finally:
         torch.set_num_threads(threads)
     np.testing.assert_allclose(losses, tlosses, rtol=1e-5)
-    for p, tp in zip(net.parameters(), tparams):
-        np.testing.assert_allclose(p.numpy(), tp, rtol=1e-4, atol=1e-6)
+    for p, tp in zip(params, tparams):
+        np.testing.assert_allclose(p, tp, rtol=1e-4, atol=1e-6)
 
 
 def _torch_sgd(torch, init, xtr, ytr):
