@@ -251,6 +251,19 @@ def test_batchnorm_module_errors_and_momentum_none():
     np.testing.assert_allclose(plain(x).numpy().mean(0), 0, atol=1e-6)  # batch stats in eval
 
 
+def test_batchnorm_bias_false_keeps_only_the_scale():
+    """PyTorch 2.x's keyword ``bias=False``: y = x_hat * weight, no shift parameter."""
+    bn = nn.BatchNorm2d(3, bias=False).double()
+    assert bn.bias is None and [n for n, _ in bn.named_parameters()] == ["weight"]
+    w = np.random.randn(3)
+    with ad.no_grad():
+        bn.weight.copy_(w)
+    x = np.random.randn(4, 3, 2, 2)
+    np.testing.assert_allclose(bn(ad.tensor(x)).numpy(), _np_bn(x, w, np.zeros(3)), rtol=1e-10,
+                               atol=1e-12)
+    assert ad.gradcheck(lambda t: bn(t), (ad.tensor(x, requires_grad=True),))
+
+
 BN_CASES = [  # (class, input shape, keyword arguments)
     ("BatchNorm1d", (8, 4), {"momentum": 0.2}),
     ("BatchNorm1d", (6, 4, 3), {"momentum": 0.2}),
