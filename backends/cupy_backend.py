@@ -21,8 +21,8 @@ from typing import Iterator
 
 from .registry import Backend
 
-__all__ = ["is_available", "make", "pool_stats", "free_pool", "synchronize", "launch_counter",
-           "LaunchCount"]
+__all__ = ["is_available", "make", "pool_stats", "free_pool", "pinned_array", "synchronize",
+           "launch_counter", "LaunchCount"]
 
 
 def _import_cupy():
@@ -73,6 +73,16 @@ def free_pool() -> None:
     cupy = _import_cupy()
     cupy.get_default_memory_pool().free_all_blocks()
     cupy.get_default_pinned_memory_pool().free_all_blocks()
+
+
+def pinned_array(array):
+    """A copy of the NumPy ``array`` in page-locked host memory (CuPy's pinned pool), from
+    which copies to the GPU are faster and can run asynchronously (``pin_memory=True``)."""
+    _import_cupy()  # the clear error when CuPy or a GPU is missing
+    import cupyx
+    out = cupyx.empty_pinned(array.shape, array.dtype)
+    out[...] = array
+    return out
 
 
 def synchronize() -> None:

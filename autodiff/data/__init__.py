@@ -9,6 +9,7 @@
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset
 from .download import ChecksumError, default_cache_dir, download, sha256_file
 from .loader import DataLoader, default_collate
+from .workers import WorkerInfo, get_worker_info
 from .mnist import (IMAGE_MAGIC, LABEL_MAGIC, MNIST_FILES, MNIST_MEAN, MNIST_MIRRORS,
                     MNIST_SHA256, MNIST_STD, MNISTSplit, find_mnist_dir, load_mnist,
                     mnist_split, read_idx, read_mnist_images, read_mnist_labels, write_idx)
@@ -25,4 +26,4 @@ __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader",
            "load_mnist", "mnist_split", "MNISTSplit", "find_mnist_dir", "MNIST_FILES",
            "MNIST_SHA256", "MNIST_MIRRORS", "MNIST_MEAN", "MNIST_STD", "LABEL_MAGIC",
            "IMAGE_MAGIC", "download", "sha256_file", "ChecksumError", "default_cache_dir",
-           "progress", "TextProgress"]
+           "progress", "TextProgress", "WorkerInfo", "get_worker_info"]
