@@ -65,7 +65,43 @@ def identity(input: Tensor) -> Tensor:
 
 
 # ------------------------------------------------------------------------------------ activations
+def _inplace(name: str, input: Tensor, fn) -> Tensor:
+    """PyTorch's ``inplace=True``: ``input`` itself is returned, its data overwritten with
+    ``fn(input)`` and its version bumped; when the op is recorded, its history moves onto the
+    op's node (as ``x.relu_()``). Refused for a leaf that requires grad while grad is on."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(inplace=True): input must be a Tensor, got "
+                        f"{type(input).__name__}")
+    recording = ad.is_grad_enabled() and input.requires_grad
+    if recording and input.is_leaf:
+        raise RuntimeError(f"{name}(inplace=True): a leaf Variable that requires grad is being "
+                           f"used in an in-place operation.")
+    # the op's rule may save its input: give it the values before they are overwritten
+    src = make(input.data.copy(), True, input.grad_fn, input._out_idx) if recording else input
+    out = fn(src)
+    data = input.data
+    if isinstance(data, numpy.generic):  # a 0-d result kept as a NumPy scalar: immutable
+        data = input.data = numpy.array(data)
+    try:
+        data[...] = out.data
+    except ValueError as e:
+        raise RuntimeError(f"{name}(inplace=True): the input's data (shape {input.shape}) "
+                           f"cannot be written in place: {e}") from None
+    input._version.v += 1
+    if recording:
+        node = out.grad_fn
+        input.grad_fn, input._out_idx = node, out._out_idx
+        for s in node.saved:  # the op's saved output is now input: share its data and version
+            if s is not None and s.out_idx == out._out_idx:
+                s.data, s.version, s.expected = data, input._version, input._version.v
+    return input
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). With ``inplace`` (here and in leaky_relu, elu, dropout) ``input`` itself is
+    overwritten and returned, as PyTorch's (see ``_inplace``)."""
+    if inplace:
+        return _inplace("relu", input, ad.relu)
     return ad.relu(input)
 
 
@@ -78,10 +114,14 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    if inplace:
+        return _inplace("leaky_relu", input, lambda x: ad.leaky_relu(x, negative_slope))
     return ad.leaky_relu(input, negative_slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if inplace:
+        return _inplace("elu", input, lambda x: ad.elu(x, alpha))
     return ad.elu(input, alpha)
 
 
@@ -112,22 +152,26 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
             inplace: bool = False) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted
     dropout); the identity when not ``training`` or ``p == 0``. The mask is kept for
-    backward."""
+    backward. ``inplace`` as in :func:`relu`."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
-    input = _t(input)
     if not training or p == 0.0:
-        return input
+        return _t(input)
+    if inplace:
+        return _inplace("dropout", input, lambda x: dropout(x, p, training))
+    input = _t(input)
     xp = input.xp
     if p == 1.0:
         mask = xp.zeros(input.shape, input.dtype)
     else:
         keep = generator(xp).random(input.shape) >= p
         mask = keep.astype(input.dtype) * input.dtype.type(1.0 / (1.0 - p))
-    return record("dropout", _dropout_bw, input.data * mask, (input,), attrs=mask)
+    return record("dropout", _mul_attrs_bw, input.data * mask, (input,), attrs=mask)
 
 
-def _dropout_bw(ctx, g):
+def _mul_attrs_bw(ctx, g):
+    """The gradient times the constant array ``ctx.attrs`` (dropout's mask, embedding's
+    per-lookup gradient scale)."""
     return (ad.mul(g, make(ctx.attrs)),)
 
 
@@ -261,10 +305,22 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
 
 
 # ------------------------------------------------------------------------------------ embedding
-def embedding(input, weight: Tensor, padding_idx: int | None = None,
-              max_norm=None) -> Tensor:
-    """Rows of ``weight`` at the integer indices ``input`` (any shape); the row at
-    ``padding_idx`` gets no gradient."""
+def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm=None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+              sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` at the integer indices ``input`` (any shape), as PyTorch's.
+
+    The row at ``padding_idx`` gets no gradient. With ``max_norm``, every row looked up whose
+    ``norm_type``-norm exceeds it is first rescaled in place (under no-grad, the version of
+    ``weight`` bumped) to norm ``max_norm`` (by ``max_norm / (norm + 1e-7)``). With
+    ``scale_grad_by_freq`` each lookup's gradient is divided by the number of times its index
+    occurs in ``input``. ``sparse=True`` (sparse gradients) is not supported."""
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True is not supported (there are no sparse "
+                                  "tensors here); use sparse=False for the dense gradient")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
+                         f"shape {tuple(weight.shape)}")
     idx = input.data if isinstance(input, Tensor) else numpy.asarray(input)
     xp = weight.xp
     idx = xp.asarray(idx)
@@ -274,12 +330,35 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None,
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
         raise IndexError(f"embedding: index out of range: indices span [{int(idx.min())}, "
                          f"{int(idx.max())}] but the table has {num} rows")
-    out = ad.getitem(weight, idx)
     if padding_idx is not None:
-        pad = padding_idx % num
-        keep = (idx != pad)[..., None]
-        out = ad.where(keep, out, out.detach())
-    return out
+        if not -num <= padding_idx < num:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within "
+                             f"num_embeddings {num}")
+        padding_idx %= num
+    if max_norm is not None:
+        _embedding_renorm_(weight, idx, float(max_norm), float(norm_type))
+    out = ad.getitem(weight, idx)
+    if padding_idx is None and not scale_grad_by_freq:
+        return out
+    scale = xp.ones(idx.shape, weight.dtype)
+    if scale_grad_by_freq:
+        counts = xp.bincount(idx.reshape(-1), minlength=num)
+        scale = (1.0 / counts[idx]).astype(weight.dtype)
+    if padding_idx is not None:
+        scale[idx == padding_idx] = 0
+    return record("embedding_grad_scale", _mul_attrs_bw, out.data, (out,), attrs=scale[..., None])
+
+
+def _embedding_renorm_(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:
+    """Rescale in place the rows of ``weight`` indexed by ``idx`` whose norm exceeds max_norm."""
+    xp = weight.xp
+    rows = xp.unique(idx.reshape(-1))
+    w = weight.data
+    norms = xp.linalg.norm(w[rows], ord=norm_type, axis=1)
+    big = norms > max_norm
+    if bool(big.any()):
+        w[rows[big]] *= (max_norm / (norms[big] + 1e-7)).astype(w.dtype)[:, None]
+    weight._version.v += 1
 
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:

@@ -13,11 +13,21 @@ __all__ = ["Embedding"]
 
 class Embedding(Module):
     """``weight[input]`` with weight (num_embeddings, embedding_dim); the ``padding_idx`` row
-    starts at zero and gets no gradient."""
+    starts at zero and gets no gradient; ``max_norm``, ``norm_type``, ``scale_grad_by_freq``
+    and ``sparse`` as in :func:`autodiff.nn.functional.embedding`."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
-                 _weight=None, device=None, dtype=None) -> None:
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, sparse: bool = False, _weight=None,
+                 _freeze: bool = False, device=None, dtype=None) -> None:
         super().__init__()
+        if sparse:
+            raise NotImplementedError("Embedding: sparse=True is not supported (there are no "
+                                      "sparse tensors here); use sparse=False")
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = scale_grad_by_freq
+        self.sparse = sparse
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)
         if padding_idx is not None:
@@ -37,6 +47,7 @@ class Embedding(Module):
                 raise ValueError(f"Embedding: _weight has shape {tuple(w.shape)}, expected "
                                  f"({self.num_embeddings}, {self.embedding_dim})")
             self.weight = Parameter(w)
+        self.weight.requires_grad = not _freeze
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
@@ -44,21 +55,30 @@ class Embedding(Module):
             self.weight.data[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze: bool = True,
-                        padding_idx: int | None = None) -> "Embedding":
+    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None,
+                        max_norm: float | None = None, norm_type: float = 2.0,
+                        scale_grad_by_freq: bool = False, sparse: bool = False) -> "Embedding":
         e = ad.tensor(embeddings)
         if e.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape "
                              f"{tuple(e.shape)}")
-        m = cls(e.shape[0], e.shape[1], padding_idx, _weight=e, dtype=e.dtype)
-        m.weight.requires_grad = not freeze
-        return m
+        return cls(e.shape[0], e.shape[1], padding_idx, max_norm, norm_type, scale_grad_by_freq,
+                   sparse, _weight=e, _freeze=freeze, dtype=e.dtype)
 
     def forward(self, input) -> Tensor:
-        return F.embedding(input, self.weight, self.padding_idx)
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)
 
     def extra_repr(self) -> str:
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse:
+            s += ", sparse=True"
         return s
