@@ -190,3 +190,191 @@ def test_torch_state_dict_saved_and_loaded(torch, tmp_path):
     ours.load_state_dict(ad.load(tmp_path / "t.npz"))
     np.testing.assert_array_equal(ours.weight.numpy(), theirs.weight.detach().numpy())
     np.testing.assert_array_equal(ours.bias.numpy(), theirs.bias.detach().numpy())
+
+
+# ------------------------------------------------------------------------------------ safetensors
+def _special_values(dtype: np.dtype) -> np.ndarray:
+    """Extremes and awkward values of ``dtype``: bounds, signed zeros, inf, NaN with payloads,
+    subnormals; bit-exact round trips must keep every one."""
+    if dtype.kind == "b":
+        return np.array([[True, False, True], [False, False, True]])
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.array([info.min, info.max, 0, 1, info.max - 1, 7], dtype=dtype).reshape(2, 3)
+    if dtype.kind == "c":
+        re = _special_values(np.dtype(f"f{dtype.itemsize // 2}")).ravel()
+        return np.stack([re, re[::-1]], axis=-1).copy().view(dtype).reshape(2, 3)
+    info = np.finfo(dtype)
+    vals = np.array([0.0, -0.0, np.inf, -np.inf, info.max, info.tiny], dtype=dtype)
+    bits = vals.view(f"u{dtype.itemsize}").copy()
+    bits[0] = bits[2] | 5                       # a NaN with a payload
+    bits[1] = 1                                 # the smallest subnormal
+    return bits.view(dtype).reshape(2, 3)
+
+
+ENGINE_DTYPES = ["float16", "float32", "float64", "int32", "int64", "bool"]
+OTHER_DTYPES = ["int8", "int16", "uint8", "uint16", "uint32", "uint64", "complex64"]
+
+
+def test_safetensors_round_trip_is_bit_exact_for_every_dtype(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    state = {f"t.{d}": ad.tensor(_special_values(np.dtype(d)), dtype=d) for d in ENGINE_DTYPES}
+    state.update({f"a.{d}": _special_values(np.dtype(d)) for d in OTHER_DTYPES})
+    state["scalar"] = ad.tensor(2.5, dtype="float64")
+    state["empty"] = ad.zeros(0, 3)
+    path = tmp_path / "weights.bin"  # no extension: format by argument, read back by magic
+    ad.save(state, path, format="safetensors")
+    assert path.read_bytes()[8:9] == b"{" and not zipfile.is_zipfile(path)
+    out = ad.load(path)
+    independent = safetensors_numpy.load_file(str(path))
+    assert list(out) == list(state) and set(independent) == set(state)
+    for k, v in state.items():
+        ref = v.numpy() if isinstance(v, ad.Tensor) else v
+        assert type(out[k]) is type(v)
+        for got in (np.asarray(out[k]), independent[k]):
+            assert got.dtype == ref.dtype and got.shape == ref.shape
+            assert got.tobytes() == ref.tobytes()
+
+
+def test_safetensors_by_extension_and_state_dict_keys(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    m = _model()
+    m(ad.randn(5, 3))
+    path = tmp_path / "model.safetensors"
+    ad.save(m.state_dict(), path)                      # format from the extension
+    raw = safetensors_numpy.load_file(str(path))
+    assert set(raw) == set(m.state_dict())             # a flat state dict keeps its own keys
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(raw[k], v.numpy())
+    header_len = int.from_bytes(path.read_bytes()[:8], "little")
+    header = json.loads(path.read_bytes()[8:8 + header_len])
+    assert header["__metadata__"]["format"] == "pt"
+    m2 = _model()
+    m2.load_state_dict(ad.load(path))
+    m.eval(), m2.eval()
+    x = ad.randn(4, 3)
+    np.testing.assert_array_equal(m(x).numpy(), m2(x).numpy())
+
+
+def test_safetensors_nested_optimizer_state_resumes_exactly(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    from autodiff import optim
+
+    def run(model, opt, steps, seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(steps):
+            x = ad.tensor(rng.standard_normal((8, 3)))
+            loss = (model(x) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    m = _model()
+    opt = optim.Adam(m.parameters(), lr=1e-2, betas=(0.8, 0.99))
+    run(m, opt, 3, 1)
+    path = tmp_path / "ckpt.safetensors"
+    ad.save({"model": m.state_dict(), "optim": opt.state_dict(), "epoch": 3}, path)
+    keys = set(safetensors_numpy.load_file(str(path)))
+    assert "model/0.weight" in keys and "optim/state/0/exp_avg" in keys  # the key scheme
+    ck = ad.load(path)
+    assert ck["epoch"] == 3 and ck["optim"]["param_groups"][0]["betas"] == (0.8, 0.99)
+    m2 = _model()
+    opt2 = optim.Adam(m2.parameters(), lr=1.0)
+    m2.load_state_dict(ck["model"])
+    opt2.load_state_dict(ck["optim"])
+    run(m, opt, 2, 2)
+    run(m2, opt2, 2, 2)
+    for (k, a), b in zip(m.state_dict().items(), m2.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+
+
+def test_safetensors_refusals_and_bad_files(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    with pytest.raises(TypeError, match=r"complex128 \(array 'z'\)"):
+        ad.save({"z": np.ones(2, np.complex128)}, tmp_path / "c.safetensors")
+    assert list(tmp_path.iterdir()) == []                # nothing half-written left behind
+    with pytest.raises(ValueError, match="unknown format 'pickle'"):
+        ad.save({"a": ad.ones(1)}, tmp_path / "a.bin", format="pickle")
+
+    good = tmp_path / "good.safetensors"
+    ad.save(_model().state_dict(), good)
+    raw = good.read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(raw[: len(raw) - 20])
+    _expect_bad(truncated)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x07" * 64)
+    _expect_bad(garbage)
+    pkl = tmp_path / "evil.safetensors"
+    pkl.write_bytes(pickle.dumps({"w": [1, 2]}))
+    _expect_bad(pkl)
+    # valid tensors whose autodiff metadata points at a tensor that is not there
+    meta = json.dumps({"format": "autodiff-npz", "version": 1,
+                       "tree": {"__dict__": [["w", {"__array__": "nope", "kind": "tensor"}]]}})
+    dangling = tmp_path / "dangling.safetensors"
+    safetensors_numpy.save_file({"w": np.ones(2)}, str(dangling),
+                                metadata={"__autodiff_meta__": meta})
+    with pytest.raises(ValueError, match="missing tensor 'nope'"):
+        ad.load(dangling)
+
+
+def test_safetensors_written_elsewhere_loads_as_flat_dict(tmp_path):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    arrays = {"b": np.arange(6, dtype=np.int16).reshape(2, 3), "a": np.float32([1.5, -2])}
+    path = tmp_path / "foreign.safetensors"
+    safetensors_numpy.save_file(arrays, str(path))
+    out = ad.load(path)
+    assert set(out) == {"a", "b"} and all(isinstance(v, ad.Tensor) for v in out.values())
+    for k, v in arrays.items():
+        assert out[k].dtype == v.dtype
+        np.testing.assert_array_equal(out[k].numpy(), v)
+
+
+def test_safetensors_missing_package_names_the_extra(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(ImportError, match=r"pip install 'autodiff\[safetensors\]'"):
+        ad.save({"a": ad.ones(2)}, tmp_path / "a.safetensors")
+    assert not (tmp_path / "a.safetensors").exists()
+
+
+def _ad_net():
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(3 * 4 * 4, 5))
+
+
+def _torch_net(torch):
+    tnn = torch.nn
+    return tnn.Sequential(tnn.Conv2d(2, 3, 3, padding=1), tnn.BatchNorm2d(3), tnn.ReLU(),
+                          tnn.Flatten(), tnn.Linear(3 * 4 * 4, 5))
+
+
+def test_safetensors_state_dict_to_pytorch_and_back(torch, tmp_path):
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    ours = _ad_net()
+    ours(ad.randn(6, 2, 4, 4))                     # running statistics move off their init
+    ours.eval()
+    path = tmp_path / "ours.safetensors"
+    ad.save(ours.state_dict(), path)
+    theirs = _torch_net(torch)
+    theirs.load_state_dict(safetensors_torch.load_file(str(path)), strict=True)
+    theirs.eval()
+    for k, v in ours.state_dict().items():
+        got = theirs.state_dict()[k]
+        assert got.numpy().tobytes() == v.numpy().tobytes(), k
+
+    x = np.random.default_rng(0).standard_normal((3, 2, 4, 4)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(theirs(torch.from_numpy(x)).numpy(),
+                                   ours(ad.tensor(x)).numpy(), rtol=1e-5, atol=1e-6)
+        theirs[0].weight.mul_(-0.5)                # change it on the PyTorch side
+        theirs(torch.from_numpy(x))
+        back_path = tmp_path / "theirs.safetensors"
+        safetensors_torch.save_file(theirs.state_dict(), str(back_path))
+        ref = theirs(torch.from_numpy(x)).numpy()
+    again = _ad_net()
+    again.load_state_dict(ad.load(back_path))
+    again.eval()
+    np.testing.assert_allclose(again(ad.tensor(x)).numpy(), ref, rtol=1e-5, atol=1e-6)
+    assert again.state_dict()["1.num_batches_tracked"].item() == 1
