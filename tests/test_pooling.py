@@ -68,8 +68,10 @@ def _vjp(g, grad_map):
     return np.einsum("ncab,ncabhw->nchw", g, grad_map)
 
 
+# (2, 2, 1, 1, True) on 7 rows: ceil mode's last window would start in the bottom padding
+# (row 8 of the padded 9) and is dropped
 MAX_CASES = [(2, 2, 0, 1, False), (3, 2, 1, 1, False), (3, 2, 1, 1, True), (2, 1, 0, 1, False),
-             (2, 2, 1, 2, False), (3, 3, 1, 1, True)]
+             (2, 2, 1, 2, False), (3, 3, 1, 1, True), (2, 2, 1, 1, True)]
 
 
 @pytest.mark.parametrize("k,s,p,d,ceil", MAX_CASES)
@@ -103,7 +105,8 @@ def test_max_pool2d_gradcheck_and_gradgradcheck():
 
 
 AVG_CASES = [(2, 2, 0, False, True), (3, 2, 1, False, True), (3, 2, 1, False, False),
-             (3, 2, 1, True, True), (3, 2, 1, True, False), (3, 1, 1, False, True)]
+             (3, 2, 1, True, True), (3, 2, 1, True, False), (3, 1, 1, False, True),
+             (2, 2, 1, True, True), (2, 2, 1, True, False)]
 
 
 @pytest.mark.parametrize("k,s,p,ceil,cip", AVG_CASES)
@@ -198,6 +201,9 @@ POOL_ORACLE = [  # (name, keyword arguments): the cases compared with PyTorch
     ("avg_pool2d", dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
                         count_include_pad=False)),
     ("adaptive_avg_pool2d", dict(output_size=(4, 3))),
+    # on 9 rows the ceil-mode window that would start in the bottom padding is dropped
+    ("max_pool2d", dict(kernel_size=2, stride=2, padding=1, ceil_mode=True)),
+    ("avg_pool2d", dict(kernel_size=2, stride=2, padding=1, ceil_mode=True)),
 ]
 PAD_ORACLE = (1, 2, 3, 0)
 
@@ -211,7 +217,8 @@ def _pool_direct_kw(x, name, kw):
                        kw["ceil_mode"], kind, kw.get("count_include_pad", True))
 
 
-@pytest.mark.parametrize("name,kw", POOL_ORACLE, ids=[c[0] for c in POOL_ORACLE])
+@pytest.mark.parametrize("name,kw", POOL_ORACLE,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(POOL_ORACLE)])
 def test_pooling_oracle_cases_against_definition(name, kw):
     """The PyTorch comparison's inputs and arguments, against the window-by-window definition
     (values and gradient) and finite differences."""
