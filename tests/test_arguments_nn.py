@@ -87,6 +87,18 @@ def test_inplace_errors_and_version_checks(name):
     assert CALL[name](c, True) is c and c.grad_fn is None and c._version.v == 1
 
 
+def test_inplace_backward_uses_the_values_before_the_write():
+    """leaky_relu's rule reads its input; with a negative slope the overwritten values have
+    the other sign, so only the values from before the write give the right gradient
+    (PyTorch refuses this backward; here it is exact)."""
+    a = t64(X, True)
+    h = a * 1.0
+    F.leaky_relu(h, -0.5, inplace=True)
+    np.testing.assert_allclose(h.numpy(), np.where(X > 0, X, -0.5 * X))
+    (h * t64(G)).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), G * np.where(X > 0, 1.0, -0.5))
+
+
 def test_relu_inplace_result_modified_again_is_detected():
     """relu keeps its output for backward: writing that output in place again (as PyTorch)
     makes the backward refuse instead of using stale values."""
