@@ -114,8 +114,18 @@ class Tensor:
         return self.data.get()
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's protocol: ``copy=True`` never shares the data, ``copy=False`` refuses to
+        copy (a dtype change, a GPU tensor), ``None`` copies only when needed."""
+        on_gpu = device_of(self.data) != "cpu"
+        changes = dtype is not None and numpy.dtype(dtype) != self.data.dtype
+        if copy is False and (on_gpu or changes):
+            why = "the data is on the GPU" if on_gpu else \
+                f"dtype {self.data.dtype} -> {numpy.dtype(dtype)}"
+            raise ValueError(f"Tensor.__array__: copy=False, but a copy is needed ({why})")
         a = self.numpy()
-        return a if dtype is None else a.astype(dtype, copy=False)
+        if changes:
+            return a.astype(dtype)
+        return a.copy() if copy and not on_gpu else a
 
     def item(self):
         if self.data.size != 1:

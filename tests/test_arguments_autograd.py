@@ -1,8 +1,9 @@
-"""Arguments of the autograd API that used to be accepted and ignored, each shown to act:
-``strict``, ``vectorize``, ``strategy``/``outer_jacobian_strategy`` of ``ad.functional``, and
+"""Arguments of the engine API that used to be accepted and ignored, each shown to act:
+``strict``, ``vectorize``, ``strategy``/``outer_jacobian_strategy`` of ``ad.functional``;
 ``mark_dirty``, ``set_materialize_grads``, ``mark_non_differentiable``, ``needs_input_grad``
-(with tensors passed by keyword) of ``ad.Function``. Values against closed forms and central
-differences; PyTorch, where installed, as a second oracle for which calls raise."""
+(with tensors passed by keyword) of ``ad.Function``; ``copy`` of ``Tensor.__array__``. Values
+against closed forms and central differences; PyTorch, where installed, as a second oracle
+for which calls raise."""
 from __future__ import annotations
 
 import numpy as np
@@ -386,3 +387,17 @@ def test_needs_input_grad_with_keyword_tensors():
         Mul.apply(a, b, scale=t64(2.0, True))
     with pytest.raises(TypeError, match="Mul.apply"):
         Mul.apply(a, b, bogus=1)
+
+
+# ----------------------------------------------------------------------------- Tensor.__array__
+def test_array_protocol_copy_argument():
+    """NumPy 2 passes ``copy`` to ``__array__`` and trusts the answer."""
+    t = t64(X)
+    a = np.array(t, copy=True)
+    a[0] = 99.0
+    np.testing.assert_array_equal(t.numpy(), X)  # a copy: the tensor is untouched
+    assert np.shares_memory(np.asarray(t), t.data)  # copy=None: no copy when none is needed
+    assert np.shares_memory(np.array(t, copy=False), t.data)
+    np.testing.assert_array_equal(np.asarray(t, dtype=np.float32), X.astype(np.float32))
+    with pytest.raises(ValueError, match="copy=False.*float64 -> float32"):
+        np.array(t, dtype=np.float32, copy=False)
