@@ -7,6 +7,7 @@
 4
 """
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset
+from .distributed import DistributedSampler
 from .download import ChecksumError, default_cache_dir, download, sha256_file
 from .loader import DataLoader, default_collate
 from .workers import WorkerInfo, get_worker_info
@@ -20,7 +21,7 @@ from .split import random_split, split_indices, split_lengths, train_val_test_sp
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader",
            "default_collate", "random_split", "train_val_test_split", "split_lengths",
-           "split_indices", "Sampler", "SequentialSampler", "RandomSampler",
+           "split_indices", "Sampler", "SequentialSampler", "RandomSampler", "DistributedSampler",
            "WeightedRandomSampler", "ClassBalancedSampler", "class_balanced_sampler",
            "BatchSampler", "read_idx", "read_mnist_images", "read_mnist_labels", "write_idx",
            "load_mnist", "mnist_split", "MNISTSplit", "find_mnist_dir", "MNIST_FILES",

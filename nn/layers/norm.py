@@ -20,6 +20,7 @@ class _BatchNorm(Module):
     """
 
     _expected_dims: tuple = ()
+    _batch_norm = staticmethod(F.batch_norm)  # SyncBatchNorm reduces over ranks
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,
@@ -83,9 +84,9 @@ class _BatchNorm(Module):
                 factor = 1.0 / float(self.num_batches_tracked.item())
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if track else None,
-                            self.running_var if track else None, self.weight, self.bias,
-                            use_batch, factor, self.eps)
+        return self._batch_norm(input, self.running_mean if track else None,
+                                self.running_var if track else None, self.weight, self.bias,
+                                use_batch, factor, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
