@@ -296,19 +296,28 @@ def test_weighted_random_and_random_samplers():
 
 
 # ----------------------------------------------------------------------------- progress
-def test_progress_fallback(capsys):
-    bar = D.progress(range(3), desc="epochs", use_tqdm=False)
+def test_progress_is_a_tqdm_bar_with_postfix_and_eta():
+    tqdm = pytest.importorskip("tqdm")
+    buf = io.StringIO()
+    bar = D.progress(range(3), desc="epoch 1/2", disable=False, file=buf, mininterval=0)
+    assert isinstance(bar, tqdm.tqdm)
     out = []
     for i in bar:
-        bar.set_postfix(loss=0.5)
+        bar.set_postfix(loss=0.5, acc=0.25)
         out.append(i)
+    bar.close()
+    text = buf.getvalue()
     assert out == [0, 1, 2]
-    err = capsys.readouterr().err
-    assert "epochs: 3/3" in err and "loss=0.5" in err
-    assert list(D.progress(range(2), disable=True)) == [0, 1]
+    assert "epoch 1/2" in text and "3/3" in text and "loss=0.5" in text and "acc=0.25" in text
+    assert "<" in text                                   # tqdm's [elapsed<remaining] ETA
 
 
-def test_progress_uses_tqdm_when_installed():
-    tqdm = pytest.importorskip("tqdm")
-    bar = D.progress(range(4), desc="x", disable=True)
-    assert isinstance(bar, tqdm.tqdm) and list(bar) == [0, 1, 2, 3]
+def test_progress_hidden_off_a_terminal(capsys):
+    """Under capsys stdout is not a terminal: no bar is drawn, write() prints a plain line."""
+    assert not D.interactive()
+    bar = D.progress(range(4), desc="x")
+    assert bar.disable and list(bar) == [0, 1, 2, 3]
+    from autodiff.data.progress import write
+    write("epoch 1: loss 0.5")
+    cap = capsys.readouterr()
+    assert cap.out == "epoch 1: loss 0.5\n" and cap.err == ""

@@ -12,9 +12,10 @@ from .download import ChecksumError, default_cache_dir, download, sha256_file
 from .loader import DataLoader, default_collate
 from .workers import WorkerInfo, get_worker_info
 from .mnist import (IMAGE_MAGIC, LABEL_MAGIC, MNIST_FILES, MNIST_MEAN, MNIST_MIRRORS,
-                    MNIST_SHA256, MNIST_STD, MNISTSplit, find_mnist_dir, load_mnist,
+                    MNIST_SHA256, MNIST_STD, MNIST, MNISTSplit, find_mnist_dir, load_mnist,
                     mnist_split, read_idx, read_mnist_images, read_mnist_labels, write_idx)
-from .progress import TextProgress, progress
+from .paths import DatasetNotFoundError, default_data_root
+from .progress import interactive, progress
 from .sampler import (BatchSampler, ClassBalancedSampler, RandomSampler, Sampler,
                       SequentialSampler, WeightedRandomSampler, class_balanced_sampler)
 from .split import random_split, split_indices, split_lengths, train_val_test_split
@@ -27,4 +28,5 @@ __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "DataLoader",
            "load_mnist", "mnist_split", "MNISTSplit", "find_mnist_dir", "MNIST_FILES",
            "MNIST_SHA256", "MNIST_MIRRORS", "MNIST_MEAN", "MNIST_STD", "LABEL_MAGIC",
            "IMAGE_MAGIC", "download", "sha256_file", "ChecksumError", "default_cache_dir",
-           "progress", "TextProgress", "WorkerInfo", "get_worker_info"]
+           "progress", "interactive", "MNIST", "DatasetNotFoundError",
+           "default_data_root", "WorkerInfo", "get_worker_info"]

@@ -26,9 +26,11 @@ from typing import Iterator, NamedTuple
 
 import numpy
 
+from .paths import DatasetNotFoundError
+
 __all__ = ["CIFAR10_CLASSES", "RECORD_BYTES", "TRAIN_FILES", "TEST_FILE", "read_cifar10_binary",
            "write_cifar10_binary", "find_cifar10_dir", "load_cifar10", "per_pixel_mean",
-           "preprocess", "random_crop_flip", "synthetic_cifar", "CIFARArrays", "cifar10_arrays",
+           "preprocess", "random_crop_flip", "synthetic_cifar", "CIFAR10_URL", "CIFARArrays", "cifar10_arrays",
            "iterate_minibatches"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -37,6 +39,7 @@ IMAGE_SHAPE = (3, 32, 32)
 RECORD_BYTES = 1 + 3 * 32 * 32
 TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_FILE = "test_batch.bin"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
 
 # ----------------------------------------------------------------------------- binary format
@@ -89,19 +92,21 @@ def load_cifar10(root: str | os.PathLike | None = None, train: bool = True
                  ) -> tuple[numpy.ndarray, numpy.ndarray]:
     """(images uint8 (N, 3, 32, 32), labels int64 (N,)) of the training set (the five
     ``data_batch_*.bin`` present, 50000 records when complete) or of ``test_batch.bin``.
-    ``root`` defaults to ``$AUTODIFF_DATA``."""
-    root = root if root is not None else os.environ.get("AUTODIFF_DATA")
-    if root is None:
-        raise FileNotFoundError("load_cifar10: pass the directory holding the binary version "
-                                "(data_batch_1.bin ... test_batch.bin) or set AUTODIFF_DATA")
-    d = find_cifar10_dir(root)
-    if d is None:
-        raise FileNotFoundError(f"load_cifar10: no CIFAR-10 binary files ({TEST_FILE}, "
-                                f"{TRAIN_FILES[0]}, ...) in {root} or its cifar-10-batches-bin/")
+    ``root`` defaults to ``$AUTODIFF_DATA``. The archive is not downloaded automatically (it is
+    170 MB); missing files raise :class:`~autodiff.data.paths.DatasetNotFoundError` with its
+    URL."""
+    root = root if root is not None else os.environ.get("AUTODIFF_DATA") or None
     names = TRAIN_FILES if train else (TEST_FILE,)
-    files = [d / n for n in names if (d / n).exists()]
+    d = find_cifar10_dir(root) if root is not None else None
+    files = [d / n for n in names if (d / n).exists()] if d is not None else []
     if not files:
-        raise FileNotFoundError(f"load_cifar10: none of {names} found in {d}")
+        base = Path(root).expanduser() if root is not None else None
+        searched = [] if base is None else [base, base / "cifar-10-batches-bin"]
+        raise DatasetNotFoundError(
+            "CIFAR-10 (binary version)", list(names), searched,
+            None if base is None else base / "cifar-10-batches-bin", [CIFAR10_URL],
+            "no CIFAR-10 binary files there; they are not downloaded automatically: fetch "
+            "the archive and extract it (tar xzf cifar-10-binary.tar.gz)")
     parts = [read_cifar10_binary(f) for f in files]
     return (numpy.concatenate([p[0] for p in parts]),
             numpy.concatenate([p[1] for p in parts]))

@@ -20,12 +20,14 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy
 
-from .dataset import TensorDataset
+from ..tensor import make
+from .dataset import Dataset, TensorDataset
 from .download import ChecksumError, default_cache_dir
 from .download import download as _download
+from .paths import DatasetNotFoundError, missing_dirs, remove_empty_dirs
 
 __all__ = ["read_idx", "read_mnist_images", "read_mnist_labels", "write_idx", "load_mnist",
-           "mnist_split", "MNISTSplit", "find_mnist_dir", "MNIST_FILES", "MNIST_SHA256",
+           "MNIST", "has_mnist_split", "mnist_split", "MNISTSplit", "find_mnist_dir", "MNIST_FILES", "MNIST_SHA256",
            "MNIST_MIRRORS", "MNIST_MEAN", "MNIST_STD", "LABEL_MAGIC", "IMAGE_MAGIC"]
 
 LABEL_MAGIC = 2049
@@ -148,7 +150,7 @@ def _find_file(d: Path, name: str) -> Path | None:
 def find_mnist_dir(root: str | os.PathLike | None = None, split: str = "test") -> Path | None:
     """The directory holding ``split``'s files under ``root`` (or ``AUTODIFF_DATA``), trying
     ``root``, ``root/mnist`` and ``root/MNIST/raw``; None when absent."""
-    base = root if root is not None else os.environ.get("AUTODIFF_DATA")
+    base = root if root is not None else os.environ.get("AUTODIFF_DATA") or None
     if base is None:
         return None
     for d in _candidates(Path(base).expanduser()):
@@ -158,22 +160,31 @@ def find_mnist_dir(root: str | os.PathLike | None = None, split: str = "test") -
 
 
 def _download_split(dest: Path, split: str, mirrors: Sequence[str],
-                    fetcher: Callable | None) -> None:
+                    fetcher: Callable | None) -> str | None:
+    """Download ``split``'s missing files into ``dest``; None on success, else why not (the
+    last mirror's error for the first file no mirror served). Folders created for a failed
+    download are removed again when empty."""
+    created = missing_dirs(dest)
     for name in MNIST_FILES[split]:
         if _find_file(dest, name):
             continue
         errors = []
+        print(f"downloading {name} into {dest}")
         for m in mirrors:
             try:
-                _download(m + name, dest / name, MNIST_SHA256[name], fetcher=fetcher)
+                _download(m + name, dest / name, MNIST_SHA256[name], fetcher=fetcher,
+                          quiet=True)
                 break
             except ChecksumError:
+                remove_empty_dirs(created)
                 raise
             except Exception as e:  # network errors: try the next mirror
-                errors.append(f"{m}: {e}")
+                errors.append(f"{m}: {type(e).__name__}: {e}")
         else:
-            raise RuntimeError(f"load_mnist: could not download {name} from any mirror:\n  "
-                               + "\n  ".join(errors))
+            remove_empty_dirs(created)
+            return (f"the download failed ({len(errors)} mirrors tried; last: "
+                    f"{errors[-1] if errors else 'no mirrors given'})")
+    return None
 
 
 def load_mnist(root: str | os.PathLike | None = None, split: str = "test",
@@ -181,29 +192,37 @@ def load_mnist(root: str | os.PathLike | None = None, split: str = "test",
                fetcher: Callable | None = None) -> tuple[numpy.ndarray, numpy.ndarray]:
     """(images uint8 (N, 28, 28), labels int64 (N,)) of MNIST's ``split`` ('train' or 'test').
 
-    The files are looked up in ``root``, else ``$AUTODIFF_DATA``, else the cache directory
-    (``~/.cache/autodiff/mnist``). Missing files are downloaded (with SHA-256 verification)
-    when ``download`` is True, or by default only into the cache directory.
+    The files are looked up in ``root`` (and its ``mnist/``, ``MNIST/raw/`` subfolders), else
+    ``$AUTODIFF_DATA``, else the cache directory (``~/.cache/autodiff/mnist``). Missing files
+    are downloaded (with SHA-256 verification) into ``root/mnist`` when ``download`` is True,
+    or into the cache directory when no folder is given (``download`` None or True). When they
+    are missing and not downloaded, :class:`~autodiff.data.paths.DatasetNotFoundError` (a
+    ``FileNotFoundError``) says which files, where they were looked for, where to put them and
+    their URLs; no empty folder is left behind.
     """
     if split not in MNIST_FILES:
         raise ValueError(f"load_mnist: split must be 'train' or 'test', got {split!r}")
-    explicit = root if root is not None else os.environ.get("AUTODIFF_DATA")
+    explicit = root if root is not None else os.environ.get("AUTODIFF_DATA") or None
     d = find_mnist_dir(explicit, split) if explicit is not None else None
     if d is None:
         if explicit is not None:
-            dest = Path(explicit).expanduser()
-            allowed = bool(download)
+            base = Path(explicit).expanduser().absolute()
+            dest, allowed = base / "mnist", bool(download)
+            searched = [base, base / "mnist", base / "MNIST" / "raw"]
         else:
             dest = default_cache_dir() / "mnist"
             allowed = download is None or bool(download)
+            searched = [dest]
         d = find_mnist_dir(dest, split) if dest.exists() else None
         if d is None:
-            if not allowed:
-                raise FileNotFoundError(
-                    f"load_mnist: MNIST {split} files {MNIST_FILES[split]} not found in {dest} "
-                    f"(nor its mnist/ or MNIST/raw/ subfolders); pass root=, set AUTODIFF_DATA "
-                    f"or use download=True")
-            _download_split(dest, split, mirrors, fetcher)
+            reason = (_download_split(dest, split, mirrors, fetcher) if allowed
+                      else "not downloaded (download=False)")
+            if reason is not None:
+                names = MNIST_FILES[split]
+                raise DatasetNotFoundError(
+                    f"MNIST ({split} set)", [n for n in names if not _find_file(dest, n)],
+                    searched, dest, [mirrors[0] + n for n in names] if mirrors else [],
+                    reason)
             d = dest
     img_name, lab_name = MNIST_FILES[split]
     img_path, lab_path = _find_file(d, img_name), _find_file(d, lab_name)
@@ -213,6 +232,78 @@ def load_mnist(root: str | os.PathLike | None = None, split: str = "test",
         raise ValueError(f"load_mnist: {img_path} holds {images.shape[0]} images but "
                          f"{lab_path} holds {labels.shape[0]} labels")
     return images, labels
+
+
+def has_mnist_split(root: str | os.PathLike | None, split: str) -> bool:
+    """Whether ``split``'s files are already on disk where :func:`load_mnist` looks (``root``,
+    else ``$AUTODIFF_DATA``, else the cache directory), without downloading."""
+    base = root if root is not None else os.environ.get("AUTODIFF_DATA") or None
+    if base is not None and find_mnist_dir(base, split) is not None:
+        return True
+    return root is None and find_mnist_dir(default_cache_dir() / "mnist", split) is not None
+
+
+class MNIST(Dataset):
+    """MNIST as ``torchvision.datasets.MNIST``: ``MNIST(root, train=True, transform=None,
+    target_transform=None, download=False)``.
+
+    ``data`` is a uint8 Tensor (N, 28, 28) and ``targets`` an int64 Tensor (N,): the 60000
+    training images (``train=True``, files ``train-*-ubyte.gz``) or the 10000 test images.
+    ``dataset[i]`` is ``(image, target)``: the (28, 28) uint8 Tensor (torchvision gives a PIL
+    image) and the int label, each passed through its transform when one is given. Without
+    transforms the DataLoader builds whole batches at once (``get_batch``). The files are found
+    (and downloaded) as by :func:`load_mnist`; ``root=None`` means ``$AUTODIFF_DATA`` or the
+    cache directory.
+    """
+
+    classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five",
+               "6 - six", "7 - seven", "8 - eight", "9 - nine"]
+
+    def __init__(self, root: str | os.PathLike | None = None, train: bool = True,
+                 transform: Callable | None = None, target_transform: Callable | None = None,
+                 download: bool = False) -> None:
+        self.root = root
+        self.train = bool(train)
+        self.transform = transform
+        self.target_transform = target_transform
+        images, labels = load_mnist(root, "train" if self.train else "test", download=download)
+        self.data = make(images)
+        self.targets = make(labels)
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    def __getitem__(self, index: int):
+        n = len(self)
+        index = int(index)
+        if not -n <= index < n:
+            raise IndexError(f"MNIST: index {index} out of range for {n} images")
+        img, target = make(self.data.data[index]), int(self.targets.data[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    @property
+    def get_batch(self) -> Callable | None:
+        """The DataLoader's fast path, ``get_batch(indices)`` -> (images (B, 28, 28) uint8,
+        targets (B,) int64); None when a transform is set (samples go one by one then)."""
+        if self.transform is not None or self.target_transform is not None:
+            return None
+        return self._batch
+
+    def _batch(self, indices):
+        idx = numpy.asarray(indices, dtype=numpy.int64)
+        return make(self.data.data[idx]), make(self.targets.data[idx])
+
+    def __repr__(self) -> str:
+        split = "Train" if self.train else "Test"
+        return f"Dataset MNIST\n    Number of datapoints: {len(self)}\n    Split: {split}"
 
 
 class MNISTSplit(NamedTuple):

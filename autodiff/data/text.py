@@ -6,7 +6,8 @@
 'hello'
 
 The text files are read where they are (a path, or ``$AUTODIFF_DATA/tinyshakespeare/input.txt``,
-or ``../shared/data`` beside the checkout); they are never copied into the project.
+or ``../shared/data`` beside the checkout); they are never copied into the project. Without
+any of them tinyshakespeare is downloaded once into the cache directory.
 """
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from .paths import default_data_root
+from .download import ChecksumError, default_cache_dir
+from .download import download as _download
+from .paths import DatasetNotFoundError, default_data_root, missing_dirs, remove_empty_dirs
 
 __all__ = ["CharVocab", "batchify", "bptt_batches", "num_windows", "load_text",
-           "tinyshakespeare_path", "load_tinyshakespeare", "train_val_split"]
+           "tinyshakespeare_path", "load_tinyshakespeare", "train_val_split", "TINYSHAKESPEARE_URL"]
 
 
 class CharVocab:
@@ -95,32 +98,55 @@ def load_text(path: Union[str, os.PathLike]) -> str:
         return f.read()
 
 
-def tinyshakespeare_path(path: Optional[Union[str, os.PathLike]] = None) -> Path:
-    """The tinyshakespeare file: ``path`` (a file or a directory holding
-    ``tinyshakespeare/input.txt`` or ``input.txt``), else ``$AUTODIFF_DATA``, else
-    ``../shared/data`` beside the checkout."""
-    candidates = []
-    roots = []
-    if path is not None:
-        p = Path(path)
-        if p.is_file():
-            return p
-        roots.append(p)
-    else:
+TINYSHAKESPEARE_URL = ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/"
+                       "tinyshakespeare/input.txt")
+TINYSHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+
+
+def tinyshakespeare_path(path: Optional[Union[str, os.PathLike]] = None,
+                         download: Optional[bool] = None) -> Path:
+    """The tinyshakespeare file: ``path`` (a file, or a folder holding
+    ``tinyshakespeare/input.txt`` or ``input.txt``), else ``$AUTODIFF_DATA`` or
+    ``../shared/data`` beside the checkout, else the cache directory
+    (``~/.cache/autodiff/tinyshakespeare/input.txt``). A missing file is downloaded (SHA-256
+    checked) into ``path/tinyshakespeare/`` when ``download`` is True, or into the cache when no
+    folder is given (``download`` None or True). When it is missing and not downloaded,
+    :class:`~autodiff.data.paths.DatasetNotFoundError` names the places searched and the URL;
+    no empty folder is left behind."""
+    root = Path(path).expanduser().absolute() if path is not None else None
+    if root is not None and root.is_file():
+        return root
+    if root is None:
         base = default_data_root()
-        if base is not None:
-            roots.append(Path(base))
-    for r in roots:
-        candidates += [r / "tinyshakespeare" / "input.txt", r / "input.txt"]
+        root = Path(base) if base is not None else None
+    explicit = root is not None
+    roots = [root] if explicit else [default_cache_dir()]
+    candidates = [c for r in roots for c in (r / "tinyshakespeare" / "input.txt", r / "input.txt")]
     for c in candidates:
         if c.is_file():
             return c
-    raise FileNotFoundError(f"tinyshakespeare not found; looked at {[str(c) for c in candidates]}"
-                            f" (pass a path or set AUTODIFF_DATA)")
+    dest = candidates[0]
+    allowed = bool(download) if explicit else download is None or bool(download)
+    reason = "not downloaded (download=False)"
+    if allowed:
+        created = missing_dirs(dest.parent)
+        try:
+            return _download(TINYSHAKESPEARE_URL, dest, TINYSHAKESPEARE_SHA256)
+        except ChecksumError:
+            remove_empty_dirs(created)
+            raise
+        except Exception as e:  # offline: explain instead
+            remove_empty_dirs(created)
+            reason = f"the download failed ({type(e).__name__}: {e})"
+    raise DatasetNotFoundError("tinyshakespeare", ["input.txt"],
+                               [str(c.parent) for c in candidates], dest.parent,
+                               [TINYSHAKESPEARE_URL], reason)
 
 
-def load_tinyshakespeare(path: Optional[Union[str, os.PathLike]] = None) -> str:
-    return load_text(tinyshakespeare_path(path))
+def load_tinyshakespeare(path: Optional[Union[str, os.PathLike]] = None,
+                         download: Optional[bool] = None) -> str:
+    """The text of :func:`tinyshakespeare_path` (1115394 characters)."""
+    return load_text(tinyshakespeare_path(path, download))
 
 
 def train_val_split(ids, val_fraction: float = 0.1) -> tuple:
