@@ -23,6 +23,8 @@ import autodiff.nn.functional as F
 from autodiff import nn, optim
 from autodiff.tensor import make
 
+from backward_probe import BackwardProbe
+
 STEPS = 20
 COLLECTIVE_DTYPES = ("float16", "float32", "float64", "int32", "int64", "uint8")
 COLLECTIVE_OPS = ("SUM", "AVG", "PRODUCT", "MAX", "MIN")
@@ -110,7 +112,7 @@ class Ctx:
 
 
 def _ddp_train(ctx: Ctx, kind: str, opt_name: str = "sgd", bucket_cap_mb=None, micro: int = 1,
-               sync_bn: bool = False, probe: bool = False) -> dict:
+               sync_bn: bool = False, probe: bool = False, **ddp_options) -> dict:
     model = make_model(kind, batch_norm=sync_bn).to(ctx.device)
     if sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -118,31 +120,18 @@ def _ddp_train(ctx: Ctx, kind: str, opt_name: str = "sgd", bucket_cap_mb=None, m
         with ad.no_grad():
             for p in model.parameters():
                 p.data[...] += 0.5 * ctx.rank
-    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
+    ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb, **ddp_options)
     out = {"n_buckets": len(ddp._buckets)}
     if probe:  # how many buckets are launched when the backward reaches the first layer
         seen = []
-        model[1].register_forward_hook(lambda mod, inp, o: Probe.apply(o, ddp, seen))
+        mark = lambda: seen.append((ddp._next, len(ddp._buckets)))  # noqa: E731
+        model[1].register_forward_hook(lambda mod, inp, o: BackwardProbe.apply(o, mark))
     opt = make_optimizer(opt_name, ddp.parameters())
     train(ddp, opt, batches(kind), micro, ctx.rank, ctx.world, ddp.no_sync, ctx.device)
     out.update(state(model, opt))
     if probe:
         out["launched_at_first_layer"] = seen
     return out
-
-
-class Probe(ad.Function):
-    """Identity whose backward records how many of the DDP's buckets have been launched."""
-
-    @staticmethod
-    def forward(ctx, x, ddp, seen):
-        ctx.ddp, ctx.seen = ddp, seen
-        return x * 1.0
-
-    @staticmethod
-    def backward(ctx, g):
-        ctx.seen.append((ctx.ddp._next, len(ctx.ddp._buckets)))
-        return g, None, None
 
 
 def sc_mlp_one_bucket(ctx):
@@ -161,6 +150,10 @@ def sc_cnn_buckets(ctx):
     return _ddp_train(ctx, "cnn", bucket_cap_mb=1e-4)
 
 
+def sc_mlp_bucket_view(ctx):
+    return _ddp_train(ctx, "mlp", bucket_cap_mb=1e-4, gradient_as_bucket_view=True)
+
+
 def sc_mlp_no_sync(ctx):
     return _ddp_train(ctx, "mlp", bucket_cap_mb=1e-4, micro=2)
 
@@ -175,6 +168,23 @@ def sc_cnn_adam(ctx):
 
 def sc_cnn_syncbn(ctx):
     return _ddp_train(ctx, "cnn", bucket_cap_mb=1e-3, sync_bn=True)
+
+
+def sc_broadcast_buffers(ctx):
+    """Plain BatchNorm under DDP: rank 0's running statistics reach every rank before each
+    (synced) forward, unless broadcast_buffers=False."""
+    out = {}
+    for flag in (True, False):
+        model = make_model("cnn", batch_norm=True).to(ctx.device)
+        ddp = nn.parallel.DistributedDataParallel(model, broadcast_buffers=flag)
+        opt = make_optimizer("sgd", ddp.parameters())
+        data = batches("cnn", steps=3)
+        train(ddp, opt, data, rank=ctx.rank, world=ctx.world, device=ctx.device)
+        before = {n: host(b) for n, b in model.named_buffers()}
+        ddp.eval()
+        ddp(ad.tensor(shard(data[0][0], ctx.rank, ctx.world), device=ctx.device))
+        out[flag] = (before, {n: host(b) for n, b in model.named_buffers()})
+    return out
 
 
 class Swapped(nn.Module):

@@ -35,11 +35,13 @@ WORLD = 2
 DDP_SCENARIOS = {  # name: (model, optimizer, micro-batches, batch norm, number of buckets)
     "mlp_one_bucket": ("mlp", "sgd", 1, False, 1), "mlp_buckets": ("mlp", "sgd", 1, False, 6),
     "cnn_one_bucket": ("cnn", "sgd", 1, False, 1), "cnn_buckets": ("cnn", "sgd", 1, False, 6),
+    "mlp_bucket_view": ("mlp", "sgd", 1, False, 6),
     "mlp_no_sync": ("mlp", "sgd", 2, False, 6), "mlp_adam": ("mlp", "adam", 1, False, 6),
     "cnn_adam": ("cnn", "adam", 1, False, 1),
     # 1 KiB buckets over [lin.b, lin.w | bn2.b, bn2.w, conv2.b | conv2.w | bn1.b, ..., conv1.w]
     "cnn_syncbn": ("cnn", "sgd", 1, True, 5)}
-SCENARIOS = ["collectives", "errors", "bucket_order", "checkpoint", *DDP_SCENARIOS]
+SCENARIOS = ["collectives", "errors", "bucket_order", "checkpoint", "broadcast_buffers",
+             *DDP_SCENARIOS]
 
 
 def _mpiexec() -> str | None:
@@ -219,6 +221,21 @@ def test_ddp_buckets_follow_the_order_of_use(mpi_results):
     for res in mpi_results("bucket_order"):
         assert res["before"] == ["first.bias", "first.weight", "second.bias", "second.weight"]
         assert res["after"] == ["second.weight", "second.bias", "first.weight", "first.bias"]
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_broadcast_buffers(mpi_results):
+    res = mpi_results("broadcast_buffers")
+    keys = [k for k in res[0][True][0] if "running" in k]
+    assert len(keys) == 4
+    for flag in (True, False):  # each rank's own batches give it its own statistics
+        assert not any(np.array_equal(res[0][flag][0][k], res[1][flag][0][k]) for k in keys)
+    for r in range(WORLD):
+        for k in keys:
+            before, after = res[r][True][0][k], res[r][True][1][k]
+            np.testing.assert_array_equal(after, res[0][True][0][k])  # rank 0's, everywhere
+            np.testing.assert_array_equal(res[r][False][1][k], res[r][False][0][k])
 
 
 @needs_mpi

@@ -11,23 +11,11 @@ import pytest
 import autodiff as ad
 from autodiff import tape
 
+from backward_probe import BackwardProbe
+
 
 def x64(a) -> ad.Tensor:
     return ad.tensor(a, dtype=ad.float64, requires_grad=True)
-
-
-class Logged(ad.Function):
-    """Identity whose backward appends ``name`` to ``log`` (marks where the sweep is)."""
-
-    @staticmethod
-    def forward(ctx, x, log, name):
-        ctx.log, ctx.name = log, name
-        return x * 1.0
-
-    @staticmethod
-    def backward(ctx, g):
-        ctx.log.append(ctx.name)
-        return g, None, None
 
 
 def test_hook_sees_the_accumulated_grad_once_per_backward():
@@ -61,7 +49,7 @@ def test_hook_runs_as_soon_as_the_leaf_is_complete_not_at_the_end():
     w1, w2 = x64(np.full((3, 3), 0.1)), x64(np.full((3, 1), 0.2))
     w1.register_post_accumulate_grad_hook(lambda t: log.append("hook w1"))
     w2.register_post_accumulate_grad_hook(lambda t: log.append("hook w2"))
-    h = Logged.apply(x @ w1, log, "backward of layer 1")
+    h = BackwardProbe.apply(x @ w1, lambda: log.append("backward of layer 1"))
     (h @ w2).sum().backward()
     assert log == ["hook w2", "backward of layer 1", "hook w1"]
 

@@ -69,17 +69,33 @@ def _op(op, dtype, what: str) -> tuple[str, bool]:
     return op.value, False
 
 
-def _touched(*tensors):
-    def bump():
-        for t in tensors:
-            t._version.v += 1
-    return bump
+def _landed(tensor: Tensor, buf, back, avg: bool = False, size: int = 1):
+    """What runs once a result has landed in ``buf``: AVG's division by the group size, the
+    copy back into a non-contiguous ``tensor``, the version bump."""
+    def finish():
+        if avg:
+            buf[...] /= size
+        if back is not None:
+            back()
+        tensor._version.v += 1
+    return finish
 
 
 def _same_as(t: Tensor, ref: Tensor, what: str, name: str) -> None:
     if tuple(t.shape) != tuple(ref.shape) or t.dtype != ref.dtype:
         raise ValueError(f"{what}: {name} has shape {tuple(t.shape)} and dtype {t.dtype}; "
                          f"expected shape {tuple(ref.shape)} and dtype {ref.dtype}")
+
+
+def _blocks(whole: Tensor, part: Tensor, names: tuple, g, what: str) -> tuple:
+    """The arrays of ``whole`` and ``part``, checking that ``whole`` holds ``g.size`` blocks of
+    ``part``'s size and dtype."""
+    w = _check_tensor(whole, what, names[0]).data
+    p = _check_tensor(part, what, names[1]).data
+    if w.size != g.size * p.size or w.dtype != p.dtype:
+        raise ValueError(f"{what}: {names[0]} ({w.shape}, {w.dtype}) must hold {g.size} x "
+                         f"{names[1]} ({p.shape}, {p.dtype})")
+    return w, p
 
 
 # ------------------------------------------------------------------------------------ tensors
@@ -92,15 +108,8 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
     a = _check_tensor(tensor, what).data
     name, avg = _op(op, a.dtype, what)
     buf, back = _contiguous(a)
-    pending = g.comm.all_reduce(buf, name)
-
-    def finish():
-        if avg:
-            buf[...] /= g.size
-        if back is not None:
-            back()
-        tensor._version.v += 1
-    return _run(g, pending.then(finish), f"all_reduce of a {a.dtype} tensor of shape {a.shape}",
+    pending = g.comm.all_reduce(buf, name).then(_landed(tensor, buf, back, avg, g.size))
+    return _run(g, pending, f"all_reduce of a {a.dtype} tensor of shape {a.shape}",
                 async_op)
 
 
@@ -113,11 +122,8 @@ def broadcast(tensor: Tensor, src: int = 0, group=None, async_op: bool = False):
     a = _check_tensor(tensor, what).data
     root = g.group_rank(src, what)
     buf, back = _contiguous(a)
-    pending = g.comm.broadcast(buf, root)
-    if back is not None:
-        pending.then(back)
-    return _run(g, pending.then(_touched(tensor)),
-                f"broadcast from rank {src} of shape {a.shape}", async_op)
+    pending = g.comm.broadcast(buf, root).then(_landed(tensor, buf, back))
+    return _run(g, pending, f"broadcast from rank {src} of shape {a.shape}", async_op)
 
 
 def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = False):
@@ -138,7 +144,8 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
     def scatter_back():
         for t, part in zip(tensor_list, recv):
             t.data[...] = part
-    pending = g.comm.all_gather(send, recv).then(scatter_back).then(_touched(*tensor_list))
+            t._version.v += 1
+    pending = g.comm.all_gather(send, recv).then(scatter_back)
     return _run(g, pending, f"all_gather of shape {send.shape}", async_op)
 
 
@@ -150,18 +157,11 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group=No
     g = resolve(group, what)
     if g is GroupMember.NON_GROUP_MEMBER:
         return None
-    out = _check_tensor(output_tensor, what, "output_tensor").data
-    inp = _check_tensor(input_tensor, what, "input_tensor").data
-    if out.size != g.size * inp.size or out.dtype != inp.dtype:
-        raise ValueError(f"{what}: output_tensor ({out.shape}, {out.dtype}) must hold "
-                         f"{g.size} x input_tensor ({inp.shape}, {inp.dtype})")
+    out, inp = _blocks(output_tensor, input_tensor, ("output_tensor", "input_tensor"), g, what)
     send, _ = _contiguous(inp)
     recv, back = _contiguous(out)
-    pending = g.comm.all_gather(send, recv)
-    if back is not None:
-        pending.then(back)
-    return _run(g, pending.then(_touched(output_tensor)),
-                f"all_gather_into_tensor of shape {inp.shape}", async_op)
+    pending = g.comm.all_gather(send, recv).then(_landed(output_tensor, recv, back))
+    return _run(g, pending, f"all_gather_into_tensor of shape {inp.shape}", async_op)
 
 
 def reduce_scatter(output: Tensor, input_list: list, op=ReduceOp.SUM, group=None,
@@ -190,11 +190,7 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op=ReduceOp.SUM, group=
     g = resolve(group, what)
     if g is GroupMember.NON_GROUP_MEMBER:
         return None
-    out = _check_tensor(output, what, "output").data
-    inp = _check_tensor(input, what, "input").data
-    if inp.size != g.size * out.size or out.dtype != inp.dtype:
-        raise ValueError(f"{what}: input ({inp.shape}, {inp.dtype}) must hold {g.size} x "
-                         f"output ({out.shape}, {out.dtype})")
+    inp, _ = _blocks(input, output, ("input", "output"), g, what)
     return _reduce_scatter(g, output, _contiguous(inp)[0], op, what, async_op)
 
 
@@ -202,15 +198,9 @@ def _reduce_scatter(g, output: Tensor, send, op, what: str, async_op: bool):
     out = output.data
     name, avg = _op(op, out.dtype, what)
     recv, back = _contiguous(out)
-    pending = g.comm.reduce_scatter(send, recv, name)
-
-    def finish():
-        if avg:
-            recv[...] /= g.size
-        if back is not None:
-            back()
-        output._version.v += 1
-    return _run(g, pending.then(finish), f"{what} of shape {out.shape}", async_op)
+    pending = g.comm.reduce_scatter(send, recv, name).then(
+        _landed(output, recv, back, avg, g.size))
+    return _run(g, pending, f"{what} of shape {out.shape}", async_op)
 
 
 def barrier(group=None, async_op: bool = False, device_ids=None):
