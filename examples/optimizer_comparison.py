@@ -7,24 +7,25 @@ bias-corrected as in the LR finder); the script prints a table of smoothed loss 
 and the final test accuracy, and writes a PNG of the curves when matplotlib is installed.
 
     python examples/optimizer_comparison.py [--epochs 2 --n-train 8000 --plot optimizers.png]
+
+With ``--save``/``--resume`` all seven runs are checkpointed together after every epoch.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np
 
-import numpy as np  # noqa: E402
+import autodiff as ad
+from autodiff import optim
+from autodiff.data import DataLoader, TensorDataset
+from autodiff.nn import functional as F
+from autodiff.nn.models import mnist_mlp
 
-import autodiff as ad  # noqa: E402
-from autodiff import optim  # noqa: E402
-from autodiff.data import DataLoader, TensorDataset, progress  # noqa: E402
-from autodiff.nn import functional as F  # noqa: E402
-from autodiff.nn.models import mnist_mlp  # noqa: E402
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 import mnist_mlp as exp1  # noqa: E402
 
 OPTIMIZERS = {
@@ -47,76 +48,71 @@ def smooth(values, beta: float = 0.98) -> list[float]:
     return out
 
 
-def plot_curves(curves: dict[str, list[float]], path: str) -> bool:
-    """Write the smoothed curves to ``path``; False when matplotlib is not installed."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, c in curves.items():
-        ax.plot(np.arange(1, len(c) + 1), c, label=name)
-    ax.set_xlabel("mini-batch")
-    ax.set_ylabel("smoothed training loss")
-    ax.set_yscale("log")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
-
-
+@C.exit_on_missing_data
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=exp1.default_data_root())
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--n-train", type=int, default=8000)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap = C.parser(__doc__)
+    C.add_data_arg(ap, "the MNIST files")
+    ap.add_argument("--epochs", type=int, default=2, help="passes over the training images")
+    ap.add_argument("--n-train", type=int, default=None,
+                    help="train on the first N training images (default: all of the split)")
+    ap.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS),
                     help="comma-separated subset of " + ",".join(OPTIMIZERS))
-    ap.add_argument("--plot", default="optimizer_comparison.png",
-                    help="PNG path when matplotlib is installed ('' for none)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quiet", action="store_true")
+    C.add_run_args(ap, "optimizer_comparison", plot="optimizer_comparison.png")
     a = ap.parse_args(argv)
     names = [n.strip() for n in a.optimizers.split(",") if n.strip()]
     unknown = [n for n in names if n not in OPTIMIZERS]
     if unknown:
         ap.error(f"unknown optimizers {unknown}; choose from {list(OPTIMIZERS)}")
+    rep = C.Reporter(a.quiet)
 
-    xtr, ytr, xte, yte = exp1.load_data(a.data, a.n_train)
+    xtr, ytr, xte, yte = exp1.load_data(C.data_root(a), a.n_train, say=rep.line)
     ad.manual_seed(a.seed)
     init = {k: v.numpy().copy() for k, v in mnist_mlp().state_dict().items()}
-    curves, results = {}, {}
-    for name in progress(names, desc="optimizers", disable=a.quiet):
+    runs, objects = {}, {}
+    for name in names:      # same initial weights, same batches (one shuffle stream each)
         model = mnist_mlp()
         model.load_state_dict({k: ad.tensor(v) for k, v in init.items()})
         opt = OPTIMIZERS[name](model.parameters())
-        loader = DataLoader(TensorDataset(xtr, ytr), a.batch_size, shuffle=True, seed=a.seed)
-        losses: list[float] = []
-        t0 = time.perf_counter()
-        for _ in range(a.epochs):
-            exp1.train_epoch(model, loader, opt, F.cross_entropy, losses=losses)
-        curves[name] = smooth(losses)
-        results[name] = {"final_loss": curves[name][-1], "test_acc": exp1.evaluate(model, xte, yte),
-                         "seconds": time.perf_counter() - t0,
-                         "finite": bool(np.all(np.isfinite(losses)))}
+        shuffle = np.random.default_rng(a.seed)
+        loader = DataLoader(TensorDataset(xtr, ytr), a.batch_size, shuffle=True,
+                            generator=shuffle)
+        runs[name] = (model, opt, loader)
+        objects.update({f"{name}.model": model, f"{name}.optimizer": opt,
+                        f"{name}.shuffle": shuffle})
+    ckpt = C.Checkpoint("optimizer_comparison", a, **objects)
+    done = ckpt.load()
+    losses = done.get("losses", {n: [] for n in names})
+    seconds = done.get("seconds", {n: 0.0 for n in names})
+    first = done.get("epoch", 0) + 1
+    rep.start(first - 1)
+    for epoch in range(first, a.epochs + 1):
+        for name, (model, opt, loader) in runs.items():
+            t0 = time.perf_counter()
+            exp1.train_epoch(model, rep.bar(loader, f"epoch {epoch}/{a.epochs} {name}"), opt,
+                             F.cross_entropy, losses=losses[name])
+            seconds[name] += time.perf_counter() - t0
+        rep.line(f"epoch {epoch}/{a.epochs}: smoothed loss "
+                 + ", ".join(f"{n} {smooth(losses[n])[-1]:.4f}" for n in names))
+        rep.tick(epoch, a.epochs, "epoch", after=1)
+        ckpt.save(epoch=epoch, losses=losses, seconds=seconds)
 
+    curves = {name: smooth(losses[name]) for name in names}
+    results = {name: {"final_loss": curves[name][-1] if curves[name] else None,
+                      "test_acc": exp1.evaluate(runs[name][0], xte, yte),
+                      "seconds": seconds[name],
+                      "finite": bool(np.all(np.isfinite(losses[name])))} for name in names}
     n = len(next(iter(curves.values())))
     marks = sorted({max(1, n * k // 4) for k in range(1, 5)})
     head = f"{'optimizer':>10} | " + " ".join(f"{'it ' + str(m):>9}" for m in marks)
-    print("smoothed training loss (beta 0.98, bias-corrected)")
-    print(head + f" | {'test acc':>8} {'time':>6}")
+    rep.result("smoothed training loss (beta 0.98, bias-corrected)")
+    rep.result(head + f" | {'test acc':>8} {'time':>6}")
     for name in names:
         c = curves[name]
-        print(f"{name:>10} | " + " ".join(f"{c[m - 1]:>9.4f}" for m in marks)
-              + f" | {results[name]['test_acc']:>8.4f} {results[name]['seconds']:>5.1f}s")
-    if a.plot and plot_curves(curves, a.plot):
-        print(f"plot saved to {a.plot}")
-    elif a.plot:
-        print("(matplotlib is not installed: table only)")
+        rep.result(f"{name:>10} | " + " ".join(f"{c[m - 1]:>9.4f}" for m in marks)
+                   + f" | {results[name]['test_acc']:>8.4f} {results[name]['seconds']:>5.1f}s")
+    C.plot_curves(a.plot, curves, "mini-batch", "smoothed training loss", logy=True,
+                  say=rep.result)
     return {"results": results, "curves": curves}
 
 

@@ -51,6 +51,12 @@ def _one_blas_thread():
     put(before)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """The examples write their plots into the working directory: keep them out of the tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _load(name: str):
     if str(EXAMPLES) not in sys.path:        # the examples import mnist_mlp as a sibling
         sys.path.insert(0, str(EXAMPLES))
