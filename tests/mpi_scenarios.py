@@ -131,6 +131,8 @@ def _ddp_train(ctx: Ctx, kind: str, opt_name: str = "sgd", bucket_cap_mb=None, m
     out.update(state(model, opt))
     if probe:
         out["launched_at_first_layer"] = seen
+    if micro > 1:
+        out["ddp"] = ddp
     return out
 
 
@@ -155,7 +157,15 @@ def sc_mlp_bucket_view(ctx):
 
 
 def sc_mlp_no_sync(ctx):
-    return _ddp_train(ctx, "mlp", bucket_cap_mb=1e-4, micro=2)
+    out = _ddp_train(ctx, "mlp", bucket_cap_mb=1e-4, micro=2)
+    ddp = out.pop("ddp")
+    x, y = batches("mlp", steps=1)[0]  # one more backward under no_sync: local gradients
+    ddp.zero_grad()
+    with ddp.no_sync():
+        F.cross_entropy(ddp(ad.tensor(shard(x, ctx.rank, ctx.world), device=ctx.device)),
+                        ad.tensor(shard(y, ctx.rank, ctx.world), device=ctx.device)).backward()
+    out["local_grads"] = {n: host(p.grad) for n, p in ddp.module.named_parameters()}
+    return out
 
 
 def sc_mlp_adam(ctx):

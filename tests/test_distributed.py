@@ -24,11 +24,12 @@ import pytest
 
 import autodiff as ad
 import autodiff.distributed as dist
+import autodiff.nn.functional as F
 from autodiff import nn
 from autodiff.data import DataLoader, DistributedSampler, TensorDataset
 
 from mpi_scenarios import (COLLECTIVE_DTYPES, COLLECTIVE_OPS, batches, collective_input,
-                           make_model, make_optimizer, state, train)
+                           make_model, make_optimizer, shard, state, train)
 
 SCRIPT = Path(__file__).with_name("mpi_scenarios.py")
 WORLD = 2
@@ -203,6 +204,22 @@ def test_ddp_matches_single_process_full_batch(mpi_results, name):
     """Rank 1 starts from other weights (DDP must broadcast rank 0's); 20 steps on half of
     every batch equal 20 steps on the whole batch in one process."""
     check_ddp(mpi_results(name), name)
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_no_sync_keeps_each_ranks_own_gradients(mpi_results):
+    res = mpi_results("mlp_no_sync")
+    x, y = batches("mlp", steps=1)[0]
+    for r in range(WORLD):  # the trained weights (checked above), on this rank's shard only
+        model = make_model("mlp")
+        model.load_state_dict({k[6:]: v for k, v in res[r].items() if k.startswith("param:")})
+        F.cross_entropy(model(ad.tensor(shard(x, r, WORLD))), ad.tensor(shard(y, r, WORLD))
+                        ).backward()
+        for n, p in model.named_parameters():
+            np.testing.assert_allclose(res[r]["local_grads"][n], p.grad.numpy(), rtol=1e-12,
+                                       atol=1e-15)
+    assert not np.allclose(res[0]["local_grads"]["0.weight"], res[1]["local_grads"]["0.weight"])
 
 
 @needs_mpi
