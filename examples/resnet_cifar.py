@@ -2,6 +2,7 @@
 
     python examples/resnet_cifar.py --depth 20 --shortcut A --data-dir DIR --recipe paper
     python examples/resnet_cifar.py --recipe 1cycle --iters 200          # synthetic data
+    mpiexec -n 2 python examples/resnet_cifar.py --ddp   # data-parallel, see examples/_ddp.py
 
 Data: the *binary* version of CIFAR-10 in ``--data-dir`` (data_batch_1..5.bin, test_batch.bin);
 without it, CIFAR-shaped synthetic data with learnable structure (``synthetic_cifar``).
@@ -18,7 +19,9 @@ Recipes (SGD, weight decay 1e-4, batch 128):
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +30,9 @@ from autodiff import optim
 from autodiff.data.cifar import cifar10_arrays, iterate_minibatches
 from autodiff.nn import functional as F
 from autodiff.nn.models import resnet_cifar
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _ddp  # noqa: E402
 
 
 def cross_entropy(logits, y):
@@ -86,7 +92,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every k iterations")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    _ddp.add_ddp_arg(p)
     args = p.parse_args(argv)
+    dp = _ddp.DataParallel(args.ddp)
+    dp.quiet_unless_main(args)
     iters = args.iters or (64000 if args.recipe == "paper" else 9000)
 
     ad.manual_seed(args.seed)
@@ -94,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = cifar10_arrays(args.data_dir, args.n_synthetic, args.n_synthetic_test, args.seed)
     source = args.data_dir or "synthetic CIFAR-shaped data"
     model = resnet_cifar(args.depth, args.shortcut)
+    net = dp.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     print(f"ResNet-{args.depth} (option {args.shortcut}): {model.num_parameters():,} parameters;"
           f" {len(data.x_train)} train / {len(data.x_test)} test images from {source}; "
           f"recipe {args.recipe}, {iters} iterations of batch {args.batch_size}")
@@ -108,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
     while it < iters:
         for xb, yb in iterate_minibatches(data.x_train, data.y_train, args.batch_size, rng,
                                           augment=not args.no_augment, drop_last=True):
-            logits = model(ad.tensor(xb))
+            xb, yb = dp.shard(xb), dp.shard(yb)  # this rank's rows of the global batch
+            logits = net(ad.tensor(xb))
             loss = cross_entropy(logits, yb)
             opt.zero_grad()
             loss.backward()
