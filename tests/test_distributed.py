@@ -425,3 +425,24 @@ def test_distributed_sampler_against_pytorch(torch):
             ours = DistributedSampler(range(n), world, r, shuffle=False, drop_last=drop)
             theirs = TorchSampler(range(n), world, r, shuffle=False, drop_last=drop)
             assert list(ours) == list(theirs) and len(ours) == len(theirs)
+
+
+# ------------------------------------------------------------------------------------ example
+@needs_mpi
+@pytest.mark.slow
+def test_mnist_ddp_example_trains_and_checkpoints(tmp_path, data_dir):
+    from autodiff.nn.models import mnist_cnn
+    ck = tmp_path / "ddp.npz"
+    script = Path(__file__).resolve().parents[1] / "examples" / "mnist_ddp.py"
+    cmd = [_mpiexec(), "-n", str(WORLD), sys.executable, str(script), "--epochs", "1",
+           "--n-train", "1024", "--data", str(data_dir), "--save", str(ck)]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(s for s in proc.stdout.splitlines() if s.startswith("epoch 1/1"))
+    assert proc.stdout.count("epoch 1/1") == 1  # only rank 0 reports
+    assert float(line.split("test accuracy")[1].split()[0]) > 0.5  # chance is 0.1
+    saved = ad.load(ck)
+    assert saved["epoch"] == 1
+    assert set(saved["model"]) == set(mnist_cnn().state_dict())
+    assert len(saved["optimizer"]["state"]) == len(list(mnist_cnn().parameters()))
