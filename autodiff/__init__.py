@@ -38,6 +38,7 @@ from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
 from .tape import Tape, backward, grad
 from .tensor import Tensor
 from . import functional  # noqa: E402
+from . import viz  # noqa: E402  (make_dot; graphviz is imported only when drawing)
 
 clamp = clip
 true_divide = divide = div
