@@ -201,9 +201,11 @@ def load(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"autodiff.load: no such file: {path}")
     header = _safetensors_header(path)
-    if header is not None or path.endswith(".safetensors"):
+    if header is not None:
         return _load_safetensors(path, header)
     if not zipfile.is_zipfile(path):
+        if path.endswith(".safetensors"):
+            raise _bad(path, "not a safetensors file (its header is missing or not JSON)")
         raise _bad(path, "neither an .npz (zip) archive nor a safetensors file (truncated, "
                          "corrupt, or another format such as a pickle)")
     try:
@@ -274,9 +276,7 @@ def _safetensors_header(path: str) -> dict | None:
     return header if isinstance(header, dict) else None
 
 
-def _load_safetensors(path: str, header: dict | None):
-    if header is None:
-        raise _bad(path, "not a safetensors file (its header is missing or not JSON)")
+def _load_safetensors(path: str, header: dict):
     for name, info in header.items():
         if name == "__metadata__":
             continue

@@ -33,8 +33,8 @@ from .tensor import Tensor
 
 __all__ = ["make_dot", "save_graph"]
 
-_NODE_ATTR = dict(style="filled", shape="box", align="left", fontsize="10", ranksep="0.1",
-                  height="0.2", fontname="monospace")
+_NODE_ATTR = dict(style="filled", shape="box", align="left", fontsize="10", height="0.2",
+                  fontname="monospace")
 _COLORS = {"op": "lightgrey", "param": "lightblue", "output": "darkolivegreen1",
            "saved": "orange", "constant": "white"}
 
@@ -68,7 +68,7 @@ def make_dot(output: Tensor | Iterable[Tensor], params: dict | None = None,
             raise TypeError(f"make_dot: params[{name!r}] is a {type(p).__name__}, not a Tensor")
         names[id(p)] = name
 
-    dot = graphviz.Digraph(node_attr=_NODE_ATTR, graph_attr=dict(size="12,12"))
+    dot = graphviz.Digraph(node_attr=_NODE_ATTR, graph_attr=dict(size="12,12", ranksep="0.1"))
     ids: dict[int, str] = {}        # id(Node or leaf Tensor) -> DOT node name
     counter = {"op": 0, "leaf": 0, "const": 0, "saved": 0}
 

@@ -295,6 +295,10 @@ def test_safetensors_refusals_and_bad_files(tmp_path):
     assert list(tmp_path.iterdir()) == []                # nothing half-written left behind
     with pytest.raises(ValueError, match="unknown format 'pickle'"):
         ad.save({"a": ad.ones(1)}, tmp_path / "a.bin", format="pickle")
+    npz_named_st = tmp_path / "really_npz.safetensors"       # the content decides, not the name
+    ad.save({"a": ad.ones(2)}, npz_named_st, format="npz")
+    assert zipfile.is_zipfile(npz_named_st)
+    np.testing.assert_array_equal(ad.load(npz_named_st)["a"].numpy(), np.ones(2, np.float32))
 
     good = tmp_path / "good.safetensors"
     ad.save(_model().state_dict(), good)
