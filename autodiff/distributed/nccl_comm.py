@@ -90,10 +90,13 @@ class NCCLCommunicator:
         done = cupy.cuda.Event(disable_timing=True)
         done.record(self.stream)
 
+        check = getattr(self.comm, "check_async_error", None)  # CuPy >= 8
+
         def test() -> bool:
             if done.done:
                 return True
-            self.comm.check_async_error()
+            if check is not None:
+                check()  # raises NcclError if a peer's failure broke the communicator
             return False
         return Pending(test, lambda: caller.wait_event(done), self.comm.abort, keep)
 

@@ -32,7 +32,7 @@ def sync_batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Ten
     axes = (0,) + tuple(range(2, input.ndim))
     shape = (1, C) + (1,) * (input.ndim - 2)
     xp = input.xp
-    count = make(numpy.array([input.data.size // C], numpy.int64))
+    count = make(xp.asarray([input.data.size // C], dtype=numpy.int64))  # on input's device
     dist.all_reduce(count, group=group)
     n = int(count.data[0])
     if n <= 1:

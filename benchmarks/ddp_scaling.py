@@ -1,0 +1,125 @@
+"""Data-parallel scaling on this machine, one thread per rank.
+
+    python benchmarks/ddp_scaling.py --model resnet20              # 1 process, no DDP
+    mpiexec -n 2 python benchmarks/ddp_scaling.py --model resnet20 # 2 ranks
+
+The global batch is fixed (ResNet-20: 128 CIFAR-shaped images, MNIST CNN: 64 MNIST-shaped
+images); N ranks each compute 1/N of it, so every configuration does the same arithmetic per
+step. Printed on rank 0 (medians over steps):
+
+- ``steps/s``: whole SGD steps (forward, backward, optimizer) of the plain model at 1 rank,
+  of DistributedDataParallel (default 25 MB buckets) at N ranks;
+- at N ranks, the backward's time in three modes timed in alternating rounds: ``no_sync``
+  (no communication: the compute alone, under the same load from the other ranks), ``overlap``
+  (buckets small enough that several are all-reduced while the backward goes on) and ``end``
+  (one bucket, which is ready, and so all-reduced, only when the backward is done); the
+  fraction each adds to the ``no_sync`` backward; and the all-reduce of all gradients alone.
+"""
+from __future__ import annotations
+
+import os
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import autodiff as ad  # noqa: E402
+import autodiff.distributed as dist  # noqa: E402
+from autodiff import optim  # noqa: E402
+from autodiff.nn import functional as F  # noqa: E402
+from autodiff.nn.models import mnist_cnn, resnet_cifar  # noqa: E402
+from autodiff.nn.parallel import DistributedDataParallel  # noqa: E402
+
+MODELS = {  # name: (builder, input shape, global batch, bucket cap (MB) that overlaps)
+    "resnet20": (lambda: resnet_cifar(20, "A"), (3, 32, 32), 128, 0.25),
+    "mnist_cnn": (lambda: mnist_cnn((8, 16)), (1, 28, 28), 64, 0.01),
+}
+
+
+def _step(model, opt, x, y, times: dict | None = None) -> None:
+    t0 = time.perf_counter()
+    loss = F.cross_entropy(model(x), y)
+    t1 = time.perf_counter()
+    opt.zero_grad()
+    loss.backward()
+    t2 = time.perf_counter()
+    opt.step()
+    if times is not None:
+        times["step"].append(time.perf_counter() - t0)
+        times["backward"].append(t2 - t1)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", choices=sorted(MODELS), default="resnet20")
+    p.add_argument("--steps", type=int, default=8, help="timed steps per mode and round")
+    p.add_argument("--rounds", type=int, default=4)
+    args = p.parse_args(argv)
+    dist.init_process_group("mpi", timeout=600)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    build, shape, batch, small_cap = MODELS[args.model]
+    rng = np.random.default_rng(rank)
+    x = ad.tensor(rng.normal(size=(batch // world,) + shape).astype(np.float32))
+    y = ad.tensor(rng.integers(0, 10, size=batch // world))
+    ad.manual_seed(0)
+    out = {"model": args.model, "ranks": world, "batch_per_rank": batch // world}
+
+    def run(model, opt, n, quiet=contextlib.nullcontext):
+        times = {"step": [], "backward": []}
+        dist.barrier()
+        for _ in range(n):
+            with quiet():
+                _step(model, opt, x, y, times)
+        return times
+
+    if world == 1:
+        model = build()
+        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        run(model, opt, 3)
+        t = run(model, opt, args.steps * args.rounds)
+        out["steps_per_s"] = 1 / float(np.median(t["step"]))
+        out["backward_ms"] = 1e3 * float(np.median(t["backward"]))
+    else:
+        modes = {}
+        for name, cap in (("default", None), ("overlap", small_cap), ("end", 1e4)):
+            ad.manual_seed(0)
+            ddp = DistributedDataParallel(build(), bucket_cap_mb=cap)
+            modes[name] = (ddp, optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9))
+            run(*modes[name], 3)
+        out["buckets"] = {k: len(v[0]._buckets) for k, v in modes.items()}
+        acc = {k: {"step": [], "backward": []} for k in ("default", "overlap", "end", "no_sync")}
+        for _ in range(args.rounds):
+            for name in acc:
+                ddp, opt = modes["overlap" if name == "no_sync" else name]
+                t = run(ddp, opt, args.steps, ddp.no_sync if name == "no_sync" else
+                        contextlib.nullcontext)
+                for k in t:
+                    acc[name][k].extend(t[k])
+        med = {k: {q: float(np.median(v)) for q, v in d.items()} for k, d in acc.items()}
+        out["steps_per_s"] = 1 / med["default"]["step"]
+        base = med["no_sync"]["backward"]
+        out["backward_ms"] = {k: 1e3 * d["backward"] for k, d in med.items()}
+        out["comm_adds"] = {k: med[k]["backward"] / base - 1 for k in ("overlap", "end")}
+        ddp = modes["default"][0]
+        flat = ad.zeros(sum(p.numel() for p in ddp.parameters()))
+        ts = []
+        for _ in range(20):
+            dist.barrier()
+            t0 = time.perf_counter()
+            dist.all_reduce(flat, dist.ReduceOp.AVG)
+            ts.append(time.perf_counter() - t0)
+        out["allreduce_ms"] = 1e3 * float(np.median(ts))
+        out["grad_bytes"] = int(flat.data.nbytes)
+    if rank == 0:
+        print(json.dumps(out))
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
