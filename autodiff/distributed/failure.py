@@ -62,11 +62,15 @@ class FailureChannel:
             reason = reason[:2000] + " ..."
         others = [r for r in range(self.size) if r != self.rank]
         requests = [self.comm.isend(reason, dest=r, tag=_FAIL_TAG) for r in others]
-        acked: set[int] = set()
+        done: set[int] = set()  # ranks that acknowledged, or that are failing themselves
         deadline = time.monotonic() + self.grace
-        while len(acked) < len(others) and time.monotonic() < deadline:
-            if self.comm.Iprobe(source=self.MPI.ANY_SOURCE, tag=_ACK_TAG, status=self._status):
-                acked.add(self.comm.recv(source=self._status.Get_source(), tag=_ACK_TAG))
+        while len(done) < len(others) and time.monotonic() < deadline:
+            for tag in (_ACK_TAG, _FAIL_TAG):
+                if self.comm.Iprobe(source=self.MPI.ANY_SOURCE, tag=tag, status=self._status):
+                    src = self._status.Get_source()
+                    self.comm.recv(source=src, tag=tag)
+                    done.add(src)
+                    break
             else:
                 time.sleep(1e-3)
         self._unsent = requests  # kept alive until the abort; they need not complete
