@@ -1,28 +1,34 @@
 """``python -m benchmarks``: run every workload for autodiff and PyTorch in one process and
 print median step times and ratios (autodiff / PyTorch; below 1 means autodiff is faster). The
 two are timed interleaved (``harness.measure_pair``), and the ratio is the median over rounds
-of the per-round ratio."""
+of the per-round ratio.
+
+Every workload module must import: one that fails ends the run with its traceback (a
+benchmark that silently drops workloads reads as a complete one). PyTorch is an optional peer:
+without it each row says so. The ``torch`` column is the device PyTorch ran on; a ratio marked
+``*`` compares different devices (autodiff on the GPU, PyTorch without CUDA)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
-import sys
 import time
 
-from . import workloads  # noqa: F401  (registers the workloads)
 from .harness import fmt_time, measure, measure_pair
-from .workloads import REGISTRY
+from .summarize import other_device
+from .workloads import REGISTRY, Workload
+
+#: The modules whose import registers the workloads (``workloads`` itself: overhead, MLP).
+WORKLOAD_MODULES = ("benchmarks.workloads", "benchmarks.workloads_nn")
 
 
-def _load_extra() -> None:
-    """Workloads that need nn/optim/conv/rnn register themselves when those import."""
-    import importlib
-    for mod in ("benchmarks.workloads_nn",):
-        try:
-            importlib.import_module(mod)
-        except ImportError as e:  # a missing optional piece must not hide the others
-            print(f"# skipped {mod}: {e}", file=sys.stderr)
+def load_workloads() -> list[Workload]:
+    """Import every module of :data:`WORKLOAD_MODULES` (an ImportError propagates) and return
+    the registry."""
+    for mod in WORKLOAD_MODULES:
+        importlib.import_module(mod)
+    return REGISTRY
 
 
 def _sync_for(backend: str):
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = p.parse_args(argv)
 
     import autodiff as ad
-    _load_extra()
+    load_workloads()
     ad.set_backend(args.backend)
     device = "cuda" if args.backend == "cupy" else "cpu"
     sync = _sync_for(args.backend)
@@ -67,9 +73,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
              if torch else "  (PyTorch not installed: no ratios)"))
     print(f"# {platform.machine()} {platform.processor() or ''} "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
-    header = f"{'workload':60s} {'autodiff':>12s} {'pytorch':>12s} {'ratio':>7s} {'GFLOP/s':>8s}"
-    print(header)
-    print("-" * len(header))
+    width = max([60] + [len(w.name) for w in REGISTRY])
+    head = header(width)
+    print(head)
+    print("-" * len(head))
     rows = []
     for w in REGISTRY:
         if args.only and args.only not in w.name and args.only != w.group:
@@ -86,17 +93,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ours = t.median_s / per
         gflops = (w.flops / ours / 1e9) if w.flops else None
         row = {"workload": w.name, "group": w.group, "autodiff_s": ours, "pytorch_s": theirs,
-               "ratio": ratio, "gflops": gflops, "backend": args.backend}
-        extra = ""
+               "ratio": ratio, "gflops": gflops, "backend": args.backend, "device": device,
+               "pytorch_device": (tinfo[0] if torch is not None and w.build_torch else None),
+               "pytorch_note": ("not installed" if torch is None else
+                                "no twin" if w.build_torch is None else None)}
         if args.backend == "cupy":
             row.update(_gpu_profile(step, per))
-            extra = (f"  cpu {fmt_time(row['cpu_s'])} gpu {fmt_time(row['gpu_s'])} "
-                     f"launches {row['launches']}")
-        print(f"{w.name:60s} {fmt_time(ours):>12s} "
-              f"{fmt_time(theirs) if theirs else '-':>12s} "
-              f"{f'{ratio:6.2f}x' if ratio else '-':>7s} "
-              f"{f'{gflops:8.1f}' if gflops else '':>8s}{extra}", flush=True)
+        print(format_row(row, width), flush=True)
         rows.append(row)
+    if any(other_device(r) for r in rows):
+        print("# * PyTorch ran on the CPU (this PyTorch has no CUDA) while autodiff ran on the "
+              "GPU: those ratios compare different devices")
     if args.backend == "cupy":
         _reference_rates(rows, torch)
     if args.json:
@@ -104,6 +111,27 @@ def main(argv: list[str] | None = None) -> list[dict]:
             json.dump(rows, f, indent=1)
         _plot(rows, args.json.rsplit(".", 1)[0] + ".png")
     return rows
+
+
+def header(width: int = 60) -> str:
+    return (f"{'workload':{width}s} {'autodiff':>12s} {'pytorch':>12s} {'torch':>13s} "
+            f"{'ratio':>8s} {'GFLOP/s':>8s}")
+
+
+def format_row(row: dict, width: int = 60) -> str:
+    """One line of the table: times, the device PyTorch ran on (or why there is no PyTorch
+    time), the ratio (``*``: the two ran on different devices) and GFLOP/s; on the GPU also
+    host/device time and launches."""
+    theirs, ratio, gflops = row.get("pytorch_s"), row.get("ratio"), row.get("gflops")
+    torch_cell = row.get("pytorch_device") or row.get("pytorch_note") or "-"
+    ratio_cell = f"{ratio:6.2f}x" + ("*" if other_device(row) else " ") if ratio else "-"
+    line = (f"{row['workload']:{width}s} {fmt_time(row['autodiff_s']):>12s} "
+            f"{fmt_time(theirs) if theirs else '-':>12s} {torch_cell:>13s} {ratio_cell:>8s} "
+            f"{f'{gflops:8.1f}' if gflops else '':>8s}")
+    if "gpu_s" in row:
+        line += (f"  cpu {fmt_time(row['cpu_s'])} gpu {fmt_time(row['gpu_s'])} "
+                 f"launches {row['launches']}")
+    return line
 
 
 def _gpu_profile(step, per: int) -> dict:

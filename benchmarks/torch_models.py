@@ -73,18 +73,19 @@ def resnet_cifar(torch, depth: int = 20, shortcut: str = "A"):
     return ResNet()
 
 
-def char_rnn(torch, vocab: int, hidden: int, cell: str, model=None):
-    """Seq-first one-hot -> RNN/LSTM -> Linear, as autodiff's ``CharRNN`` without embedding."""
-    nn, F = torch.nn, torch.nn.functional
+def char_rnn(torch, vocab: int, hidden: int, cell: str, embedding_dim: int):
+    """Seq-first Embedding -> RNN/LSTM -> Linear, as autodiff's ``CharRNN`` with an embedding."""
+    nn = torch.nn
     rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
 
     class CharRNN(nn.Module):
         def __init__(self):
             super().__init__()
-            self.rnn = rnn_cls(vocab, hidden)
+            self.embedding = nn.Embedding(vocab, embedding_dim)
+            self.rnn = rnn_cls(embedding_dim, hidden)
             self.decoder = nn.Linear(hidden, vocab)
 
         def forward(self, x, state=None):
-            out, state = self.rnn(F.one_hot(x, vocab).float(), state)
+            out, state = self.rnn(self.embedding(x), state)
             return self.decoder(out), state
     return CharRNN()
