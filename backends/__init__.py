@@ -15,7 +15,7 @@ import numpy
 from .registry import Backend, available_backends, get_backend
 
 __all__ = ["Backend", "available_backends", "get_backend", "set_backend", "current",
-           "get_array_module", "device_of"]
+           "get_array_module", "device_of", "kernels_for", "reference_kernels"]
 
 _current: Backend | None = None
 
@@ -46,3 +46,11 @@ def get_array_module(*arrays) -> ModuleType:
 def device_of(array) -> str:
     """'cuda' for CuPy arrays, 'cpu' otherwise."""
     return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
+
+
+def __getattr__(name: str):
+    # the fused-kernel namespace (backends.kernels) imports numba: loaded on first use
+    if name in ("kernels_for", "reference_kernels"):
+        from . import kernels
+        return getattr(kernels, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,7 @@ cache in ``~/.cupy/kernel_cache``). Only float32 and float64 are supported on th
 
 Contents (see each docstring for the math):
 
-- activations: ``relu_backward``, ``leaky_relu_backward``, ``sigmoid_forward``,
-  ``sigmoid_backward``, ``tanh_backward``, ``gelu_forward``, ``gelu_backward``;
+- activation backwards: ``relu_backward``, ``sigmoid_backward``, ``tanh_backward``;
 - ``softmax_cross_entropy_forward`` / ``softmax_cross_entropy_backward`` (one launch each);
 - ``batch_norm_forward`` / ``batch_norm_backward`` over (N, C) and (N, C, *spatial) in training
   mode (three launches each: per-(channel, chunk) partial reductions, a per-channel combine,
@@ -28,6 +27,7 @@ This module imports without CuPy; nothing CUDA-related is touched until a CuPy a
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from typing import Any, Callable
@@ -36,8 +36,7 @@ import numpy
 
 from . import get_array_module
 
-__all__ = ["relu_backward", "leaky_relu_backward", "sigmoid_forward", "sigmoid_backward",
-           "tanh_backward", "gelu_forward", "gelu_backward", "softmax_cross_entropy_forward",
+__all__ = ["relu_backward", "sigmoid_backward", "tanh_backward", "softmax_cross_entropy_forward",
            "softmax_cross_entropy_backward", "batch_norm_forward", "batch_norm_backward",
            "sgd_momentum_update", "adam_update", "sum_to_trailing", "clear_cache"]
 
@@ -47,9 +46,6 @@ _CTYPE = {"float32": "float", "float64": "double"}
 _LABEL_CTYPE = {"int8": "signed char", "uint8": "unsigned char", "int16": "short",
                 "uint16": "unsigned short", "int32": "int", "uint32": "unsigned int",
                 "int64": "long long", "uint64": "unsigned long long"}
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def clear_cache() -> None:
@@ -118,32 +114,6 @@ def relu_backward(y, g):
     return k(y, g)
 
 
-def leaky_relu_backward(x, g, negative_slope: float = 0.01):
-    """Gradient of ``leaky_relu``: ``g`` where ``x > 0``, else ``negative_slope * g``."""
-    xp = get_array_module(x, g)
-    if _is_numpy(xp):
-        dt = numpy.result_type(x, g)
-        return numpy.where(x > 0, g, g * dt.type(negative_slope)).astype(dt, copy=False)
-    dt = _dtype_name(g.dtype, "leaky_relu_backward")
-    k = _elementwise("leaky_relu_bw", dt, "REAL x, REAL g, REAL slope", "REAL gx",
-                     "gx = x > (REAL)0 ? g : g * slope")
-    return k(x, g, negative_slope)
-
-
-def sigmoid_forward(x):
-    """``1 / (1 + exp(-x))`` computed without overflow: ``1/(1+e^-x)`` for ``x >= 0`` and
-    ``e^x/(1+e^x)`` otherwise (one launch instead of abs/exp/where/divide)."""
-    xp = get_array_module(x)
-    if _is_numpy(xp):
-        e = numpy.exp(-numpy.abs(x))
-        return numpy.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-    dt = _dtype_name(x.dtype, "sigmoid_forward")
-    k = _elementwise("sigmoid_fw", dt, "REAL x", "REAL y",
-                     "REAL e = exp(-fabs(x)); y = x >= (REAL)0 ? (REAL)1 / ((REAL)1 + e) "
-                     ": e / ((REAL)1 + e)")
-    return k(x)
-
-
 def sigmoid_backward(y, g):
     """Gradient of ``sigmoid`` from its output ``y``: ``g * y * (1 - y)``."""
     xp = get_array_module(y, g)
@@ -162,72 +132,6 @@ def tanh_backward(y, g):
     dt = _dtype_name(g.dtype, "tanh_backward")
     k = _elementwise("tanh_bw", dt, "REAL y, REAL g", "REAL gx", "gx = g * ((REAL)1 - y * y)")
     return k(y, g)
-
-
-def _np_erf(x):
-    try:
-        from scipy.special import erf
-        return erf(x)
-    except ImportError:  # scipy is optional: exact but slow reference
-        return numpy.vectorize(math.erf, otypes=[numpy.float64])(x)
-
-
-def _check_approx(approximate: str, op: str) -> None:
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"{op}: approximate must be 'none' or 'tanh', got {approximate!r}")
-
-
-def gelu_forward(x, approximate: str = "none"):
-    """GELU, as PyTorch: exact ``x * Phi(x) = x/2 * (1 + erf(x/sqrt 2))``, or with
-    ``approximate='tanh'``: ``x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``."""
-    _check_approx(approximate, "gelu_forward")
-    xp = get_array_module(x)
-    if _is_numpy(xp):
-        xd = x.astype(numpy.float64)
-        if approximate == "tanh":
-            y = 0.5 * xd * (1 + numpy.tanh(_SQRT_2_OVER_PI * (xd + 0.044715 * xd ** 3)))
-        else:
-            y = 0.5 * xd * (1 + _np_erf(xd * _INV_SQRT_2))
-        return y.astype(x.dtype)
-    dt = _dtype_name(x.dtype, "gelu_forward")
-    if approximate == "tanh":
-        body = (f"REAL u = (REAL){_SQRT_2_OVER_PI!r} * (x + (REAL)0.044715 * x * x * x); "
-                f"y = (REAL)0.5 * x * ((REAL)1 + tanh(u))")
-    else:
-        body = f"y = (REAL)0.5 * x * ((REAL)1 + erf(x * (REAL){_INV_SQRT_2!r}))"
-    k = _elementwise(f"gelu_fw_{approximate}", dt, "REAL x", "REAL y", body)
-    return k(x)
-
-
-def gelu_backward(x, g, approximate: str = "none"):
-    """Gradient of :func:`gelu_forward` from its input ``x``.
-
-    Exact: ``d/dx [x Phi(x)] = Phi(x) + x phi(x)`` with ``phi(x) = exp(-x^2/2) / sqrt(2 pi)``.
-    Tanh form, with ``u = sqrt(2/pi) (x + 0.044715 x^3)`` and ``t = tanh(u)``:
-    ``0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)``. Result times ``g``."""
-    _check_approx(approximate, "gelu_backward")
-    xp = get_array_module(x, g)
-    if _is_numpy(xp):
-        xd = x.astype(numpy.float64)
-        if approximate == "tanh":
-            t = numpy.tanh(_SQRT_2_OVER_PI * (xd + 0.044715 * xd ** 3))
-            d = 0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * _SQRT_2_OVER_PI * \
-                (1 + 3 * 0.044715 * xd * xd)
-        else:
-            d = 0.5 * (1 + _np_erf(xd * _INV_SQRT_2)) + xd * numpy.exp(-0.5 * xd * xd) * \
-                _INV_SQRT_2PI
-        return (g * d).astype(numpy.result_type(x, g))
-    dt = _dtype_name(g.dtype, "gelu_backward")
-    if approximate == "tanh":
-        body = (f"REAL c = (REAL){_SQRT_2_OVER_PI!r}; "
-                "REAL t = tanh(c * (x + (REAL)0.044715 * x * x * x)); "
-                "gx = g * ((REAL)0.5 * ((REAL)1 + t) + (REAL)0.5 * x * ((REAL)1 - t * t) * c * "
-                "((REAL)1 + (REAL)(3 * 0.044715) * x * x))")
-    else:
-        body = (f"gx = g * ((REAL)0.5 * ((REAL)1 + erf(x * (REAL){_INV_SQRT_2!r})) + "
-                f"x * exp((REAL)-0.5 * x * x) * (REAL){_INV_SQRT_2PI!r})")
-    k = _elementwise(f"gelu_bw_{approximate}", dt, "REAL x, REAL g", "REAL gx", body)
-    return k(x, g)
 
 
 # ============================================================================= cross-entropy
@@ -305,19 +209,29 @@ def softmax_cross_entropy_forward(logits, labels, ignore_index: int = -100):
     N, C = logits.shape
     if _is_numpy(xp):
         valid = labels != ignore_index
-        if ((labels[valid] < 0) | (labels[valid] >= C)).any():
-            bad = labels[valid][(labels[valid] < 0) | (labels[valid] >= C)]
-            raise IndexError(f"softmax_cross_entropy_forward: label {bad[0]} is out of range "
-                             f"for {C} classes")
-        m = logits.max(axis=1, keepdims=True) if C else numpy.zeros((N, 1), logits.dtype)
-        m = numpy.where(numpy.isfinite(m), m, 0).astype(logits.dtype)
-        lse = numpy.log(numpy.exp(logits - m).sum(axis=1, keepdims=True)) + m
-        prob = numpy.exp(logits - lse)
-        t = numpy.where(valid, labels, 0).astype(numpy.int64)
-        picked = numpy.take_along_axis(logits, t[:, None], axis=1)[:, 0] if C else \
-            numpy.zeros(N, logits.dtype)
-        loss = numpy.where(valid, lse[:, 0] - picked, 0).astype(logits.dtype)
-        return loss, prob.astype(logits.dtype, copy=False)
+        if N and not (0 <= labels.min() and labels.max() < C):
+            bad = valid & ((labels < 0) | (labels >= C))
+            if bad.any():
+                raise IndexError(f"softmax_cross_entropy_forward: label {labels[bad][0]} is out "
+                                 f"of range for {C} classes")
+        if C == 0:
+            return numpy.zeros(N, logits.dtype), numpy.empty_like(logits)
+        m = logits.max(axis=1, keepdims=True)
+        finite = numpy.isfinite(m).all()
+        if not finite:                      # a row of -inf (or an inf): keep exp finite
+            m = numpy.where(numpy.isfinite(m), m, 0).astype(logits.dtype)
+        prob = numpy.subtract(logits, m)
+        numpy.exp(prob, out=prob)
+        s = prob.sum(axis=1, keepdims=True)
+        # all -inf: log 0, 0/0 and -inf + inf (with finite maxima s >= 1: nothing to quieten)
+        with contextlib.nullcontext() if finite else numpy.errstate(divide="ignore",
+                                                                     invalid="ignore"):
+            prob /= s
+            lse = numpy.log(s[:, 0]) + m[:, 0]
+            loss = lse - logits[numpy.arange(N), numpy.where(valid, labels, 0)]
+        if not valid.all():
+            loss[~valid] = 0
+        return loss.astype(logits.dtype, copy=False), prob
     dt = _dtype_name(logits.dtype, "softmax_cross_entropy_forward")
     lt = numpy.dtype(labels.dtype).name
     logits = xp.ascontiguousarray(logits)
@@ -345,15 +259,17 @@ def softmax_cross_entropy_backward(softmax, labels, g, ignore_index: int = -100)
     xp = get_array_module(softmax, labels)
     N, C = softmax.shape
     scalar_g = numpy.ndim(g) == 0 if not hasattr(g, "ndim") else g.ndim == 0
+    if not scalar_g and g.shape != (N,):
+        raise ValueError(f"softmax_cross_entropy_backward: g must be a scalar or shape ({N},), "
+                         f"got {g.shape}")
     if _is_numpy(xp):
-        gv = numpy.asarray(g, dtype=softmax.dtype)
         valid = labels != ignore_index
-        onehot = numpy.zeros_like(softmax)
-        rows = numpy.nonzero(valid)[0]
-        onehot[rows, labels[valid]] = 1
-        gcol = gv if gv.ndim == 0 else gv.reshape(N, 1)
-        out = gcol * (softmax - onehot)
-        return numpy.where(valid[:, None], out, 0).astype(softmax.dtype, copy=False)
+        coef = valid * numpy.asarray(g, dtype=softmax.dtype)    # g_i, 0 on ignored rows
+        out = softmax * coef[:, None]
+        out[numpy.arange(N), numpy.where(valid, labels, 0)] -= coef
+        if not valid.all():
+            out[~valid] = 0         # also where the softmax is NaN (a row of -inf)
+        return out
     dt = _dtype_name(softmax.dtype, "softmax_cross_entropy_backward")
     lt = numpy.dtype(labels.dtype).name
     softmax = xp.ascontiguousarray(softmax)
@@ -373,10 +289,6 @@ def softmax_cross_entropy_backward(softmax, labels, g, ignore_index: int = -100)
         return k(softmax, labels, softmax, float(g), C, False, ignore_index, out)
     if scalar_g:  # a 0-d device array: stays on the device (index 0 for every row)
         g = xp.broadcast_to(xp.asarray(g, dtype=softmax.dtype), (N,))
-        g = xp.ascontiguousarray(g)
-    elif g.shape != (N,):
-        raise ValueError(f"softmax_cross_entropy_backward: g must be a scalar or shape ({N},), "
-                         f"got {g.shape}")
     g = xp.ascontiguousarray(g, dtype=softmax.dtype)
     return k(softmax, labels, g, 0.0, C, True, ignore_index, out)
 
@@ -561,14 +473,14 @@ def batch_norm_forward(x, gamma, beta, eps: float = 1e-5, return_var: bool = Fal
     return (y, mean, invstd) + ((var,) if return_var else ())
 
 
-def batch_norm_backward(x, g, gamma, mean, invstd):
+def batch_norm_backward(x, g, gamma, mean, invstd, need_dx: bool = True):
     """Gradients of :func:`batch_norm_forward` (batch statistics) w.r.t. ``x``, ``gamma``, ``beta``.
 
     With ``xhat = (x - mean) * invstd`` and sums over the M values of each channel:
     ``dbeta = sum g``, ``dgamma = sum g * xhat``,
     ``dx = gamma * invstd / M * (M g - dbeta - xhat * dgamma)`` (``gamma`` None means 1).
-    Returns ``(dx, dgamma, dbeta)``. GPU: per-(channel, chunk) partial sums in double, a
-    per-channel combine, one elementwise pass: three launches."""
+    Returns ``(dx, dgamma, dbeta)``, ``dx`` None when not ``need_dx``. GPU: per-(channel, chunk)
+    partial sums in double, a per-channel combine, one elementwise pass: three launches."""
     N, C, S, M = _bn_geometry(x, "batch_norm_backward")
     if g.shape != x.shape:
         raise ValueError(f"batch_norm_backward: g has shape {g.shape}, x has {x.shape}")
@@ -578,10 +490,13 @@ def batch_norm_backward(x, g, gamma, mean, invstd):
         xhat = (x - mean.reshape(shp)) * invstd.reshape(shp)
         dbeta = g.sum(axis=axes)
         dgamma = (g * xhat).sum(axis=axes)
-        scale = invstd if gamma is None else gamma * invstd
-        dx = scale.reshape(shp) / M * (M * g - dbeta.reshape(shp) - xhat * dgamma.reshape(shp))
-        return (dx.astype(x.dtype, copy=False), dgamma.astype(x.dtype),
-                dbeta.astype(x.dtype))
+        dx = None
+        if need_dx:
+            scale = invstd if gamma is None else gamma * invstd
+            dx = scale.reshape(shp) / M * (M * g - dbeta.reshape(shp) -
+                                           xhat * dgamma.reshape(shp))
+            dx = dx.astype(x.dtype, copy=False)
+        return dx, dgamma.astype(x.dtype), dbeta.astype(x.dtype)
     dt = _dtype_name(x.dtype, "batch_norm_backward")
     x = xp.ascontiguousarray(x)
     g = xp.ascontiguousarray(g, dtype=x.dtype)
@@ -599,6 +514,8 @@ def batch_norm_backward(x, g, gamma, mean, invstd):
                                          i64(G), i64(length)), shared_mem=2 * block * 8)
     _raw("bn_grad_final", (dt,), src)((-(-C // 128),), (128,), (part, dbeta, dgamma, i64(C),
                                                                  i64(G)))
+    if not need_dx:
+        return None, dgamma, dbeta
     k = _elementwise("bn_dx", dt,
                      "REAL x, REAL g, raw REAL mean, raw REAL invstd, raw REAL gamma, "
                      "raw REAL dbeta, raw REAL dgamma, int64 C, int64 S, REAL M, bool has_gamma",

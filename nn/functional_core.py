@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy
 
 import autodiff as ad
-from autodiff.backends import batchnorm as _bnk
+from autodiff.backends import kernels_for
 from autodiff.random import generator
 from autodiff.tape import record
 from autodiff.tensor import Tensor, make
@@ -221,8 +221,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {tuple(input.shape)}")
     x = input.data
-    out, mean, var, invstd = _bnk.bn_forward(x, None if weight is None else weight.data,
-                                             None if bias is None else bias.data, eps)
+    k = kernels_for(x)      # CUDA kernels on the GPU, numba on the CPU
+    out, mean, invstd, var = k.batch_norm_forward(x, None if weight is None else weight.data,
+                                                  None if bias is None else bias.data, eps,
+                                                  return_var=True)
     if running_mean is not None:
         running_mean.data[...] = ((1 - momentum) * running_mean.data +
                                   momentum * mean).astype(running_mean.dtype)
@@ -240,19 +242,19 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     saved = (input, weight) if weight is not None else (input,)
     return record("batch_norm", _batch_norm_bw, out.astype(input.dtype, copy=False),
                   tuple(inputs), saved,
-                  attrs=(axes, shape, eps, mean, invstd, weight is not None, bias is not None))
+                  attrs=(axes, shape, eps, mean, invstd, weight is not None, bias is not None, k))
 
 
 def _batch_norm_bw(ctx, g):
-    axes, shape, eps, mean_a, invstd_a, has_w, has_b = ctx.attrs
+    axes, shape, eps, mean_a, invstd_a, has_w, has_b, k = ctx.attrs
     saved = ctx.saved_tensors
     x = saved[0]
     w = saved[1] if has_w else None
     need = ctx.needs_input_grad
     if not ad.is_grad_enabled():
         # first order: two passes of raw array math (per-channel sums, then grad_input)
-        gx, s2, s1 = _bnk.bn_backward(g.data, x.data, mean_a, invstd_a,
-                                      w.data if has_w else None, bool(need[0]))
+        gx, s2, s1 = k.batch_norm_backward(x.data, g.data, w.data if has_w else None, mean_a,
+                                           invstd_a, bool(need[0]))
         dt = x.dtype
         grads = [make(gx) if need[0] else None]
         if has_w:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy
 
 import autodiff as ad
+from autodiff.backends import kernels_for
 from autodiff.tape import record
 from autodiff.tensor import Tensor, make
 
@@ -208,6 +209,11 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     cdim = 0 if input.ndim == 1 else 1
     C = input.shape[cdim]
     tdata = target.data if isinstance(target, Tensor) else numpy.asarray(target)
+    if tdata.dtype.kind in "iu" and weight is None and label_smoothing == 0 and \
+            input.dtype.kind == "f":
+        fused = _fused_cross_entropy(input, target, ignore_index, reduction)
+        if fused is not None:
+            return fused
     logp = ad.log_softmax(input, dim=cdim)
     if tdata.dtype.kind == "f":
         target = _t(target, input)
@@ -246,6 +252,47 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     else:
         smooth = _reduce(smooth, reduction)
     return ad.add(ad.mul(nll, 1.0 - label_smoothing), ad.mul(smooth, label_smoothing / C))
+
+
+def _fused_cross_entropy(input: Tensor, target, ignore_index: int,
+                         reduction: str) -> Tensor | None:
+    """Cross-entropy with class labels as one primitive over the backend's fused softmax-CE
+    kernels (``kernels_for``), or None where the backend has none."""
+    t, valid, _ = _labels("cross_entropy", input, target, ignore_index)
+    x2 = _classes_last(input)
+    k = kernels_for(x2.data, t)
+    if k.softmax_cross_entropy_forward is None:
+        return None
+    tf = t.reshape(-1)
+    loss, prob = k.softmax_cross_entropy_forward(x2.data, tf, ignore_index)
+    out = loss.reshape(t.shape) if reduction == "none" else loss.sum()
+    count = None
+    if reduction == "mean":
+        n = valid.sum(dtype=input.dtype)
+        out = out / n               # 0/0 = nan when every target is ignored, as PyTorch
+        count = input.xp.asarray(input.xp.maximum(n, 1))   # ... and gradient 0
+    return record("cross_entropy", _fused_cross_entropy_bw,
+                  input.xp.asarray(out, dtype=input.dtype), (x2,), (x2,),
+                  attrs=(k, prob, tf, ignore_index, count))
+
+
+def _fused_cross_entropy_bw(ctx, g):
+    k, prob, tf, ignore_index, count = ctx.attrs
+    # the upstream gradient of each row's loss: (N,) for 'none', a 0-d array otherwise
+    gr = g if g.ndim == 0 else ad.reshape(g, (-1,))
+    if count is not None:
+        gr = ad.div(gr, make(count))
+    if not ad.is_grad_enabled():         # first order: the kernel
+        return (make(k.softmax_cross_entropy_backward(prob, tf, gr.data, ignore_index)),)
+    # create_graph: softmax(x) - onehot(t) on the kept rows, with Tensor ops
+    (x2,) = ctx.saved_tensors
+    xp = x2.xp
+    valid = tf != ignore_index
+    onehot = xp.zeros(x2.shape, x2.dtype)
+    onehot[xp.arange(tf.shape[0]), xp.where(valid, tf, 0)] = valid
+    rows = make(valid.astype(x2.dtype)[:, None])
+    diff = ad.mul(ad.sub(ad.softmax(x2, dim=1), make(onehot)), rows)
+    return (ad.mul(diff, gr if gr.ndim == 0 else ad.reshape(gr, (-1, 1))),)
 
 
 # ------------------------------------------------------------------------------------ binary

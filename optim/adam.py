@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from autodiff.backends import get_array_module
+from autodiff.backends import get_array_module, kernels_for
 
 from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
 
@@ -61,6 +61,12 @@ class Adam(Optimizer):
             if amsgrad and "max_exp_avg_sq" not in st:
                 st["max_exp_avg_sq"] = xp.zeros_like(w)
             step = st["step"] = st["step"] + 1
+            fused = kernels_for(w, g).adam_update
+            if fused is not None:  # one kernel launch (CUDA)
+                fused(w, g, st["exp_avg"], st["exp_avg_sq"], lr, beta1, beta2, eps, wd, step,
+                      st["max_exp_avg_sq"] if amsgrad else None, decoupled)
+                p._version.v += 1
+                continue
             if wd:
                 if decoupled:
                     w *= 1.0 - lr * wd

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodiff.backends import get_array_module, kernels_for
+
 from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
 
 __all__ = ["SGD"]
@@ -60,6 +62,19 @@ class SGD(Optimizer):
                 continue
             w = p.data
             d = grad.data
+            fused = kernels_for(w, d).sgd_momentum_update if perturb is None else None
+            if fused is not None:  # one kernel launch (CUDA); NoisySGD's noise: the generic path
+                buf, first = None, False
+                if momentum:
+                    st = state.setdefault(p, {})
+                    buf = st.get("momentum_buffer")
+                    first = buf is None
+                    if first:
+                        buf = st["momentum_buffer"] = get_array_module(w).empty_like(w)
+                fused(w, d, buf, lr, momentum, dampening, wd, nesterov, first_step=first,
+                      maximize=maximize)
+                p._version.v += 1
+                continue
             owned = False  # whether d is a temporary we may overwrite
             if maximize:
                 d, owned = -d, True

@@ -1,0 +1,98 @@
+"""The fused-kernel namespace of each backend: one set of names and signatures, chosen from the data.
+
+``kernels_for(*arrays)`` returns a :class:`Kernels` whose attributes are array-level routines
+(no Tensors) with the signatures of :mod:`backends.cuda_kernels`; an attribute is None where the
+backend has no fused route that beats the generic composition, and callers (``nn``, ``optim``)
+then run their generic code. Callers never ask which array library they hold.
+
+=====================  ==========================  =============================================
+route                  CuPy, float32/float64       NumPy
+=====================  ==========================  =============================================
+softmax cross-entropy  CUDA kernels                NumPy (one exp pass; 1.5-3x the composite
+                                                   log_softmax + nll)
+batch norm (training)  CUDA kernels                numba kernels of ``backends.batchnorm``
+SGD / Adam update      CUDA kernels (one launch)   None: the optimizer's in-place NumPy update
+                                                   is the same arithmetic
+=====================  ==========================  =============================================
+
+Other dtypes on CuPy (float16) get batch norm through ``backends.batchnorm``'s vectorised path
+and None elsewhere. :func:`reference_kernels` (for tests) gives NumPy arrays every route through
+the NumPy twins in ``cuda_kernels``: the calls, argument order and state handling that run on
+the GPU, checked on the CPU.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, fields, replace
+from typing import Callable, Iterator, Optional
+
+import numpy
+
+from . import batchnorm, cuda_kernels, get_array_module
+
+__all__ = ["Kernels", "kernels_for", "reference_kernels"]
+
+_Fn = Optional[Callable]
+
+
+@dataclass
+class Kernels:
+    """One backend's fused routes (see the module docstring); None: use the generic path."""
+
+    name: str
+    softmax_cross_entropy_forward: _Fn = None
+    softmax_cross_entropy_backward: _Fn = None
+    batch_norm_forward: _Fn = None
+    batch_norm_backward: _Fn = None
+    sgd_momentum_update: _Fn = None
+    adam_update: _Fn = None
+
+
+def _bn_forward(x, gamma, beta, eps: float = 1e-5, return_var: bool = False):
+    """``cuda_kernels.batch_norm_forward``'s signature over ``batchnorm.bn_forward`` (numba on
+    C-contiguous float NumPy arrays, vectorised otherwise); statistics in float64."""
+    y, mean, var, invstd = batchnorm.bn_forward(x, gamma, beta, eps)
+    return (y, mean, invstd) + ((var,) if return_var else ())
+
+
+def _bn_backward(x, g, gamma, mean, invstd, need_dx: bool = True):
+    """``cuda_kernels.batch_norm_backward``'s signature over ``batchnorm.bn_backward``."""
+    dx, dgamma, dbeta = batchnorm.bn_backward(g, x, mean, invstd, gamma, need_dx)
+    return dx, dgamma, dbeta
+
+
+_ROUTES = tuple(f.name for f in fields(Kernels) if f.name != "name")
+_CUDA = Kernels("cuda", **{r: getattr(cuda_kernels, r) for r in _ROUTES})
+_REFERENCE = replace(_CUDA, name="numpy-reference")     # the same functions take NumPy arrays
+_CPU = Kernels("numpy", cuda_kernels.softmax_cross_entropy_forward,
+               cuda_kernels.softmax_cross_entropy_backward, _bn_forward, _bn_backward)
+_GENERIC = Kernels("generic", batch_norm_forward=_bn_forward, batch_norm_backward=_bn_backward)
+_CUDA_DTYPES = ("float32", "float64")
+_numpy_kernels = [_CPU]
+
+
+def kernels_for(*arrays) -> Kernels:
+    """The fused kernels for ``arrays`` (raw NumPy/CuPy arrays; integer arrays such as labels
+    may be among them): CUDA kernels when the data is on the GPU in float32/float64, the CPU
+    routes for NumPy data (see the module docstring)."""
+    for a in arrays:                # the common case first: asked per parameter per step
+        if type(a) is not numpy.ndarray:
+            break
+    else:
+        return _numpy_kernels[-1]
+    if get_array_module(*arrays) is numpy:
+        return _numpy_kernels[-1]
+    if all(a.dtype.kind != "f" or a.dtype.name in _CUDA_DTYPES for a in arrays):
+        return _CUDA
+    return _GENERIC
+
+
+@contextlib.contextmanager
+def reference_kernels() -> Iterator[Kernels]:
+    """For tests: inside the block NumPy arrays take every fused route through the NumPy twins
+    of ``cuda_kernels`` (the GPU's calls, run on the CPU). Yields the namespace in use."""
+    _numpy_kernels.append(_REFERENCE)
+    try:
+        yield _REFERENCE
+    finally:
+        _numpy_kernels.pop()
