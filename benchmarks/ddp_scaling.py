@@ -9,11 +9,13 @@ step. Printed on rank 0 (medians over steps):
 
 - ``steps/s``: whole SGD steps (forward, backward, optimizer) of the plain model at 1 rank,
   of DistributedDataParallel (default 25 MB buckets) at N ranks;
-- at N ranks, the backward's time in three modes timed in alternating rounds: ``no_sync``
+- at N ranks, the backward's time in three modes timed in alternating rounds (a few steps
+  of each in turn, so that all see the same load from other processes): ``no_sync``
   (no communication: the compute alone, under the same load from the other ranks), ``overlap``
-  (buckets small enough that several are all-reduced while the backward goes on) and ``end``
-  (one bucket, which is ready, and so all-reduced, only when the backward is done); the
-  fraction each adds to the ``no_sync`` backward; and the all-reduce of all gradients alone.
+  (DDP with buckets small enough that several are all-reduced while the backward goes on) and
+  ``end`` (the ``no_sync`` backward followed by one all-reduce of all the gradients, as
+  without DDP's hooks); the fraction each adds to the ``no_sync`` backward; and the all-reduce
+  of all gradients alone.
 """
 from __future__ import annotations
 
@@ -42,12 +44,27 @@ MODELS = {  # name: (builder, input shape, global batch, bucket cap (MB) that ov
 }
 
 
-def _step(model, opt, x, y, times: dict | None = None) -> None:
+def _average_after(ddp):
+    """The backward of the ``end`` mode: no_sync, then all gradients in one all-reduce."""
+    def backward(loss) -> None:
+        with ddp.no_sync():
+            loss.backward()
+        grads = [p.grad for p in ddp.parameters()]
+        flat = ad.Tensor(np.concatenate([g.data.reshape(-1) for g in grads]))
+        dist.all_reduce(flat, dist.ReduceOp.AVG)
+        o = 0
+        for g in grads:
+            g.data[...] = flat.data[o:o + g.data.size].reshape(g.data.shape)
+            o += g.data.size
+    return backward
+
+
+def _step(model, opt, x, y, times: dict | None = None, backward=None) -> None:
     t0 = time.perf_counter()
     loss = F.cross_entropy(model(x), y)
     t1 = time.perf_counter()
     opt.zero_grad()
-    loss.backward()
+    loss.backward() if backward is None else backward(loss)
     t2 = time.perf_counter()
     opt.step()
     if times is not None:
@@ -58,8 +75,8 @@ def _step(model, opt, x, y, times: dict | None = None) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=sorted(MODELS), default="resnet20")
-    p.add_argument("--steps", type=int, default=8, help="timed steps per mode and round")
-    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--steps", type=int, default=2, help="timed steps per mode and round")
+    p.add_argument("--rounds", type=int, default=12)
     args = p.parse_args(argv)
     dist.init_process_group("mpi", timeout=600)
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -70,12 +87,12 @@ def main(argv=None) -> None:
     ad.manual_seed(0)
     out = {"model": args.model, "ranks": world, "batch_per_rank": batch // world}
 
-    def run(model, opt, n, quiet=contextlib.nullcontext):
+    def run(model, opt, n, quiet=contextlib.nullcontext, backward=None):
         times = {"step": [], "backward": []}
         dist.barrier()
         for _ in range(n):
             with quiet():
-                _step(model, opt, x, y, times)
+                _step(model, opt, x, y, times, backward)
         return times
 
     if world == 1:
@@ -87,7 +104,7 @@ def main(argv=None) -> None:
         out["backward_ms"] = 1e3 * float(np.median(t["backward"]))
     else:
         modes = {}
-        for name, cap in (("default", None), ("overlap", small_cap), ("end", 1e4)):
+        for name, cap in (("default", None), ("overlap", small_cap)):
             ad.manual_seed(0)
             ddp = DistributedDataParallel(build(), bucket_cap_mb=cap)
             modes[name] = (ddp, optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9))
@@ -96,9 +113,10 @@ def main(argv=None) -> None:
         acc = {k: {"step": [], "backward": []} for k in ("default", "overlap", "end", "no_sync")}
         for _ in range(args.rounds):
             for name in acc:
-                ddp, opt = modes["overlap" if name == "no_sync" else name]
-                t = run(ddp, opt, args.steps, ddp.no_sync if name == "no_sync" else
-                        contextlib.nullcontext)
+                ddp, opt = modes["default" if name == "default" else "overlap"]
+                t = run(ddp, opt, args.steps,
+                        ddp.no_sync if name == "no_sync" else contextlib.nullcontext,
+                        _average_after(ddp) if name == "end" else None)
                 for k in t:
                     acc[name][k].extend(t[k])
         med = {k: {q: float(np.median(v)) for q, v in d.items()} for k, d in acc.items()}
@@ -116,6 +134,7 @@ def main(argv=None) -> None:
             ts.append(time.perf_counter() - t0)
         out["allreduce_ms"] = 1e3 * float(np.median(ts))
         out["grad_bytes"] = int(flat.data.nbytes)
+    out["loadavg_1min"] = os.getloadavg()[0]
     if rank == 0:
         print(json.dumps(out))
     dist.destroy_process_group()

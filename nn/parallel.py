@@ -94,9 +94,10 @@ class DistributedDataParallel(Module):
                             ("param_to_hook_all_reduce", param_to_hook_all_reduce),
                             ("mixed_precision", mixed_precision), ("device_mesh", device_mesh)):
             if value:
-                raise NotImplementedError(f"DistributedDataParallel: {name} is not supported "
-                                          f"(every parameter must receive a gradient in every "
-                                          f"backward)")
+                why = (" (every parameter must receive a gradient in every backward)"
+                       if name == "find_unused_parameters" else "")
+                raise NotImplementedError(f"DistributedDataParallel: {name} is not "
+                                          f"supported{why}")
         if device_ids is not None and len(device_ids) != 1:
             raise ValueError(f"DistributedDataParallel: device_ids can only be None or contain "
                              f"a single element (one device per process), got {device_ids}")
