@@ -25,17 +25,16 @@ from .ops.elementwise import (abs, add, clip, cos, div, elu, eq, erf, exp, expm1
                               logical_not, logical_or, lt, maximum, minimum, mul, ne, neg, pow,
                               relu, rsub, sigmoid, sign, sin, softplus, sqrt, sub, tan, tanh,
                               where)
-from .ops.index import (argsort, gather, getitem, index_put, index_select, sort, take,
-                        take_along_axis)
+from .ops.index import argsort, gather, getitem, index_put, index_select, sort, take_along_axis
 from .ops.linalg import dot, einsum, matmul, outer
 from .ops.reduce import (all, amax, amin, any, argmax, argmin, cumsum, log_softmax, logsumexp,
                          max, mean, min, norm, prod, softmax, std, sum, var)
 from .ops.shape import (astype, broadcast_to, cat, chunk, concatenate, expand, flatten, flip,
                         movedim, pad, permute, repeat, repeat_interleave, reshape, split,
-                        squeeze, stack, sum_to, swapaxes, tile, transpose, unbind, unsqueeze,
-                        view)
+                        squeeze, stack, sum_to, swapaxes, take, tile, transpose, unbind,
+                        unsqueeze, view)
 from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
-from .tape import Tape, backward, grad
+from .tape import Tape, backward, grad, increment_version
 from .tensor import Tensor
 from . import functional  # noqa: E402
 from . import viz  # noqa: E402  (make_dot; graphviz is imported only when drawing)

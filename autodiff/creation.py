@@ -23,16 +23,17 @@ def _finish(data, requires_grad: bool) -> Tensor:
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor from a list, scalar, NumPy/CuPy array or Tensor (copied)."""
-    arr = dtypes.to_array(data, dtype, device)
-    if isinstance(data, Tensor) or hasattr(data, "__array_interface__"):
-        arr = arr.copy()
-    return _finish(arr, requires_grad)
+    if isinstance(data, Tensor):
+        data = data.data
+    return _finish(dtypes.to_array(data, dtype, device, copy=True), requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like :func:`tensor` but shares memory with an array when it can."""
-    if isinstance(data, Tensor) and dtype is None and device is None:
-        return data
+    if isinstance(data, Tensor):
+        if dtype is None and device is None:
+            return data
+        data = data.data
     return make(dtypes.to_array(data, dtype, device))
 
 

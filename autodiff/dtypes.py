@@ -46,15 +46,14 @@ def xp_for(device):
     return get_backend("numpy" if name == "cpu" else name).xp
 
 
-def to_array(data, dtype=None, device=None):
-    """Turn user data (lists, scalars, arrays, Tensors) into a backend array.
+def to_array(data, dtype=None, device=None, copy: bool = False):
+    """Turn user data (lists, scalars, NumPy/CuPy arrays) into a backend array; callers pass a
+    Tensor's ``.data`` (this module sits below the Tensor).
 
     Python floats become the default dtype and Python ints int64 (as in PyTorch); arrays
-    keep their dtype unless ``dtype`` is given.
+    keep their dtype unless ``dtype`` is given. ``copy``: an array given is always copied
+    (never shared with the result).
     """
-    from .tensor import Tensor
-    if isinstance(data, Tensor):
-        data = data.data
     xp = xp_for(device) if device is not None else None
     if xp is None:
         mod = type(data).__module__
@@ -65,7 +64,8 @@ def to_array(data, dtype=None, device=None):
             isinstance(data, numpy.generic):
         if type(data).__module__.startswith("cupy") and xp is numpy:
             data = data.get()
-        return xp.asarray(data, dtype=dtype)
+        arr = xp.asarray(data, dtype=dtype)
+        return arr.copy() if copy else arr
     if dtype is None:
         probe = numpy.asarray(data)
         if probe.dtype.kind == "f":

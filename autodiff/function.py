@@ -22,7 +22,7 @@ import functools
 import inspect
 
 from .grad_mode import STATE, no_grad
-from .tape import Node, SavedTensor, _edge, _tapes
+from .tape import Node, Rule, SavedTensor
 from .tensor import Tensor, make
 
 
@@ -109,11 +109,8 @@ class Function:
             return result
         _refuse_outputs_on_ctx(cls, ctx, outs)
         inputs = [a for a in args if isinstance(a, Tensor)]
-        edges = tuple(_edge(t) for t in inputs)
-        node = Node(f"{cls.__name__}Backward", _make_backward(cls, args, ctx.materialize_grads),
-                    edges, None, ctx, tuple(e is not None for e in edges),
-                    tuple((t.data.shape, t.data.dtype) for t in inputs),
-                    tuple((o.data.shape, o.data.dtype) for o in outs))
+        rule = Rule(f"{cls.__name__}Backward", _make_backward(cls, args), ctx.materialize_grads)
+        node = Node(rule, inputs, tuple((o.data.shape, o.data.dtype) for o in outs), ctx)
         wrapped = []
         for i, o in enumerate(outs):
             diff = o.data.dtype.kind == "f" and id(o) not in ctx.non_differentiable
@@ -130,8 +127,6 @@ class Function:
             pos = next((i for i, o in enumerate(outs) if o is t), -1)
             saved.append(SavedTensor(wrapped[pos], pos) if pos >= 0 else SavedTensor(t))
         node.saved = saved
-        for tape in _tapes:
-            tape.append(node)
         return wrapped[0] if single else tuple(wrapped)
 
 
@@ -181,7 +176,7 @@ def _refuse_outputs_on_ctx(cls, ctx, outs) -> None:
                     f"through {cls.__name__} would silently lose its dependence on the inputs")
 
 
-def _make_backward(cls, args, materialize: bool):
+def _make_backward(cls, args):
     # only metadata of the arguments: holding the tensors would keep them (and a dirty input
     # rebased onto the node: a cycle) alive as long as the graph
     metas = [(i, a.shape, a.dtype, a.xp) for i, a in enumerate(args) if isinstance(a, Tensor)]
@@ -217,7 +212,6 @@ def _make_backward(cls, args, materialize: bool):
             out.append(g)
         return tuple(out)
 
-    backward_fn.materialize_grads = materialize  # read by the tape for multi-output nodes
     return backward_fn
 
 

@@ -1,11 +1,15 @@
 """Binds the op functions to Tensor as methods and operators (one table, PyTorch's names),
-and defines the in-place operations."""
+and defines the in-place operations and the methods that need the tape (``backward``,
+``register_post_accumulate_grad_hook``)."""
 from __future__ import annotations
 
 import numpy
 
+from . import tape
 from .grad_mode import STATE
 from .ops import elementwise as E, index as I, linalg as L, reduce as R, shape as S
+from .random import generator
+from .tape import increment_version
 from .tensor import Tensor, as_tensor_like
 
 
@@ -33,7 +37,7 @@ def _inplace(op):
                 raise ValueError(f"{op.__name__}_: shapes {self.shape} and "
                                  f"{getattr(o, 'shape', ())} cannot be broadcast in place") \
                     from None
-        self._version.v += 1
+        increment_version(self)
         return self
     method.__name__ = op.__name__ + "_"
     return method
@@ -69,42 +73,72 @@ def _writable(self):
 
 def _zero_(self):
     _writable(self)[...] = 0
-    self._version.v += 1
+    increment_version(self)
     return self
 
 
 def _fill_(self, value):
     _writable(self)[...] = value
-    self._version.v += 1
+    increment_version(self)
     return self
 
 
 def _copy_(self, src):
     src = src.data if isinstance(src, Tensor) else src
     _writable(self)[...] = src
-    self._version.v += 1
+    increment_version(self)
     return self
 
 
 def _clamp_(self, min=None, max=None):  # noqa: A002
     self.xp.clip(self.data, min, max, out=_writable(self))
-    self._version.v += 1
+    increment_version(self)
     return self
 
 
 def _uniform_(self, a=0.0, b=1.0):
-    from .random import generator
     _writable(self)[...] = generator(self.xp).uniform(a, b, self.shape)
-    self._version.v += 1
+    increment_version(self)
     return self
 
 
 def _normal_(self, mean=0.0, std=1.0):
-    from .random import generator
     # mean + std * z: CuPy's Generator has standard_normal but no normal()
     _writable(self)[...] = mean + std * generator(self.xp).standard_normal(self.shape)
-    self._version.v += 1
+    increment_version(self)
     return self
+
+
+def _to(self, target=None, dtype=None) -> Tensor:
+    """``to("cuda")``, ``to("cpu")``, ``to(dtype)``; differentiable."""
+    out = self
+    if target is not None and not isinstance(target, str) and dtype is None:
+        dtype, target = target, None
+    if dtype is not None:
+        out = S.astype(out, dtype)
+    if target is not None:
+        out = S.to_device(out, target)
+    return out
+
+
+def _cpu(self) -> Tensor:
+    return _to(self, "cpu")
+
+
+def _cuda(self) -> Tensor:
+    return _to(self, "cuda")
+
+
+def _backward(self, gradient=None, retain_graph: bool | None = None,
+              create_graph: bool = False, inputs=None) -> None:
+    """Accumulate d(self)/d(leaf) into every reachable leaf's ``.grad``."""
+    tape.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+def _register_post_accumulate_grad_hook(self, hook):
+    """Run ``hook(self)`` after each backward that adds to this leaf's ``.grad``; returns a
+    handle whose ``remove()`` unregisters it (PyTorch's name and semantics)."""
+    return tape.register_post_accumulate_grad_hook(self, hook)
 
 
 def _clone(self):
@@ -209,8 +243,11 @@ _METHODS = {
     "type_as": _type_as, "float": _float, "double": _double, "long": _long, "bool": _bool,
     "clone": _clone, "sum_to": S.sum_to,
     # indexing and linear algebra
-    "gather": I.gather, "take": I.take, "index_select": I.index_select, "sort": I.sort,
+    "gather": I.gather, "take": S.take, "index_select": I.index_select, "sort": I.sort,
     "argsort": I.argsort, "matmul": L.matmul, "dot": L.dot, "outer": L.outer,
+    # device and dtype moves, the tape
+    "to": _to, "cpu": _cpu, "cuda": _cuda, "backward": _backward,
+    "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
 }
 
 for _name, _fn in _METHODS.items():

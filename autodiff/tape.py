@@ -1,8 +1,10 @@
 """The tape: nodes recorded by operations, and the reverse sweep over them.
 
 Every differentiable op run while grad mode is on, with an input that requires grad, calls
-:func:`record`, which creates a :class:`Node` (op name, backward rule, edges to its inputs,
-saved values) numbered in execution order. Edges point backward only: a node refers to the
+:func:`record` (or :func:`record_multi`) with its :class:`Rule` (a registered primitive, see
+``autodiff/ops/registry.py``), which creates a :class:`Node` (the rule, edges to its inputs,
+saved values) numbered in execution order. ``Function.apply`` builds its nodes with the same
+constructor. Edges point backward only: a node refers to the
 nodes (or leaf tensors) that produced its inputs, never to its outputs, so a graph is freed as
 soon as its last output tensor is. ``tape.Tape`` can also collect the nodes of a region in a
 plain ordered list.
@@ -11,6 +13,10 @@ The sweep (:func:`run_backward`) pops nodes from a heap in decreasing sequence n
 rank heap): a node runs only after every reachable consumer has added its gradient, with no
 recursion and no pre-pass. Gradients are reduced to each input's shape here, once, and not in the
 rules (``sum_to``). Without ``create_graph`` the rules run under no-grad and record nothing.
+
+The tape sits below the ops (dtypes -> tensor -> tape -> ops): it imports no op. The three
+differentiable operations its sweep needs (sum_to, astype, add) are handed to it by
+``autodiff/ops/__init__.py`` through :func:`use_gradient_arithmetic` when the ops load.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import weakref
 
 import numpy
 
+from .backends import get_array_module
 from .grad_mode import STATE, no_grad
 from .tensor import Tensor, make
 
@@ -60,17 +67,52 @@ class SavedTensor:
         return self.tensor.shape if self.tensor is not None else self.data.shape
 
 
-class Node:
-    """One recorded operation: the backward rule and everything it needs."""
+class Rule:
+    """What the tape needs of an operation: its node ``name`` and its VJP rule
+    ``backward(node, *grads)``, which returns one gradient (or None) per input. With
+    ``materialize_grads`` False a multi-output rule gets None, not zeros, for the outputs that
+    received no gradient. The registered primitives (``autodiff.ops.registry.Primitive``)
+    extend it with their forward and metadata; each ``Function.apply`` makes its own."""
 
-    __slots__ = ("name", "backward_fn", "edges", "saved", "attrs", "seq", "needs_input_grad",
-                 "in_meta", "out_meta", "released", "retained", "__weakref__")
+    __slots__ = ("name", "backward", "materialize_grads")
 
-    def __init__(self, name, backward_fn, edges, saved, attrs, needs, in_meta, out_meta):
+    def __init__(self, name: str, backward, materialize_grads: bool = True) -> None:
         self.name = name
-        self.backward_fn = backward_fn
+        self.backward = backward
+        self.materialize_grads = materialize_grads
+
+    def __repr__(self) -> str:
+        return f"<rule {self.name}>"
+
+
+class Node:
+    """One recorded operation: its rule (``op``) and everything the rule needs.
+
+    The constructor is the one node builder, used by :func:`record`, :func:`record_multi` and
+    ``Function.apply``: from the input tensors it derives the edges, ``needs_input_grad`` and
+    ``in_meta`` (shape, dtype per input), numbers the node and puts it on the open tapes. The
+    caller wraps the outputs and then sets ``saved``."""
+
+    __slots__ = ("op", "edges", "saved", "attrs", "seq", "needs_input_grad", "in_meta",
+                 "out_meta", "released", "retained", "__weakref__")
+
+    def __init__(self, op: Rule, inputs, out_meta: tuple, attrs=None) -> None:
+        edges = []
+        needs = []
+        in_meta = []
+        for t in inputs:   # one loop, no comprehension frames: this runs for every op
+            if t._requires_grad:
+                fn = t.grad_fn
+                edges.append((t, 0) if fn is None else (fn, t._out_idx))
+                needs.append(True)
+            else:
+                edges.append(None)
+                needs.append(False)
+            d = t.data
+            in_meta.append((d.shape, d.dtype))
+        self.op = op
         self.edges = edges
-        self.saved = saved
+        self.saved = ()
         self.attrs = attrs
         self.seq = next(_seq)
         self.needs_input_grad = needs
@@ -78,6 +120,13 @@ class Node:
         self.out_meta = out_meta
         self.released = False
         self.retained = None
+        if _tapes:
+            for tape in _tapes:
+                tape.append(self)
+
+    @property
+    def name(self) -> str:
+        return self.op.name
 
     @property
     def saved_tensors(self) -> tuple:
@@ -111,65 +160,72 @@ def _second_backward_error(node: Node) -> RuntimeError:
         f"backward (or autodiff.grad) if you need to backward through it again.")
 
 
-def _edge(t: Tensor):
-    if not t._requires_grad:
-        return None
-    if t.grad_fn is not None:
-        return (t.grad_fn, t._out_idx)
-    return (t, 0)
-
-
-def record(name: str, backward_fn, out_data, inputs: tuple, saved: tuple = (),
-           save_output: bool = False, attrs=None) -> Tensor:
-    """Wrap ``out_data`` as the result of op ``name`` and, when grad mode is on and an input
-    requires grad, put a node on the tape. ``backward_fn(node, grad) -> tuple`` returns one
-    gradient (or None) per input; ``node.saved_tensors`` gives ``saved`` back, followed by the
-    output when ``save_output``."""
+def record(op: Rule, out_data, inputs: tuple, saved: tuple = (), save_output: bool = False,
+           attrs=None) -> Tensor:
+    """Wrap ``out_data`` as the result of ``op`` (a registered primitive) and, when grad mode
+    is on and an input requires grad, put a node on the tape. ``op.backward(node, grad)``
+    returns one gradient (or None) per input; ``node.saved_tensors`` gives ``saved`` back,
+    followed by the output when ``save_output``; ``node.attrs`` is ``attrs``."""
     if STATE.anomaly:
-        _check_finite(name, out_data, inputs)
+        _check_finite(op.name, out_data, inputs)
     if STATE.enabled:
         for t in inputs:
             if t._requires_grad:
                 break
         else:
             return make(out_data)
-        edges = [_edge(t) for t in inputs]
-        needs = [e is not None for e in edges]
-        node = Node(name, backward_fn, edges, None, attrs, needs,
-                    [(t.data.shape, t.data.dtype) for t in inputs],
-                    ((out_data.shape, out_data.dtype),))
+        node = Node(op, inputs, ((out_data.shape, out_data.dtype),), attrs)
         out = make(out_data, True, node, 0)
         sv = [SavedTensor(t) for t in saved]
         if save_output:
             sv.append(SavedTensor(out, 0))
         node.saved = sv
-        if _tapes:
-            for tape in _tapes:
-                tape.append(node)
         return out
     return make(out_data)
 
 
-def record_multi(name: str, backward_fn, outs_data: tuple, inputs: tuple, saved: tuple = (),
+def record_multi(op: Rule, outs_data: tuple, inputs: tuple, saved: tuple = (),
                  save_outputs: tuple = (), attrs=None) -> tuple:
-    """:func:`record` for ops with several outputs; ``backward_fn(node, *grads)`` receives one
+    """:func:`record` for ops with several outputs; ``op.backward(node, *grads)`` receives one
     gradient per output (zeros for outputs that got none). ``save_outputs`` lists output indices
-    to save after ``saved``."""
+    to save after ``saved``. Outputs that are not floating point get no gradient."""
     if STATE.anomaly:
         for d in outs_data:
-            _check_finite(name, d, inputs)
+            _check_finite(op.name, d, inputs)
     if not (STATE.enabled and any(t._requires_grad for t in inputs)):
         return tuple(make(d) for d in outs_data)
-    edges = tuple(_edge(t) for t in inputs)
-    node = Node(name, backward_fn, edges, None, attrs, tuple(e is not None for e in edges),
-                tuple((t.data.shape, t.data.dtype) for t in inputs),
-                tuple((d.shape, d.dtype) for d in outs_data))
+    node = Node(op, inputs, tuple((d.shape, d.dtype) for d in outs_data), attrs)
     outs = tuple(make(d, _floating(d), node if _floating(d) else None, i)
                  for i, d in enumerate(outs_data))
     node.saved = [SavedTensor(t) for t in saved] + [SavedTensor(outs[i], i) for i in save_outputs]
-    for tape in _tapes:
-        tape.append(node)
     return outs
+
+
+# Transitional (issue 12): the primitives still defined in nn/ record with an ad hoc rule
+# until phase 2 moves them into the registry (autodiff/ops); new code registers a primitive.
+def record_rule(name: str, backward_fn, out_data, inputs: tuple, saved: tuple = (),
+                save_output: bool = False, attrs=None) -> Tensor:
+    """:func:`record` with an unregistered rule ``Rule(name, backward_fn)``."""
+    return record(Rule(name, backward_fn), out_data, inputs, saved, save_output, attrs)
+
+
+def record_multi_rule(name: str, backward_fn, outs_data: tuple, inputs: tuple,
+                      saved: tuple = (), save_outputs: tuple = (), attrs=None) -> tuple:
+    """:func:`record_multi` with an unregistered rule ``Rule(name, backward_fn)``."""
+    return record_multi(Rule(name, backward_fn), outs_data, inputs, saved, save_outputs, attrs)
+
+
+def increment_version(tensor) -> None:
+    """Mark ``tensor`` (or each tensor of an iterable) as modified in place, as PyTorch's
+    ``torch.autograd.graph.increment_version``: a backward that saved it before the write
+    then raises instead of reading the new values. Call it after writing ``.data`` directly
+    (optimizer updates, running statistics); the in-place methods (``add_``, ``zero_``...)
+    call it themselves."""
+    if isinstance(tensor, Tensor):
+        tensor._version.v += 1
+        return
+    for t in tensor:
+        t._version.v += 1
 
 
 def _floating(a) -> bool:
@@ -199,7 +255,7 @@ class Tape:
 def _check_finite(name: str, data, inputs) -> None:
     if data.dtype.kind != "f":
         return
-    xp = type(data).__module__.startswith("cupy") and __import__("cupy") or __import__("numpy")
+    xp = get_array_module(data)
     if bool(xp.isfinite(data).all()):
         return
     if all(t.data.dtype.kind != "f" or bool(xp.isfinite(t.data).all()) for t in inputs):
@@ -210,8 +266,7 @@ def _check_finite(name: str, data, inputs) -> None:
 
 def _check_grad(node: Node, g: Tensor, position: int) -> None:
     d = g.data
-    xp = __import__("cupy") if type(d).__module__.startswith("cupy") else __import__("numpy")
-    if d.dtype.kind == "f" and not bool(xp.isfinite(d).all()):
+    if d.dtype.kind == "f" and not bool(get_array_module(d).isfinite(d).all()):
         raise FloatingPointError(
             f"detect_anomaly: the backward of {node.name} (recorded at #{node.seq}) returned "
             f"NaN/inf in the gradient of its input {position} (shape {d.shape})")
@@ -314,20 +369,30 @@ def _hooked_leaf_counts(roots) -> dict[int, int]:
 
 
 # ------------------------------------------------------------------------------------ the sweep
+# The gradient arithmetic of the sweep: differentiable ops (so create_graph records them), which
+# live above the tape. autodiff/ops/__init__.py hands them over when the ops load.
+_sum_to = _astype = _grad_add = None
+
+
+def use_gradient_arithmetic(sum_to, astype, add) -> None:
+    """Give the sweep its differentiable ``sum_to(g, shape)`` (undo broadcasting),
+    ``astype(g, dtype)`` and ``add(a, b)``; called once, by ``autodiff/ops/__init__.py``."""
+    global _sum_to, _astype, _grad_add
+    _sum_to, _astype, _grad_add = sum_to, astype, add
+
+
 def _fit(g: Tensor, meta, node: Node, position: int) -> Tensor:
     """Reduce a broadcast gradient to its input's shape and cast it to its dtype."""
     shape, dtype = meta
     if g.data.shape != shape:
-        from .ops.shape import sum_to
         try:
-            g = sum_to(g, shape)
+            g = _sum_to(g, shape)
         except ValueError:
             raise RuntimeError(f"backward of {node.name}: the gradient for input {position} has "
                                f"shape {g.shape}, which does not reduce to the input's shape "
                                f"{shape}") from None
     if g.data.dtype != dtype:
-        from .ops.shape import astype
-        g = astype(g, dtype)
+        g = _astype(g, dtype)
     return g
 
 
@@ -337,8 +402,7 @@ def _add(a: Tensor | None, b: Tensor) -> Tensor:
         return b
     if not STATE.enabled:
         return make(a.data + b.data)
-    from .ops.elementwise import add
-    return add(a, b)
+    return _grad_add(a, b)
 
 
 def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
@@ -417,11 +481,11 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                         t.grad = grads[idx] if create_graph else _owned(grads[idx])
             try:
                 if len(grads) == 1:
-                    in_grads = node.backward_fn(node, grads[0])
-                elif not getattr(node.backward_fn, "materialize_grads", True):
-                    in_grads = node.backward_fn(node, *grads)  # ctx.set_materialize_grads(False)
+                    in_grads = node.op.backward(node, grads[0])
+                elif not node.op.materialize_grads:
+                    in_grads = node.op.backward(node, *grads)  # ctx.set_materialize_grads(False)
                 else:
-                    in_grads = node.backward_fn(node, *[
+                    in_grads = node.op.backward(node, *[
                         g if g is not None else _zeros(m, grads) for g, m in
                         zip(grads, node.out_meta)])
             except FloatingPointError as e:  # detect_anomaly inside a rule: name the rule
@@ -457,7 +521,6 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
 
 def _zeros(meta, like: list) -> Tensor:
     """Zeros for an output that received no gradient, on the device of those that did."""
-    from .backends import get_array_module
     shape, dtype = meta
     xp = get_array_module(*[g.data for g in like if g is not None])
     return make(xp.zeros(shape, dtype))
@@ -497,15 +560,13 @@ def _accumulate_leaf(leaf, g, owned: set, create_graph: bool) -> None:
     if leaf.grad is None:
         leaf.grad = g
     elif create_graph:
-        from .ops.elementwise import add
-        leaf.grad = add(leaf.grad, g)
+        leaf.grad = _grad_add(leaf.grad, g)
     else:
         total = leaf.grad.data + g.data
         leaf.grad = make(numpy.array(total) if isinstance(total, numpy.generic) else total)
 
 
 def _as_grad(t: Tensor, g, fn: str) -> Tensor:
-    from .backends import get_array_module
     if g is None:
         if t.data.size != 1:
             raise RuntimeError(f"{fn}: grad can be implicitly created only for scalar outputs; "
@@ -583,5 +644,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     return tuple(out)
 
 
-__all__ = ["Node", "SavedTensor", "Tape", "record", "record_multi", "run_backward", "backward",
-           "grad", "no_grad"]
+__all__ = ["Node", "Rule", "SavedTensor", "Tape", "record", "record_multi", "run_backward",
+           "backward", "grad", "no_grad", "increment_version", "use_gradient_arithmetic",
+           "register_post_accumulate_grad_hook"]

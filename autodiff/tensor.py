@@ -1,7 +1,8 @@
 """The Tensor: a backend array plus what the tape needs (requires_grad, grad, grad_fn, version).
 
-Operators and methods are attached in ``methods.py`` from the op modules, so this file holds
-only the data model. Creation helpers with validation live in ``creation.py``.
+Operators and methods (including ``backward``, ``to`` and the hooks, which need the tape and
+the ops: layers above this one) are attached in ``methods.py``, so this file holds only the
+data model. Creation helpers with validation live in ``creation.py``.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
         self.data = dtypes.to_array(data, dtype, device)
         self._requires_grad = False
         self.grad = None
@@ -177,30 +180,6 @@ class Tensor:
         self._retain = True
         self.grad_fn.retain(self)
 
-    def register_post_accumulate_grad_hook(self, hook):
-        """Run ``hook(self)`` after each backward that adds to this leaf's ``.grad``; returns a
-        handle whose ``remove()`` unregisters it (PyTorch's name and semantics)."""
-        from .tape import register_post_accumulate_grad_hook
-        return register_post_accumulate_grad_hook(self, hook)
-
-    def to(self, target=None, dtype=None) -> "Tensor":
-        """``to("cuda")``, ``to("cpu")``, ``to(dtype)``; differentiable."""
-        from .ops.shape import astype, to_device
-        out = self
-        if target is not None and not isinstance(target, str) and dtype is None:
-            dtype, target = target, None
-        if dtype is not None:
-            out = astype(out, dtype)
-        if target is not None:
-            out = to_device(out, target)
-        return out
-
-    def cpu(self) -> "Tensor":
-        return self.to("cpu")
-
-    def cuda(self) -> "Tensor":
-        return self.to("cuda")
-
     def __repr__(self) -> str:
         body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = []
@@ -225,12 +204,6 @@ class Tensor:
 
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
-
-    def backward(self, gradient=None, retain_graph: bool | None = None,
-                 create_graph: bool = False, inputs=None) -> None:
-        """Accumulate d(self)/d(leaf) into every reachable leaf's ``.grad``."""
-        from .tape import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
 
 _NUMPY_SCALARS = frozenset(numpy.sctypeDict.values()) - {numpy.ndarray}

@@ -38,7 +38,7 @@ from autodiff.backends import conv_blocked as _CB
 from autodiff.backends import im2col as _K
 from autodiff.backends import maxpool as _MP
 from autodiff.backends.pool import pooled_empty
-from autodiff.tape import record
+from autodiff.tape import record_rule as record  # issue 12 phase 2: into autodiff/ops
 from autodiff.tensor import Tensor, make
 
 __all__ = ["conv2d", "conv1d", "unfold", "fold", "max_pool2d", "avg_pool2d",

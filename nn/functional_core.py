@@ -11,7 +11,7 @@ import numpy
 import autodiff as ad
 from autodiff.backends import kernels_for
 from autodiff.random import generator
-from autodiff.tape import record
+from autodiff.tape import record_rule as record  # issue 12 phase 2: into autodiff/ops
 from autodiff.tensor import Tensor, make
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus",

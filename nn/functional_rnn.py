@@ -31,7 +31,8 @@ import autodiff as ad
 from autodiff.backends import get_array_module
 from autodiff.backends.jit import HAVE_NUMBA, njit
 from autodiff.backends.pool import pooled_empty
-from autodiff.tape import record, record_multi
+from autodiff.tape import record_multi_rule as record_multi  # issue 12 phase 2: into ops
+from autodiff.tape import record_rule as record
 from autodiff.tensor import Tensor, make
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_tanh_sequence",

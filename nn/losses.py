@@ -14,7 +14,7 @@ import numpy
 
 import autodiff as ad
 from autodiff.backends import kernels_for
-from autodiff.tape import record
+from autodiff.tape import record_rule as record  # issue 12 phase 2: into autodiff/ops
 from autodiff.tensor import Tensor, make
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..backends import device_of
+from ..dtypes import get_default_dtype, to_array
 from ..tensor import Tensor, as_tensor_like, make
 
 
@@ -17,8 +18,7 @@ def pair(a, b, op: str) -> tuple[Tensor, Tensor]:
         return _int_to_float(a, b), as_tensor_like(b, a)
     if isinstance(b, Tensor):
         return as_tensor_like(a, b), _int_to_float(b, a)
-    from ..creation import tensor
-    a = tensor(a)
+    a = as_t(a)
     return a, as_tensor_like(b, a)
 
 
@@ -26,16 +26,15 @@ def _int_to_float(t: Tensor, scalar) -> Tensor:
     """An integer/bool tensor meeting a Python float becomes the default float dtype (as in
     PyTorch: ``int_tensor * 1.5`` is float32, not NumPy's float64)."""
     if scalar.__class__ is float and t.data.dtype.kind in "iub":
-        from ..dtypes import get_default_dtype
         return make(t.data.astype(get_default_dtype()))
     return t
 
 
 def as_t(x) -> Tensor:
+    """``x`` as a Tensor: a new one (its data copied, as ``autodiff.tensor``) unless it is one."""
     if isinstance(x, Tensor):
         return x
-    from ..creation import tensor
-    return tensor(x)
+    return make(to_array(x, copy=True))
 
 
 def norm_axis(axis, ndim: int, op: str):
@@ -52,7 +51,3 @@ def norm_axis(axis, ndim: int, op: str):
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated dimension in {axis}")
     return tuple(sorted(out))
-
-
-def const(data) -> Tensor:
-    return make(data)

@@ -1,26 +1,37 @@
 """Elementwise primitives and their VJP rules, written with Tensor ops (so they differentiate
-again). Broadcast gradients are reduced to each input's shape by the engine, not here."""
+again), each registered beside its rule. Broadcast gradients are reduced to each input's shape
+by the engine, not here."""
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy
 
-from ..backends import get_array_module
-
+from ..backends import array_ops, get_array_module
+from ..dtypes import get_default_dtype
 from ..grad_mode import STATE as _GRAD
 from ..tape import record
 from ..tensor import Tensor, make
 from ._util import as_t, pair
+from .registry import BROADCAST, SAME, primitive
 
 
-def _binary(name, fn, a, b, backward, saved_ab=True):
-    a, b = pair(a, b, name)
+def _binary(prim, a, b):
+    """A registered two-input primitive on (a, b), saving both when its rule reads them."""
+    a, b = pair(a, b, prim.name)
     try:
-        out = fn(a.data, b.data)
+        out = prim.forward(a.data, b.data)
     except ValueError:
-        raise _broadcast_error(name, a, b) from None
-    return record(name, backward, out, (a, b), (a, b) if saved_ab else ())
+        raise _broadcast_error(prim.name, a, b) from None
+    return record(prim, out, (a, b), (a, b) if prim.saves else ())
+
+
+def _pointwise(name, backward, forward, inputs=("a", "b"), **kw):
+    """Register an elementwise primitive (output shape: the inputs' broadcast, unless
+    ``infer`` says otherwise)."""
+    kw.setdefault("infer", BROADCAST if len(inputs) > 1 else SAME)
+    return primitive(name, backward, forward=forward, inputs=inputs, elementwise=True, **kw)
 
 
 def _broadcast_error(name, a, b) -> ValueError:
@@ -40,11 +51,16 @@ def add(a, b) -> Tensor:
     except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
         pair(a, b, "add")
         raise
-    return record("add", _add_bw, out, (a, b))
+    return record(ADD, out, (a, b))
 
 
 def _add_bw(ctx, g):
     return g, g
+
+
+# add, sub and mul write their forward inline (`a.data + b.data`: no call on the hottest path);
+# the registered forward is the same operator (tests/test_registry.py checks they agree)
+ADD = _pointwise("add", _add_bw, operator.add)
 
 
 def sub(a, b) -> Tensor:
@@ -57,11 +73,14 @@ def sub(a, b) -> Tensor:
     except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
         pair(a, b, "sub")
         raise
-    return record("sub", _sub_bw, out, (a, b))
+    return record(SUB, out, (a, b))
 
 
 def _sub_bw(ctx, g):
     return g, (neg(g) if ctx.needs_input_grad[1] else None)
+
+
+SUB = _pointwise("sub", _sub_bw, operator.sub)
 
 
 def mul(a, b) -> Tensor:
@@ -74,7 +93,7 @@ def mul(a, b) -> Tensor:
     except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
         pair(a, b, "mul")
         raise
-    return record("mul", _mul_bw, out, (a, b), (a, b))
+    return record(MUL, out, (a, b), (a, b))
 
 
 def _mul_bw(ctx, g):
@@ -83,13 +102,15 @@ def _mul_bw(ctx, g):
     return (mul(g, b) if na else None), (mul(g, a) if nb else None)
 
 
+MUL = _pointwise("mul", _mul_bw, operator.mul, saves=("a", "b"))
+
+
 def div(a, b) -> Tensor:
-    return _binary("div", _np_div, a, b, _div_bw)
+    return _binary(DIV, a, b)
 
 
 def _np_div(x, y):
     if x.dtype.kind != "f" and y.dtype.kind != "f":
-        from ..dtypes import get_default_dtype
         return (x / y).astype(get_default_dtype())
     return x / y
 
@@ -102,23 +123,33 @@ def _div_bw(ctx, g):
     return ga, gb
 
 
+def _div_infer(in_meta, *attrs):
+    (shape, dtype), = BROADCAST(in_meta)
+    return ((shape, dtype if dtype.kind == "f" else get_default_dtype()),)
+
+
+DIV = _pointwise("div", _div_bw, _np_div, saves=("a", "b"), infer=_div_infer)
+
+
 def neg(x) -> Tensor:
     x = as_t(x)
-    return record("neg", _neg_bw, -x.data, (x,))
+    return record(NEG, -x.data, (x,))
 
 
 def _neg_bw(ctx, g):
     return (neg(g),)
 
 
+NEG = _pointwise("neg", _neg_bw, operator.neg, inputs=("x",))
+
+
 def pow(x, y) -> Tensor:  # noqa: A001
     """``x ** y``; a Python-number exponent is kept as a constant (no gradient for it)."""
     if isinstance(y, (int, float)) and not isinstance(y, bool) and isinstance(x, Tensor):
         if isinstance(y, float) and x.data.dtype.kind in "iub":
-            from ..dtypes import get_default_dtype
             x = make(x.data.astype(get_default_dtype()))
-        return record("pow", _pow_scalar_bw, _scalar_power(x.data, y), (x,), (x,), attrs=y)
-    return _binary("pow", _np_pow, x, y, _pow_bw)
+        return record(POW_SCALAR, _scalar_power(x.data, y), (x,), (x,), attrs=y)
+    return _binary(POW, x, y)
 
 
 def _scalar_power(d, c):
@@ -132,10 +163,6 @@ def _scalar_power(d, c):
     return d ** c
 
 
-def _np_pow(x, y):
-    return x ** y
-
-
 def _pow_scalar_bw(ctx, g):
     (x,) = ctx.saved_tensors
     c = ctx.attrs
@@ -144,6 +171,10 @@ def _pow_scalar_bw(ctx, g):
     if c == 1:
         return (g,)
     return (mul(g, mul(pow(x, c - 1), c)),)
+
+
+POW_SCALAR = _pointwise("pow_scalar", _pow_scalar_bw, _scalar_power, inputs=("x",),
+                        attrs="exponent", saves=("x",))
 
 
 def _pow_bw(ctx, g):
@@ -156,6 +187,9 @@ def _pow_bw(ctx, g):
         safe_x = where(x.data == 0, 1.0, x)
         gy = mul(g, mul(pow(x, y), log(safe_x)))
     return gx, gy
+
+
+POW = _pointwise("pow", _pow_bw, operator.pow, inputs=("x", "y"), saves=("x", "y"))
 
 
 def rsub(a, b) -> Tensor:
@@ -171,40 +205,33 @@ def rpow(a, b) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- unary math
-def _fused(y: Tensor, g: Tensor):
-    """The module of fused one-pass backward kernels that applies to (y, g), or None.
-
-    Only when no graph is being recorded (with create_graph the Tensor-op rule runs so it can
-    be differentiated again): ``cuda_kernels`` on CuPy, ``cpu_kernels`` (numba) on NumPy."""
-    if _GRAD.enabled:
-        return None
-    cpu, cuda = _kernel_modules()
-    if g.data.__class__.__module__.startswith("cupy"):
-        return cuda
-    return cpu if cpu.applies(y.data, g.data) else None
-
-
-_KERNELS: list = []      # (cpu_kernels, cuda_kernels), imported on first use
-
-
-def _kernel_modules() -> tuple:
-    if not _KERNELS:
-        from ..backends import cpu_kernels, cuda_kernels
-        _KERNELS.extend((cpu_kernels, cuda_kernels))
-    return _KERNELS[0], _KERNELS[1]
-
-
-def _unary(name, x, fn, backward, save_input=False, save_output=False, attrs=None):
+def _unary(prim, x, attrs=None):
+    """A registered one-input primitive on ``x`` (integers become the default float; ``attrs``
+    is its one attribute, if any)."""
     x = as_t(x)
-    if x.data.dtype.kind != "f" and name not in ("abs", "sign"):
-        from ..dtypes import get_default_dtype
+    if x.data.dtype.kind != "f" and prim is not ABS:
         x = make(x.data.astype(get_default_dtype()))
-    return record(name, backward, fn(x.xp, x.data), (x,), (x,) if save_input else (),
-                  save_output=save_output, attrs=attrs)
+    out = prim.forward(x.data) if attrs is None else prim.forward(x.data, attrs)
+    return record(prim, out, (x,), (x,) if prim.saves else (), prim.save_output, attrs)
+
+
+def _ufunc(name: str):
+    """The forward ``xp.<name>(d)`` of the array's own library."""
+    def forward(d):
+        return getattr(get_array_module(d), name)(d)
+    forward.__name__ = forward.__qualname__ = f"{name}_forward"
+    return forward
+
+
+def _unary_row(name, backward, forward, save: str, **kw):
+    """Register a one-input elementwise primitive whose rule reads its input (``save='x'``)
+    or its output (``save='output'``)."""
+    return _pointwise(name, backward, forward, inputs=("x",),
+                      saves=("x",) if save == "x" else (), save_output=save == "output", **kw)
 
 
 def exp(x) -> Tensor:
-    return _unary("exp", x, lambda xp, d: xp.exp(d), _exp_bw, save_output=True)
+    return _unary(EXP, x)
 
 
 def _exp_bw(ctx, g):
@@ -212,8 +239,11 @@ def _exp_bw(ctx, g):
     return (mul(g, y),)
 
 
+EXP = _unary_row("exp", _exp_bw, _ufunc("exp"), "output")
+
+
 def log(x) -> Tensor:
-    return _unary("log", x, lambda xp, d: xp.log(d), _log_bw, save_input=True)
+    return _unary(LOG, x)
 
 
 def _log_bw(ctx, g):
@@ -221,8 +251,11 @@ def _log_bw(ctx, g):
     return (div(g, x),)
 
 
+LOG = _unary_row("log", _log_bw, _ufunc("log"), "x")
+
+
 def log1p(x) -> Tensor:
-    return _unary("log1p", x, lambda xp, d: xp.log1p(d), _log1p_bw, save_input=True)
+    return _unary(LOG1P, x)
 
 
 def _log1p_bw(ctx, g):
@@ -230,8 +263,11 @@ def _log1p_bw(ctx, g):
     return (div(g, add(x, 1.0)),)
 
 
+LOG1P = _unary_row("log1p", _log1p_bw, _ufunc("log1p"), "x")
+
+
 def expm1(x) -> Tensor:
-    return _unary("expm1", x, lambda xp, d: xp.expm1(d), _expm1_bw, save_output=True)
+    return _unary(EXPM1, x)
 
 
 def _expm1_bw(ctx, g):
@@ -239,8 +275,11 @@ def _expm1_bw(ctx, g):
     return (mul(g, add(y, 1.0)),)
 
 
+EXPM1 = _unary_row("expm1", _expm1_bw, _ufunc("expm1"), "output")
+
+
 def sqrt(x) -> Tensor:
-    return _unary("sqrt", x, lambda xp, d: xp.sqrt(d), _sqrt_bw, save_output=True)
+    return _unary(SQRT, x)
 
 
 def _sqrt_bw(ctx, g):
@@ -248,14 +287,20 @@ def _sqrt_bw(ctx, g):
     return (div(g, mul(y, 2.0)),)
 
 
+SQRT = _unary_row("sqrt", _sqrt_bw, _ufunc("sqrt"), "output")
+
+
 def abs(x) -> Tensor:  # noqa: A001
     """|x|; the gradient at 0 is 0."""
-    return _unary("abs", x, lambda xp, d: xp.abs(d), _abs_bw, save_input=True)
+    return _unary(ABS, x)
 
 
 def _abs_bw(ctx, g):
     (x,) = ctx.saved_tensors
     return (mul(g, make(x.xp.sign(x.data).astype(x.dtype))),)
+
+
+ABS = _unary_row("abs", _abs_bw, _ufunc("abs"), "x")
 
 
 def sign(x) -> Tensor:
@@ -264,7 +309,7 @@ def sign(x) -> Tensor:
 
 
 def sin(x) -> Tensor:
-    return _unary("sin", x, lambda xp, d: xp.sin(d), _sin_bw, save_input=True)
+    return _unary(SIN, x)
 
 
 def _sin_bw(ctx, g):
@@ -272,8 +317,11 @@ def _sin_bw(ctx, g):
     return (mul(g, cos(x)),)
 
 
+SIN = _unary_row("sin", _sin_bw, _ufunc("sin"), "x")
+
+
 def cos(x) -> Tensor:
-    return _unary("cos", x, lambda xp, d: xp.cos(d), _cos_bw, save_input=True)
+    return _unary(COS, x)
 
 
 def _cos_bw(ctx, g):
@@ -281,8 +329,11 @@ def _cos_bw(ctx, g):
     return (neg(mul(g, sin(x))),)
 
 
+COS = _unary_row("cos", _cos_bw, _ufunc("cos"), "x")
+
+
 def tan(x) -> Tensor:
-    return _unary("tan", x, lambda xp, d: xp.tan(d), _tan_bw, save_output=True)
+    return _unary(TAN, x)
 
 
 def _tan_bw(ctx, g):
@@ -290,64 +341,88 @@ def _tan_bw(ctx, g):
     return (mul(g, add(mul(y, y), 1.0)),)
 
 
+TAN = _unary_row("tan", _tan_bw, _ufunc("tan"), "output")
+
+
+def _fused_bw(kind: str, y: Tensor, g: Tensor):
+    """The one-pass kernel's gradient (a Tensor), or None: only when no graph is being
+    recorded (with create_graph the Tensor-op rule runs, so it differentiates again) and a
+    kernel takes the arrays."""
+    if _GRAD.enabled:
+        return None
+    d = array_ops.fused_backward(kind, y.data, g.data)
+    return None if d is None else make(d)
+
+
 def tanh(x) -> Tensor:
-    return _unary("tanh", x, lambda xp, d: xp.tanh(d), _tanh_bw, save_output=True)
+    return _unary(TANH, x)
 
 
 def _tanh_bw(ctx, g):
     (y,) = ctx.saved_tensors
-    k = _fused(y, g)
-    if k is not None:
-        return (make(k.tanh_backward(y.data, g.data)),)
+    fused = _fused_bw("tanh", y, g)
+    if fused is not None:
+        return (fused,)
     return (mul(g, rsub(mul(y, y), 1.0)),)
 
 
-def _np_sigmoid(xp, d):
+TANH = _unary_row("tanh", _tanh_bw, _ufunc("tanh"), "output")
+
+
+def _np_sigmoid(d):
     # split by sign so exp never overflows
+    xp = get_array_module(d)
     e = xp.exp(-xp.abs(d))
     return xp.where(d >= 0, 1 / (1 + e), e / (1 + e)).astype(d.dtype, copy=False)
 
 
 def sigmoid(x) -> Tensor:
-    return _unary("sigmoid", x, _np_sigmoid, _sigmoid_bw, save_output=True)
+    return _unary(SIGMOID, x)
 
 
 def _sigmoid_bw(ctx, g):
     (y,) = ctx.saved_tensors
-    k = _fused(y, g)
-    if k is not None:
-        return (make(k.sigmoid_backward(y.data, g.data)),)
+    fused = _fused_bw("sigmoid", y, g)
+    if fused is not None:
+        return (fused,)
     return (mul(g, mul(y, rsub(y, 1.0))),)
 
 
-def _relu_fw(xp, d):
-    if type(d) is numpy.ndarray:
-        return _kernel_modules()[0].relu_forward(d)
-    return xp.maximum(d, 0)
+SIGMOID = _unary_row("sigmoid", _sigmoid_bw, _np_sigmoid, "output")
 
 
 def relu(x) -> Tensor:
     """max(x, 0); relu'(0) = 0."""
-    return _unary("relu", x, _relu_fw, _relu_bw, save_output=True)
+    return _unary(RELU, x)
 
 
 def _relu_bw(ctx, g):
     (y,) = ctx.saved_tensors
-    k = _fused(y, g)
-    if k is not None:
-        return (make(k.relu_backward(y.data, g.data)),)
+    fused = _fused_bw("relu", y, g)
+    if fused is not None:
+        return (fused,)
     return (mul(g, make((y.data > 0).astype(y.dtype))),)
 
 
+RELU = _unary_row("relu", _relu_bw, array_ops.relu_forward, "output")
+
+
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
-    return _unary("leaky_relu", x, lambda xp, d: xp.where(d > 0, d, d * negative_slope),
-                  _leaky_relu_bw, save_input=True, attrs=negative_slope)
+    return _unary(LEAKY_RELU, x, negative_slope)
+
+
+def _leaky_relu_fw(d, negative_slope):
+    return get_array_module(d).where(d > 0, d, d * negative_slope)
 
 
 def _leaky_relu_bw(ctx, g):
     (x,) = ctx.saved_tensors
     slope = make(x.xp.where(x.data > 0, 1.0, ctx.attrs).astype(x.dtype))
     return (mul(g, slope),)
+
+
+LEAKY_RELU = _unary_row("leaky_relu", _leaky_relu_bw, _leaky_relu_fw, "x",
+                        attrs="negative_slope")
 
 
 def elu(x, alpha: float = 1.0) -> Tensor:
@@ -365,15 +440,18 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     0, where their conventional zero gradients would give softplus'(0) = 0 instead of 1/2."""
     x = as_t(x)
     if x.data.dtype.kind != "f":
-        from ..dtypes import get_default_dtype
         x = make(x.data.astype(get_default_dtype()))
-    xp = x.xp
-    bx = x.data * beta if beta != 1 else x.data
+    return record(SOFTPLUS, _softplus_fw(x.data, beta, threshold), (x,), (x,),
+                  attrs=(beta, threshold))
+
+
+def _softplus_fw(d, beta, threshold):
+    xp = get_array_module(d)
+    bx = d * beta if beta != 1 else d
     soft = xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))
     if beta != 1:
         soft = soft / beta
-    out = xp.where(bx > threshold, x.data, soft).astype(x.dtype, copy=False)
-    return record("softplus", _softplus_bw, out, (x,), (x,), attrs=(beta, threshold))
+    return xp.where(bx > threshold, d, soft).astype(d.dtype, copy=False)
 
 
 def _softplus_bw(ctx, g):
@@ -383,25 +461,19 @@ def _softplus_bw(ctx, g):
     return (mul(g, where(bx.data > threshold, 1.0, sigmoid(bx))),)
 
 
+SOFTPLUS = _unary_row("softplus", _softplus_bw, _softplus_fw, "x", attrs=("beta", "threshold"))
+
+
 def erf(x) -> Tensor:
-    return _unary("erf", x, _np_erf, _erf_bw, save_input=True)
-
-
-def _np_erf(xp, d):
-    if xp.__name__ == "numpy":
-        try:
-            from scipy.special import erf as _erf
-        except ImportError:
-            import numpy
-            _erf = numpy.vectorize(math.erf, otypes=[d.dtype])
-        return _erf(d).astype(d.dtype, copy=False)
-    from cupyx.scipy.special import erf as _erf
-    return _erf(d)
+    return _unary(ERF, x)
 
 
 def _erf_bw(ctx, g):
     (x,) = ctx.saved_tensors
     return (mul(g, mul(exp(neg(mul(x, x))), 2.0 / math.sqrt(math.pi))),)
+
+
+ERF = _unary_row("erf", _erf_bw, array_ops.erf, "x")
 
 
 def gelu(x, approximate: str = "none") -> Tensor:
@@ -426,11 +498,15 @@ def where(condition, a, b) -> Tensor:
     xp = get_array_module(a.data)
     cond = xp.asarray(cond, dtype=bool)
     try:
-        out = xp.where(cond, a.data, b.data)
+        out = _where_fw(a.data, b.data, cond)
     except ValueError:
         raise ValueError(f"where: condition {cond.shape}, x {a.shape} and y {b.shape} cannot "
                          f"be broadcast together") from None
-    return record("where", _where_bw, out, (a, b), attrs=cond)
+    return record(WHERE, out, (a, b), attrs=cond)
+
+
+def _where_fw(a, b, condition):
+    return get_array_module(a).where(condition, a, b)
 
 
 def _where_bw(ctx, g):
@@ -440,20 +516,30 @@ def _where_bw(ctx, g):
     return (where(cond, g, zero) if na else None), (where(cond, zero, g) if nb else None)
 
 
+def _where_infer(in_meta, condition):
+    (shape, dtype), = BROADCAST(in_meta)
+    return ((numpy.broadcast_shapes(condition.shape, shape), dtype),)
+
+
+WHERE = _pointwise("where", _where_bw, _where_fw, attrs="condition", infer=_where_infer)
+
+
 def maximum(a, b) -> Tensor:
     """Elementwise max; at ties each side gets half the gradient."""
-    return _binary("maximum", get_array_module_op("maximum"), a, b, _max_bw)
+    return _binary(MAXIMUM, a, b)
 
 
 def minimum(a, b) -> Tensor:
     """Elementwise min; at ties each side gets half the gradient."""
-    return _binary("minimum", get_array_module_op("minimum"), a, b, _min_bw)
+    return _binary(MINIMUM, a, b)
 
 
-def get_array_module_op(name):
-    def fn(x, y):
+def _ufunc2(name: str):
+    """The forward ``xp.<name>(x, y)`` of the arrays' own library."""
+    def forward(x, y):
         return getattr(get_array_module(x), name)(x, y)
-    return fn
+    forward.__name__ = forward.__qualname__ = f"{name}_forward"
+    return forward
 
 
 def _tie_split(ctx, g, first_wins):
@@ -473,6 +559,10 @@ def _min_bw(ctx, g):
     return _tie_split(ctx, g, lambda x, y: x < y)
 
 
+MAXIMUM = _pointwise("maximum", _max_bw, _ufunc2("maximum"), saves=("a", "b"))
+MINIMUM = _pointwise("minimum", _min_bw, _ufunc2("minimum"), saves=("a", "b"))
+
+
 def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
     """Clamp into [min, max]; gradient 1 inside the closed interval, 0 outside (PyTorch)."""
     x = as_t(x)
@@ -480,7 +570,11 @@ def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
         raise ValueError("clip: at least one of min and max must be given")
     lo = min.data if isinstance(min, Tensor) else min
     hi = max.data if isinstance(max, Tensor) else max
-    return record("clip", _clip_bw, x.xp.clip(x.data, lo, hi), (x,), (x,), attrs=(lo, hi))
+    return record(CLIP, _clip_fw(x.data, lo, hi), (x,), (x,), attrs=(lo, hi))
+
+
+def _clip_fw(d, lo, hi):
+    return get_array_module(d).clip(d, lo, hi)
 
 
 def _clip_bw(ctx, g):
@@ -492,6 +586,16 @@ def _clip_bw(ctx, g):
     if hi is not None:
         keep &= x.data <= hi
     return (mul(g, make(keep.astype(g.dtype))),)
+
+
+def _clip_infer(in_meta, lo, hi):
+    (shape, dtype), = in_meta
+    bounds = [v for v in (lo, hi) if v is not None]
+    return ((numpy.broadcast_shapes(shape, *[numpy.shape(v) for v in bounds]),
+             numpy.result_type(dtype, *bounds)),)
+
+
+CLIP = _unary_row("clip", _clip_bw, _clip_fw, "x", attrs=("min", "max"), infer=_clip_infer)
 
 
 # ----------------------------------------------------------------------------- no gradient

@@ -1,13 +1,17 @@
-"""Indexing primitives: ``x[idx]`` (backward scatter-adds, so repeated indices sum), the
-out-of-place ``index_put`` behind ``x[idx] = v``, and composites (gather, take, index_select,
-sort)."""
+"""Indexing primitives, registered beside their rules: ``x[idx]`` (backward scatter-adds, so
+repeated indices sum), its VJP ``index_add``, the out-of-place ``index_put`` behind
+``x[idx] = v``, and composites (gather, index_select, sort). ``take`` (flatten, then index)
+lives with the shape composites."""
 from __future__ import annotations
 
 import numpy
 
-from ..tape import record
+from ..backends import array_ops, device_of, get_array_module
+from ..grad_mode import STATE
+from ..tape import increment_version, record
 from ..tensor import Tensor, make
 from ._util import as_t
+from .registry import SAME, primitive
 
 
 def _plain_index(idx, xp):
@@ -18,7 +22,7 @@ def _plain_index(idx, xp):
     for i in idx:
         if isinstance(i, Tensor):
             i = i.data
-        if isinstance(i, (list, numpy.ndarray)) or type(i).__module__.startswith("cupy"):
+        if isinstance(i, (list, numpy.ndarray)) or device_of(i) != "cpu":
             i = xp.asarray(i)
             if i.dtype.kind not in "iub":
                 raise IndexError(f"getitem: index arrays must be integer or bool, got {i.dtype}")
@@ -31,13 +35,18 @@ def getitem(x, idx) -> Tensor:
     x = as_t(x)
     key, advanced = _plain_index(idx, x.xp)
     try:
-        out = x.data[key]
+        out = _getitem_fw(x.data, key, advanced)
     except IndexError as e:
         raise IndexError(f"getitem: index {idx!r} is invalid for a tensor of shape {x.shape}: "
                          f"{e}") from None
+    return record(GETITEM, out, (x,), attrs=(key, advanced))
+
+
+def _getitem_fw(x, key, advanced):
+    out = x[key]
     if not advanced:
         out = out.copy() if hasattr(out, "copy") else out
-    return record("getitem", _getitem_bw, x.xp.asarray(out), (x,), attrs=(key, advanced))
+    return get_array_module(x).asarray(out)
 
 
 def _getitem_bw(ctx, g):
@@ -46,24 +55,44 @@ def _getitem_bw(ctx, g):
     return (index_add_into(g, shape, key, advanced),)
 
 
+def _getitem_infer(in_meta, key, advanced):
+    (shape, dtype), = in_meta
+    # index a zero-strided stand-in of the input: the result's shape, no data touched
+    probe = numpy.broadcast_to(numpy.empty((), numpy.int8), shape)
+    host_key = tuple(k.get() if device_of(k) != "cpu" else k for k in key)
+    return ((numpy.shape(probe[host_key]), dtype),)
+
+
+GETITEM = primitive("getitem", _getitem_bw, forward=_getitem_fw, inputs="x",
+                    attrs=("key", "advanced"), infer=_getitem_infer)
+
+
 def index_add_into(g, shape, key, advanced) -> Tensor:
     """zeros(shape) with ``g`` added at ``key`` (repeated indices accumulate); the VJP of
     getitem, whose own VJP is getitem again."""
-    xp = g.xp
-    out = xp.zeros(shape, g.dtype)
+    return record(INDEX_ADD, _index_add_fw(g.data, shape, key, advanced), (g,),
+                  attrs=(shape, key, advanced))
+
+
+def _index_add_fw(g, shape, key, advanced):
+    out = get_array_module(g).zeros(shape, g.dtype)
     if advanced:
-        if xp is numpy:
-            numpy.add.at(out, key, g.data)
-        else:
-            import cupyx
-            cupyx.scatter_add(out, key, g.data)
+        array_ops.scatter_add(out, key, g)
     else:
-        out[key] = g.data
-    return record("index_add", _index_add_bw, out, (g,), attrs=key)
+        out[key] = g
+    return out
 
 
 def _index_add_bw(ctx, gg):
-    return (getitem(gg, ctx.attrs),)
+    return (getitem(gg, ctx.attrs[1]),)
+
+
+def _index_add_infer(in_meta, shape, key, advanced):
+    return ((tuple(shape), in_meta[0][1]),)
+
+
+INDEX_ADD = primitive("index_add", _index_add_bw, forward=_index_add_fw, inputs="grad",
+                      attrs=("shape", "key", "advanced"), infer=_index_add_infer)
 
 
 def index_put(x, idx, value) -> Tensor:
@@ -71,13 +100,18 @@ def index_put(x, idx, value) -> Tensor:
     x = as_t(x)
     value = value if isinstance(value, Tensor) else make(x.xp.asarray(value, dtype=x.dtype))
     key, advanced = _plain_index(idx, x.xp)
-    out = x.data.copy()
     try:
-        out[key] = value.data
+        out = _index_put_fw(x.data, value.data, key, advanced)
     except (ValueError, IndexError) as e:
         raise ValueError(f"setitem: cannot assign a value of shape {value.shape} at {idx!r} "
                          f"of a tensor of shape {x.shape}: {e}") from None
-    return record("index_put", _index_put_bw, out, (x, value), attrs=(key, advanced))
+    return record(INDEX_PUT, out, (x, value), attrs=(key, advanced))
+
+
+def _index_put_fw(x, value, key, advanced):
+    out = x.copy()
+    out[key] = value
+    return out
 
 
 def _index_put_bw(ctx, g):
@@ -90,10 +124,13 @@ def _index_put_bw(ctx, g):
     return gx, gv
 
 
+INDEX_PUT = primitive("index_put", _index_put_bw, forward=_index_put_fw, inputs=("x", "value"),
+                      attrs=("key", "advanced"), infer=SAME)
+
+
 def setitem(x: Tensor, idx, value) -> None:
     """``x[idx] = value``. Without a graph involved the write is in place; otherwise x is
     rebased onto an ``index_put`` node (as PyTorch does), refused for leaves that need grad."""
-    from ..grad_mode import STATE
     need_graph = STATE.enabled and (x._requires_grad or
                                     (isinstance(value, Tensor) and value._requires_grad))
     if not need_graph:
@@ -104,14 +141,14 @@ def setitem(x: Tensor, idx, value) -> None:
         except (ValueError, IndexError) as e:
             raise ValueError(f"setitem: cannot assign {getattr(v, 'shape', type(v).__name__)} "
                              f"at {idx!r} of a tensor of shape {x.shape}: {e}") from None
-        x._version.v += 1
+        increment_version(x)
         return
     if x.grad_fn is None and x._requires_grad:
         raise RuntimeError("setitem: a leaf tensor that requires grad cannot be modified in "
                            "place; write into a clone, or do it under autodiff.no_grad()")
     new = index_put(_snapshot(x), idx, value)
     x.data, x.grad_fn, x._out_idx, x._requires_grad = new.data, new.grad_fn, 0, True
-    x._version.v += 1
+    increment_version(x)
 
 
 def _snapshot(x: Tensor) -> Tensor:
@@ -135,14 +172,6 @@ def gather(x, dim: int, index) -> Tensor:
     grids = list(xp.ix_(*[xp.arange(n) for n in index.shape]))
     grids[d] = index
     return getitem(x, tuple(grids))
-
-
-def take(x, index) -> Tensor:
-    """PyTorch's ``take``: index into the flattened tensor."""
-    from .shape import reshape
-    x = as_t(x)
-    return getitem(reshape(x, (-1,)), (index.data if isinstance(index, Tensor) else
-                                       x.xp.asarray(index)))
 
 
 def index_select(x, dim: int, index) -> Tensor:

@@ -1,10 +1,19 @@
-"""Matrix products: matmul (1-D, 2-D, batched, broadcasting), dot, outer, einsum."""
+"""Matrix products: matmul (1-D, 2-D, batched, broadcasting), dot, outer, einsum; the
+primitives (matmul on >= 2-D operands, einsum, einsum's diagonal) registered beside their
+rules."""
 from __future__ import annotations
 
+import operator
+
+import numpy
+
+from ..backends import get_array_module
 from ..tape import record
-from ..tensor import Tensor
+from ..tensor import Tensor, make
 from ._util import as_t, pair
-from .shape import reshape, swapaxes, unsqueeze, squeeze
+from .elementwise import mul
+from .registry import primitive
+from .shape import broadcast_to, reshape, squeeze, swapaxes, unsqueeze
 
 
 def matmul(a, b) -> Tensor:
@@ -37,7 +46,7 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned (inner "
                          f"dimensions {a.shape[-1]} and {b.shape[-2]}, or batch dims do not "
                          f"broadcast)") from None
-    return record("matmul", _matmul_bw, out, (a, b), (a, b))
+    return record(MATMUL, out, (a, b), (a, b))
 
 
 def _matmul_bw(ctx, g):
@@ -46,6 +55,18 @@ def _matmul_bw(ctx, g):
     ga = _matmul(g, swapaxes(b, -1, -2)) if na else None
     gb = _matmul(swapaxes(a, -1, -2), g) if nb else None
     return ga, gb
+
+
+def _matmul_infer(in_meta):
+    (sa, da), (sb, db) = in_meta
+    batch = numpy.broadcast_shapes(sa[:-2], sb[:-2])
+    return ((batch + (sa[-2], sb[-1]), numpy.result_type(da, db)),)
+
+
+# the forward is `a.data @ b.data`, inline in _matmul; operands have >= 2 dims (matmul
+# promotes 1-D ones around it)
+MATMUL = primitive("matmul", _matmul_bw, forward=operator.matmul, inputs=("a", "b"),
+                   saves=("a", "b"), infer=_matmul_infer)
 
 
 def dot(a, b) -> Tensor:
@@ -57,7 +78,6 @@ def dot(a, b) -> Tensor:
 
 
 def outer(a, b) -> Tensor:
-    from .elementwise import mul
     a, b = pair(a, b, "outer")
     return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
@@ -93,14 +113,22 @@ def einsum(subscripts: str, *operands) -> Tensor:
                     raise ValueError(f"einsum: index {c!r} is repeated in {s!r} with different "
                                      f"sizes {sorted(sizes)} (operand shape {o.shape})")
             operands[k], in_specs[k] = _einsum_diagonal(o, s)
-    xp = operands[0].xp
     try:
-        res = xp.einsum(f"{','.join(in_specs)}->{out}", *[o.data for o in operands])
+        res = _einsum_fw([o.data for o in operands], in_specs, out)
     except ValueError as e:
         raise ValueError(f"einsum: {subscripts!r} with shapes {[o.shape for o in operands]}: "
                          f"{e}") from None
-    return record("einsum", _einsum_bw, xp.asarray(res), tuple(operands), tuple(operands),
-                  attrs=(in_specs, out))
+    return record(EINSUM, res, tuple(operands), tuple(operands), attrs=(in_specs, out))
+
+
+def _einsum_fw(arrays, in_specs, out):
+    xp = get_array_module(*arrays)
+    return xp.asarray(xp.einsum(f"{','.join(in_specs)}->{out}", *arrays))
+
+
+def _einsum_infer(in_meta, in_specs, out):
+    sizes = {c: n for spec, (shape, _) in zip(in_specs, in_meta) for c, n in zip(spec, shape)}
+    return ((tuple(sizes[c] for c in out), numpy.result_type(*[d for _, d in in_meta])),)
 
 
 def _einsum_diagonal(x: Tensor, spec: str) -> tuple[Tensor, str]:
@@ -109,21 +137,26 @@ def _einsum_diagonal(x: Tensor, spec: str) -> tuple[Tensor, str]:
     zeros: an einsum with one identity matrix per extra occurrence, so it differentiates
     again."""
     uniq = "".join(dict.fromkeys(spec))
-    out = x.xp.einsum(f"{spec}->{uniq}", x.data)
-    return record("einsum_diagonal", _einsum_diagonal_bw, x.xp.array(out), (x,),
-                  attrs=(spec, uniq, tuple(x.shape))), uniq
+    return record(EINSUM_DIAGONAL, _einsum_diagonal_fw(x.data, spec, uniq), (x,),
+                  attrs=(spec, uniq)), uniq
+
+
+def _einsum_diagonal_fw(x, spec, uniq):
+    xp = get_array_module(x)
+    return xp.array(xp.einsum(f"{spec}->{uniq}", x))
 
 
 def _einsum_diagonal_bw(ctx, g):
-    from ..creation import eye
-    spec, uniq, shape = ctx.attrs
+    spec, uniq = ctx.attrs
+    shape = ctx.in_meta[0][0]
+    xp = g.xp
     free = [chr(c) for c in range(ord("A"), ord("Z") + 1) if chr(c) not in spec]
     renamed, eyes, seen = [], [], set()
     for c, n in zip(spec, shape):
         if c in seen:                       # a later occurrence: a fresh letter tied by eye
             f = free.pop()
             renamed.append(f)
-            eyes.append((c + f, eye(n, dtype=g.dtype, device=g.device)))
+            eyes.append((c + f, make(xp.eye(n, dtype=g.dtype))))
         else:
             seen.add(c)
             renamed.append(c)
@@ -131,8 +164,17 @@ def _einsum_diagonal_bw(ctx, g):
     return (einsum(f"{terms}->{''.join(renamed)}", g, *[t for _, t in eyes]),)
 
 
+def _einsum_diagonal_infer(in_meta, spec, uniq):
+    (shape, dtype), = in_meta
+    sizes = dict(zip(spec, shape))
+    return ((tuple(sizes[c] for c in uniq), dtype),)
+
+
+EINSUM_DIAGONAL = primitive("einsum_diagonal", _einsum_diagonal_bw, forward=_einsum_diagonal_fw,
+                            inputs="x", attrs=("spec", "diagonal"), infer=_einsum_diagonal_infer)
+
+
 def _einsum_bw(ctx, g):
-    from .shape import broadcast_to
     in_specs, out = ctx.attrs
     ops = ctx.saved_tensors
     grads = []
@@ -151,3 +193,7 @@ def _einsum_bw(ctx, g):
             gi = broadcast_to(reshape(gi, shape), ops[i].shape)
         grads.append(gi)
     return tuple(grads)
+
+
+EINSUM = primitive("einsum", _einsum_bw, forward=_einsum_fw, inputs="*operands",
+                   attrs=("in_specs", "out"), saves="*operands", infer=_einsum_infer)

@@ -1,4 +1,4 @@
-"""Reductions and the softmax family, with their VJP rules.
+"""Reductions and the softmax family, each registered beside its VJP rule.
 
 Conventions at non-differentiable points: ties of ``max``/``min`` share the gradient evenly;
 the 2-norm's gradient at 0 is 0; ``logsumexp`` over all -inf gives zero gradients.
@@ -6,29 +6,34 @@ the 2-norm's gradient at 0 is 0; ``logsumexp`` over all -inf gives zero gradient
 from __future__ import annotations
 
 import builtins
-import contextlib
 from collections import namedtuple
 
 import numpy
 
+from ..backends import array_ops, get_array_module
+from ..dtypes import get_default_dtype
 from ..tape import record
 from ..tensor import Tensor, make
 from ._util import as_t, norm_axis
-from .elementwise import add, div, exp, mul, sub, where
-from .shape import broadcast_to, reshape
+from .elementwise import abs as _abs, add, div, exp, mul, pow as _pow, sub, where
+from .registry import REDUCED, SAME, primitive, reduced_shape
+from .shape import astype, broadcast_to, permute, reshape, unsqueeze
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
-
-
-def _keep_shape(shape, axes):
-    return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
 def expand_reduced(g: Tensor, shape, axes, keepdims: bool) -> Tensor:
     """Broadcast a reduced gradient back over the reduced ``axes`` of ``shape``."""
     if not keepdims:
-        g = reshape(g, _keep_shape(shape, axes))
+        g = reshape(g, reduced_shape(shape, axes, True))
     return broadcast_to(g, shape)
+
+
+def _reduction(name, backward, forward, **kw):
+    """Register a reduction over the attributes (axes, keepdim, ...)."""
+    kw.setdefault("infer", REDUCED)
+    kw.setdefault("attrs", ("axes", "keepdim"))
+    return primitive(name, backward, forward=forward, inputs="x", **kw)
 
 
 def _reduce_args(x, axis, dim, keepdims, keepdim, op):
@@ -42,16 +47,28 @@ def _reduce_args(x, axis, dim, keepdims, keepdim, op):
 # ----------------------------------------------------------------------------- sum / mean
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=False, dtype=None) -> Tensor:  # noqa: A001
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "sum")
-    data = x.data
-    if data.dtype.kind == "b":
-        data = data.astype("int64")
-    out = data.sum(axis=axes, keepdims=keep, dtype=dtype)
-    return record("sum", _sum_bw, x.xp.asarray(out), (x,), attrs=(axes, keep))
+    return record(SUM, _sum_fw(x.data, axes, keep, dtype), (x,), attrs=(axes, keep, dtype))
+
+
+def _sum_fw(x, axes, keep, dtype):
+    if x.dtype.kind == "b":
+        x = x.astype("int64")
+    return get_array_module(x).asarray(x.sum(axis=axes, keepdims=keep, dtype=dtype))
 
 
 def _sum_bw(ctx, g):
-    axes, keep = ctx.attrs
+    axes, keep, _ = ctx.attrs
     return (expand_reduced(g, ctx.in_meta[0][0], axes, keep),)
+
+
+def _sum_infer(in_meta, axes, keep, dtype):
+    (shape, in_dtype), = in_meta
+    if dtype is None:
+        dtype = numpy.dtype("int64") if in_dtype.kind == "b" else in_dtype
+    return ((reduced_shape(shape, axes, keep), dtype),)
+
+
+SUM = _reduction("sum", _sum_bw, _sum_fw, attrs=("axes", "keepdim", "dtype"), infer=_sum_infer)
 
 
 def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
@@ -60,8 +77,6 @@ def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
     for a in axes:
         n *= x.shape[a]
     if x.dtype.kind != "f":
-        from ..dtypes import get_default_dtype
-        from .shape import astype
         x = astype(x, get_default_dtype())
     return div(sum(x, axes, keep), float(n)) if n else mul(sum(x, axes, keep), float("nan"))
 
@@ -99,8 +114,6 @@ def std(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=Non
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "std")
     n, c = _count_and_correction(x, axes, correction, unbiased, ddof)
     if x.dtype.kind != "f":
-        from ..dtypes import get_default_dtype
-        from .shape import astype
         x = astype(x, get_default_dtype())
     centred = sub(x, mean(x, axes, True))
     denom = float(builtins.max(n - c, 0)) ** 0.5
@@ -109,8 +122,12 @@ def std(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=Non
 
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "prod")
-    return record("prod", _prod_bw, x.xp.asarray(x.data.prod(axis=axes, keepdims=keep)),
-                  (x,), (x,), save_output=True, attrs=(axes, keep))
+    return record(PROD, _prod_fw(x.data, axes, keep), (x,), (x,), save_output=True,
+                  attrs=(axes, keep))
+
+
+def _prod_fw(x, axes, keep):
+    return get_array_module(x).asarray(x.prod(axis=axes, keepdims=keep))
 
 
 def _prod_bw(ctx, g):
@@ -127,7 +144,6 @@ def _prod_bw(ctx, g):
 def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:
     """prod_{j != i} x_j over ``axes`` for every i, exact where x has zeros and differentiable
     to any order (O(n^2) memory in the reduced size n: used only when x has zeros)."""
-    from .shape import permute, unsqueeze
     kept = [i for i in range(x.ndim) if i not in axes]
     perm = kept + list(axes)
     xt = permute(x, perm) if perm != list(range(x.ndim)) else x
@@ -140,19 +156,21 @@ def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:
     others = prod(where(eye, 1.0, unsqueeze(flat, -2)), -1)  # row i: x with x_i replaced by 1
     others = reshape(others, xt.shape)
     if perm != list(range(x.ndim)):
-        import numpy
         others = permute(others, tuple(int(i) for i in numpy.argsort(perm)))
     return others
 
 
+PROD = _reduction("prod", _prod_bw, _prod_fw, saves="x", save_output=True)
+
+
 # ----------------------------------------------------------------------------- max / min
-def _extreme(x, axis, keepdims, dim, keepdim, name, pick, argpick):
+def _extreme(x, axis, keepdims, dim, keepdim, prim, argpick):
     torch_style = dim is not None
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, name)
+    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, prim.name)
     if x.data.size == 0:
-        raise ValueError(f"{name}: reduction over an empty tensor of shape {x.shape}")
-    out = record(name, _extreme_bw, x.xp.asarray(pick(x.data, axis=axes, keepdims=keep)), (x,),
-                 (x,), save_output=True, attrs=(axes, keep))
+        raise ValueError(f"{prim.name}: reduction over an empty tensor of shape {x.shape}")
+    out = record(prim, prim.forward(x.data, axes, keep), (x,), (x,), save_output=True,
+                 attrs=(axes, keep))
     if torch_style and len(axes) == 1:
         idx = argpick(x.data, axis=axes[0])
         if keep:
@@ -164,7 +182,7 @@ def _extreme(x, axis, keepdims, dim, keepdim, name, pick, argpick):
 def _extreme_bw(ctx, g):
     x, out = ctx.saved_tensors
     axes, keep = ctx.attrs
-    out_full = out.data if keep else out.data.reshape(_keep_shape(x.shape, axes))
+    out_full = out.data if keep else out.data.reshape(reduced_shape(x.shape, axes, True))
     mask = x.data == out_full
     weight = mask / mask.sum(axis=axes, keepdims=True)
     return (mul(expand_reduced(g, x.shape, axes, keep), make(weight.astype(x.dtype))),)
@@ -173,20 +191,24 @@ def _extreme_bw(ctx, g):
 def max(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
     """Max over ``axis`` (values only, NumPy style) or over ``dim`` (PyTorch style: a
     (values, indices) pair). Tied maxima share the gradient evenly."""
-    return _extreme(x, axis, keepdims, dim, keepdim, "max", _xp_max, _xp_argmax)
+    return _extreme(x, axis, keepdims, dim, keepdim, MAX, _xp_argmax)
 
 
 def min(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
     """Min; see :func:`max`."""
-    return _extreme(x, axis, keepdims, dim, keepdim, "min", _xp_min, _xp_argmin)
+    return _extreme(x, axis, keepdims, dim, keepdim, MIN, _xp_argmin)
 
 
-def _xp_max(a, axis, keepdims):
-    return a.max(axis=axis, keepdims=keepdims)
+def _xp_max(a, axes, keep):
+    return get_array_module(a).asarray(a.max(axis=axes, keepdims=keep))
 
 
-def _xp_min(a, axis, keepdims):
-    return a.min(axis=axis, keepdims=keepdims)
+def _xp_min(a, axes, keep):
+    return get_array_module(a).asarray(a.min(axis=axes, keepdims=keep))
+
+
+MAX = _reduction("max", _extreme_bw, _xp_max, saves="x", save_output=True)
+MIN = _reduction("min", _extreme_bw, _xp_min, saves="x", save_output=True)
 
 
 def _xp_argmax(a, axis):
@@ -237,20 +259,23 @@ def all(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
 def norm(x, ord=None, axis=None, keepdims=False, *, dim=None, keepdim=False, p=None) -> Tensor:
     """Vector p-norm over ``axis`` (all elements by default; ``p``/``ord`` 2, 1, inf, or any
     positive number; 'fro' = 2). The gradient of the 2-norm at 0 is 0."""
-    from .elementwise import abs as _abs, pow as _pow
     order = p if p is not None else ord
     if order is None or order == "fro":
         order = 2
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "norm")
     if order == 2:
-        data = x.xp.sqrt((x.data * x.data).sum(axis=axes, keepdims=keep))
-        return record("norm", _norm2_bw, x.xp.asarray(data), (x,), (x,), save_output=True,
+        return record(NORM, _norm2_fw(x.data, axes, keep), (x,), (x,), save_output=True,
                       attrs=(axes, keep))
     if order == 1:
         return sum(_abs(x), axes, keep)
     if order == float("inf"):
         return max(_abs(x), axes, keep)
     return _pow(sum(_pow(_abs(x), order), axes, keep), 1.0 / order)
+
+
+def _norm2_fw(x, axes, keep):
+    xp = get_array_module(x)
+    return xp.asarray(xp.sqrt((x * x).sum(axis=axes, keepdims=keep)))
 
 
 def _norm2_bw(ctx, g):
@@ -261,30 +286,32 @@ def _norm2_bw(ctx, g):
     return (mul(expand_reduced(g, x.shape, axes, keep), div(x, safe)),)
 
 
+NORM = _reduction("norm", _norm2_bw, _norm2_fw, saves="x", save_output=True)
+
+
 # ----------------------------------------------------------------------------- softmax family
-def _quiet_log(xp):
-    """NumPy's log(0) and -inf - -inf warnings silenced (CuPy never warns): over a slice of all
-    -inf, logsumexp is -inf and log_softmax NaN, as in PyTorch, without a warning."""
-    return (numpy.errstate(divide="ignore", invalid="ignore") if xp is numpy
-            else contextlib.nullcontext())
-
-
+# NumPy's log(0) and -inf - -inf warnings are silenced (array_ops.quiet_float_errors): over a
+# slice of all -inf, logsumexp is -inf and log_softmax NaN, as in PyTorch, without a warning.
 def _stable_max(x, axes):
-    m = x.data.max(axis=axes, keepdims=True)
-    return x.xp.where(x.xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    xp = get_array_module(x)
+    m = x.max(axis=axes, keepdims=True)
+    return xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
 
 
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
     """log(sum(exp(x))) without overflow; over all -inf it is -inf with zero gradients."""
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "logsumexp")
-    xp = x.xp
-    m = _stable_max(x, axes)
-    with _quiet_log(xp):                        # log(0) = -inf is the answer over all -inf
-        with_m = xp.log(xp.exp(x.data - m).sum(axis=axes, keepdims=True)) + m
-    out = with_m if keep else with_m.reshape(tuple(s for i, s in enumerate(x.shape)
-                                                   if i not in axes))
-    return record("logsumexp", _logsumexp_bw, xp.asarray(out), (x,), (x,), save_output=True,
+    return record(LOGSUMEXP, _logsumexp_fw(x.data, axes, keep), (x,), (x,), save_output=True,
                   attrs=(axes, keep))
+
+
+def _logsumexp_fw(x, axes, keep):
+    xp = get_array_module(x)
+    m = _stable_max(x, axes)
+    with array_ops.quiet_float_errors(x):    # log(0) = -inf is the answer over all -inf
+        with_m = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+    out = with_m if keep else with_m.reshape(reduced_shape(x.shape, axes, False))
+    return xp.asarray(out)
 
 
 def _logsumexp_bw(ctx, g):
@@ -295,13 +322,23 @@ def _logsumexp_bw(ctx, g):
     return (mul(expand_reduced(g, x.shape, axes, keep), exp(sub(x, safe))),)
 
 
+LOGSUMEXP = _reduction("logsumexp", _logsumexp_bw, _logsumexp_fw, saves="x", save_output=True)
+
+
+def _along(name, backward, forward, **kw):
+    """Register a primitive along one axis (the attribute ``dim``), shaped as its input."""
+    return primitive(name, backward, forward=forward, inputs="x", attrs="dim", infer=SAME, **kw)
+
+
 def softmax(x, axis: int = -1, *, dim=None) -> Tensor:
     x = as_t(x)
     a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    xp = x.xp
-    e = xp.exp(x.data - _stable_max(x, (a,)))
-    return record("softmax", _softmax_bw, e / e.sum(axis=a, keepdims=True), (x,),
-                  save_output=True, attrs=a)
+    return record(SOFTMAX, _softmax_fw(x.data, a), (x,), save_output=True, attrs=a)
+
+
+def _softmax_fw(x, dim):
+    e = get_array_module(x).exp(x - _stable_max(x, (dim,)))
+    return e / e.sum(axis=dim, keepdims=True)
 
 
 def _softmax_bw(ctx, g):
@@ -310,14 +347,20 @@ def _softmax_bw(ctx, g):
     return (mul(y, sub(g, sum(mul(g, y), a, True))),)
 
 
+SOFTMAX = _along("softmax", _softmax_bw, _softmax_fw, save_output=True)
+
+
 def log_softmax(x, axis: int = -1, *, dim=None) -> Tensor:
     x = as_t(x)
     a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    xp = x.xp
-    shifted = x.data - _stable_max(x, (a,))
-    with _quiet_log(xp):
-        out = shifted - xp.log(xp.exp(shifted).sum(axis=a, keepdims=True))
-    return record("log_softmax", _log_softmax_bw, out, (x,), save_output=True, attrs=a)
+    return record(LOG_SOFTMAX, _log_softmax_fw(x.data, a), (x,), save_output=True, attrs=a)
+
+
+def _log_softmax_fw(x, dim):
+    xp = get_array_module(x)
+    shifted = x - _stable_max(x, (dim,))
+    with array_ops.quiet_float_errors(x):
+        return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
 
 
 def _log_softmax_bw(ctx, g):
@@ -325,14 +368,24 @@ def _log_softmax_bw(ctx, g):
     return (sub(g, mul(exp(y), sum(g, ctx.attrs, True))),)
 
 
+LOG_SOFTMAX = _along("log_softmax", _log_softmax_bw, _log_softmax_fw, save_output=True)
+
+
 # ----------------------------------------------------------------------------- scans
 def cumsum(x, axis: int = 0, *, dim=None) -> Tensor:
     x = as_t(x)
     a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    return record("cumsum", _cumsum_bw, x.xp.cumsum(x.data, axis=a), (x,), attrs=a)
+    return record(CUMSUM, _cumsum_fw(x.data, a), (x,), attrs=a)
+
+
+def _cumsum_fw(x, dim):
+    return get_array_module(x).cumsum(x, axis=dim)
 
 
 def _cumsum_bw(ctx, g):
     a = ctx.attrs
     # reverse cumulative sum: total - cumsum(g) + g
     return (add(sub(sum(g, a, True), cumsum(g, a)), g),)
+
+
+CUMSUM = _along("cumsum", _cumsum_bw, _cumsum_fw)

@@ -1,14 +1,16 @@
-"""Shape primitives (reshape, permute, broadcast/sum_to, concatenate, pad, cast, device move)
-and the composites built on them (squeeze, flatten, stack, tile, split...)."""
+"""Shape primitives (reshape, permute, broadcast/sum_to, concatenate, pad, cast, device move),
+each registered beside its rule, and the composites built on them and on indexing (squeeze,
+flatten, stack, tile, split, take...)."""
 from __future__ import annotations
 
 import numpy
 
-from ..backends import get_array_module
-
+from ..backends import array_ops, get_array_module
 from ..tape import record
 from ..tensor import Tensor, make
 from ._util import as_t, norm_axis
+from .index import getitem
+from .registry import SAME, SHAPE_ATTR, primitive
 
 
 # ----------------------------------------------------------------------------- reshape
@@ -21,12 +23,19 @@ def reshape(x, *shape) -> Tensor:
     except (ValueError, TypeError):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
                          f"({x.data.size} elements) into shape {tuple(shape)}") from None
-    return record("reshape", _reshape_bw, out, (x,))
+    return record(RESHAPE, out, (x,), attrs=out.shape)
 
 
 def _reshape_bw(ctx, g):
     return (reshape(g, ctx.in_meta[0][0]),)
 
+
+def _reshape_fw(x, shape):
+    return x.reshape(shape)
+
+
+RESHAPE = primitive("reshape", _reshape_bw, forward=_reshape_fw, inputs="x", attrs="shape",
+                    infer=SHAPE_ATTR)
 
 view = reshape
 
@@ -70,11 +79,24 @@ def permute(x, *dims) -> Tensor:
         raise ValueError(f"permute: {tuple(dims)} is not a permutation of the {x.ndim} dims of "
                          f"a tensor of shape {x.shape}")
     dims = tuple(d % x.ndim for d in dims)
-    return record("permute", _permute_bw, x.data.transpose(dims), (x,), attrs=dims)
+    return record(PERMUTE, _permute_fw(x.data, dims), (x,), attrs=dims)
+
+
+def _permute_fw(x, dims):
+    return x.transpose(dims)
 
 
 def _permute_bw(ctx, g):
     return (permute(g, tuple(numpy.argsort(ctx.attrs))),)
+
+
+def _permute_infer(in_meta, dims):
+    (shape, dtype), = in_meta
+    return ((tuple(shape[d] for d in dims), dtype),)
+
+
+PERMUTE = primitive("permute", _permute_bw, forward=_permute_fw, inputs="x", attrs="dims",
+                    infer=_permute_infer)
 
 
 def transpose(x, *axes) -> Tensor:
@@ -114,14 +136,22 @@ def broadcast_to(x, shape) -> Tensor:
     if x.shape == shape:
         return x
     try:
-        out = x.xp.broadcast_to(x.data, shape)
+        out = _broadcast_fw(x.data, shape)
     except ValueError:
         raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
-    return record("broadcast_to", _broadcast_bw, out, (x,))
+    return record(BROADCAST_TO, out, (x,), attrs=shape)
+
+
+def _broadcast_fw(x, shape):
+    return get_array_module(x).broadcast_to(x, shape)
 
 
 def _broadcast_bw(ctx, g):
     return (sum_to(g, ctx.in_meta[0][0]),)
+
+
+BROADCAST_TO = primitive("broadcast_to", _broadcast_bw, forward=_broadcast_fw, inputs="x",
+                         attrs="shape", infer=SHAPE_ATTR)
 
 
 def expand(x, *sizes) -> Tensor:
@@ -142,23 +172,24 @@ def sum_to(x, shape) -> Tensor:
     shape = tuple(shape)
     if x.shape == shape:
         return x
+    return record(SUM_TO, _sum_to_fw(x.data, shape), (x,), attrs=shape)
+
+
+def _sum_to_fw(x, shape):
     lead = x.ndim - len(shape)
     if lead < 0 or any(s != 1 and s != xs for s, xs in zip(shape, x.shape[lead:])):
         raise ValueError(f"sum_to: shape {x.shape} cannot be reduced to {shape}")
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
                                       if s == 1 and x.shape[i + lead] != 1)
-    if x.xp is numpy:
-        out = x.data.sum(axis=axes, keepdims=True) if axes else x.data
-        if lead:
-            out = out.reshape(shape)
-    else:  # generic CuPy reductions are slow over short trailing axes: special-cased kernels
-        from ..backends.cuda_kernels import sum_to_trailing
-        out = sum_to_trailing(x.data, shape)
-    return record("sum_to", _sum_to_bw, out, (x,))
+    return array_ops.sum_to(x, shape, axes)
 
 
 def _sum_to_bw(ctx, g):
     return (broadcast_to(g, ctx.in_meta[0][0]),)
+
+
+SUM_TO = primitive("sum_to", _sum_to_bw, forward=_sum_to_fw, inputs="x", attrs="shape",
+                   infer=SHAPE_ATTR)
 
 
 # ----------------------------------------------------------------------------- dtype / device
@@ -168,32 +199,47 @@ def astype(x, dtype) -> Tensor:
     dtype = numpy.dtype(dtype)
     if x.dtype == dtype:
         return x
-    out = x.data.astype(dtype)
+    out = _astype_fw(x.data, dtype)
     if dtype.kind != "f":
         return make(out)
-    return record("astype", _astype_bw, out, (x,))
+    return record(ASTYPE, out, (x,), attrs=dtype)
+
+
+def _astype_fw(x, dtype):
+    return x.astype(dtype)
 
 
 def _astype_bw(ctx, g):
     return (astype(g, ctx.in_meta[0][1]),)
 
 
+def _astype_infer(in_meta, dtype):
+    return ((in_meta[0][0], dtype),)
+
+
+ASTYPE = primitive("astype", _astype_bw, forward=_astype_fw, inputs="x", attrs="dtype",
+                   elementwise=True, infer=_astype_infer)
+
+
 def to_device(x, device: str) -> Tensor:
     """Copy to 'cpu' or 'cuda' (differentiable)."""
-    from ..dtypes import xp_for
     x = as_t(x)
-    xp = xp_for(device)
-    if get_array_module(x.data) is xp:
+    out = array_ops.to_device(x.data, device)
+    if out is x.data:
         return x
-    if xp is numpy:
-        out = x.data.get()
-    else:
-        out = xp.asarray(x.data)
-    return record("to_device", _to_device_bw, out, (x,), attrs=x.device)
+    return record(TO_DEVICE, out, (x,), attrs=(x.device, device))
+
+
+def _to_device_fw(x, source, target):
+    return array_ops.to_device(x, target)
 
 
 def _to_device_bw(ctx, g):
-    return (to_device(g, ctx.attrs),)
+    return (to_device(g, ctx.attrs[0]),)
+
+
+TO_DEVICE = primitive("to_device", _to_device_bw, forward=_to_device_fw, inputs="x",
+                      attrs=("source", "target"), elementwise=True, infer=SAME)
 
 
 # ----------------------------------------------------------------------------- join / pad
@@ -217,15 +263,19 @@ def cat(tensors, dim: int = 0, axis: int | None = None) -> Tensor:
     if any(t.xp is not xp for t in tensors):
         raise TypeError(f"cat: tensors live on different devices "
                         f"({', '.join(sorted({t.device for t in tensors}))}); move them with .to()")
-    dt = numpy.result_type(*[t.dtype for t in tensors])
-    out = xp.concatenate([t.data.astype(dt, copy=False) for t in tensors], axis=d)
     sizes = [t.shape[d] for t in tensors]
-    return record("cat", _cat_bw, out, tuple(tensors), attrs=(d, sizes))
+    return record(CAT, _cat_fw([t.data for t in tensors], d, sizes), tuple(tensors),
+                  attrs=(d, sizes))
+
+
+def _cat_fw(arrays, dim, sizes):
+    dt = numpy.result_type(*[a.dtype for a in arrays])
+    return get_array_module(*arrays).concatenate([a.astype(dt, copy=False) for a in arrays],
+                                                 axis=dim)
 
 
 def _cat_bw(ctx, g):
     d, sizes = ctx.attrs
-    from .index import getitem
     out, start = [], 0
     for n, need in zip(sizes, ctx.needs_input_grad):
         if need:
@@ -235,6 +285,15 @@ def _cat_bw(ctx, g):
         start += n
     return tuple(out)
 
+
+def _cat_infer(in_meta, dim, sizes):
+    shape = list(in_meta[0][0])
+    shape[dim] = sum(sizes)
+    return ((tuple(shape), numpy.result_type(*[d for _, d in in_meta])),)
+
+
+CAT = primitive("cat", _cat_bw, forward=_cat_fw, inputs="*tensors", attrs=("dim", "sizes"),
+                infer=_cat_infer)
 
 concatenate = cat
 
@@ -253,7 +312,6 @@ def stack(tensors, dim: int = 0, axis: int | None = None) -> Tensor:
 
 def split(x, split_size_or_sections, dim: int = 0) -> tuple:
     """PyTorch's ``split``: chunks of a given size, or a list of section sizes."""
-    from .index import getitem
     x = as_t(x)
     n = x.shape[dim]
     if isinstance(split_size_or_sections, int):
@@ -281,7 +339,6 @@ def chunk(x, chunks: int, dim: int = 0) -> tuple:
 
 
 def unbind(x, dim: int = 0) -> tuple:
-    from .index import getitem
     x = as_t(x)
     d = dim % x.ndim
     return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
@@ -311,7 +368,6 @@ def repeat(x, *sizes) -> Tensor:
 
 
 def repeat_interleave(x, repeats: int, dim: int | None = None) -> Tensor:
-    from .index import getitem
     x = as_t(x)
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
@@ -328,10 +384,8 @@ def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
         raise ValueError(f"pad: negative padding {pad_width}")
     pw = tuple((int(a), int(b)) for a, b in pw)
     if mode == "constant":
-        out = x.xp.pad(x.data, pw, mode="constant", constant_values=value)
-        return record("pad", _pad_bw, out, (x,), attrs=pw)
+        return record(PAD, _pad_fw(x.data, pw, value), (x,), attrs=(pw, value))
     if mode == "reflect":
-        from .index import getitem
         for d, (a, b) in enumerate(pw):
             n = x.shape[d]
             if a == 0 and b == 0:
@@ -346,16 +400,43 @@ def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
     raise ValueError(f"pad: mode must be 'constant' or 'reflect', got {mode!r}")
 
 
+def _pad_fw(x, pad_width, value):
+    return get_array_module(x).pad(x, pad_width, mode="constant", constant_values=value)
+
+
 def _pad_bw(ctx, g):
-    from .index import getitem
-    return (getitem(g, tuple(slice(a, g.shape[i] - b) for i, (a, b) in enumerate(ctx.attrs))),)
+    pw = ctx.attrs[0]
+    return (getitem(g, tuple(slice(a, g.shape[i] - b) for i, (a, b) in enumerate(pw))),)
+
+
+def _pad_infer(in_meta, pad_width, value):
+    (shape, dtype), = in_meta
+    return ((tuple(s + a + b for s, (a, b) in zip(shape, pad_width)), dtype),)
+
+
+PAD = primitive("pad", _pad_bw, forward=_pad_fw, inputs="x", attrs=("pad_width", "value"),
+                infer=_pad_infer)
 
 
 def flip(x, dims) -> Tensor:
     x = as_t(x)
     axes = norm_axis(dims, x.ndim, "flip")
-    return record("flip", _flip_bw, x.xp.flip(x.data, axes), (x,), attrs=axes)
+    return record(FLIP, _flip_fw(x.data, axes), (x,), attrs=axes)
+
+
+def _flip_fw(x, dims):
+    return get_array_module(x).flip(x, dims)
 
 
 def _flip_bw(ctx, g):
     return (flip(g, ctx.attrs),)
+
+
+FLIP = primitive("flip", _flip_bw, forward=_flip_fw, inputs="x", attrs="dims", infer=SAME)
+
+
+def take(x, index) -> Tensor:
+    """PyTorch's ``take``: index into the flattened tensor."""
+    x = as_t(x)
+    return getitem(reshape(x, (-1,)), (index.data if isinstance(index, Tensor) else
+                                       x.xp.asarray(index)))
