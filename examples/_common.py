@@ -55,6 +55,22 @@ def add_data_arg(ap: argparse.ArgumentParser, what: str) -> None:
     ap.add_argument("--data-dir", dest="data", help=argparse.SUPPRESS)
 
 
+def add_mnist_args(ap: argparse.ArgumentParser, epochs: float, lr: float | None = None,
+                   momentum: float | None = None, batch_size: int = 64) -> None:
+    """The MNIST training scripts' options: ``--data``, ``--epochs``, ``--n-train``,
+    ``--batch-size`` and, when given defaults, SGD's ``--lr`` and ``--momentum``."""
+    add_data_arg(ap, "the MNIST files")
+    ap.add_argument("--epochs", type=type(epochs), default=epochs,
+                    help="passes over the training images")
+    ap.add_argument("--n-train", type=int, default=None,
+                    help="train on the first N training images (default: all of the split)")
+    ap.add_argument("--batch-size", type=int, default=batch_size, help="mini-batch size")
+    if lr is not None:
+        ap.add_argument("--lr", type=float, default=lr, help="SGD learning rate")
+    if momentum is not None:
+        ap.add_argument("--momentum", type=float, default=momentum, help="SGD momentum")
+
+
 def add_run_args(ap: argparse.ArgumentParser, name: str, save: bool = True,
                  plot: str | None = None) -> None:
     """``--quiet``, ``--seed`` and, for training scripts, ``--save``/``--resume``; ``--plot``

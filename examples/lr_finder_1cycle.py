@@ -52,12 +52,7 @@ def plot(path: str | None, res: LRFinderResult, losses: dict[str, list[float]],
 @C.exit_on_missing_data
 def main(argv=None) -> dict:
     ap = C.parser(__doc__)
-    C.add_data_arg(ap, "the MNIST files")
-    ap.add_argument("--epochs", type=int, default=3, help="epochs of 1cycle (and baseline) "
-                    "training")
-    ap.add_argument("--n-train", type=int, default=None,
-                    help="train on the first N training images (default: all of the split)")
-    ap.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    C.add_mnist_args(ap, epochs=3)
     ap.add_argument("--start-lr", type=float, default=1e-8, help="first LR of the range test")
     ap.add_argument("--end-lr", type=float, default=10.0, help="last LR of the range test")
     ap.add_argument("--momentum", type=float, default=0.9,

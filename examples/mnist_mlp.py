@@ -95,13 +95,7 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch: int = 4096,
 @C.exit_on_missing_data
 def main(argv=None) -> dict:
     ap = C.parser(__doc__)
-    C.add_data_arg(ap, "the MNIST files")
-    ap.add_argument("--epochs", type=int, default=5, help="passes over the training images")
-    ap.add_argument("--n-train", type=int, default=None,
-                    help="train on the first N training images (default: all of the split)")
-    ap.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
-    ap.add_argument("--lr", type=float, default=0.01, help="SGD learning rate")
-    ap.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    C.add_mnist_args(ap, epochs=5, lr=0.01, momentum=0.0)
     ap.add_argument("--hidden", type=int, default=100, help="hidden units")
     ap.add_argument("--loss", choices=["nll", "ce"], default="nll",
                     help="log-softmax + NLL, or the fused cross-entropy")

@@ -51,11 +51,7 @@ def smooth(values, beta: float = 0.98) -> list[float]:
 @C.exit_on_missing_data
 def main(argv=None) -> dict:
     ap = C.parser(__doc__)
-    C.add_data_arg(ap, "the MNIST files")
-    ap.add_argument("--epochs", type=int, default=2, help="passes over the training images")
-    ap.add_argument("--n-train", type=int, default=None,
-                    help="train on the first N training images (default: all of the split)")
-    ap.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    C.add_mnist_args(ap, epochs=2)
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS),
                     help="comma-separated subset of " + ",".join(OPTIMIZERS))
     C.add_run_args(ap, "optimizer_comparison", plot="optimizer_comparison.png")

@@ -17,10 +17,16 @@ def _load(name: str):
     return mod
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """The examples write their plots into the working directory: keep them out of the tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 def test_mnist_cnn_example_learns(data_dir, capsys):
     if not (data_dir / "mnist").exists():
         pytest.skip("MNIST not in the shared data directory")
-    res = _load("mnist_cnn").main(["--data-dir", str(data_dir), "--epochs", "1",
+    res = _load("mnist_cnn").main(["--data", str(data_dir), "--epochs", "1", "--lr", "0.02",
                                    "--n-train", "2000", "--batch-size", "32"])
     assert res["test_acc"] > 0.85
     assert "test accuracy" in capsys.readouterr().out

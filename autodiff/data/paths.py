@@ -68,7 +68,7 @@ class DatasetNotFoundError(FileNotFoundError):
         where = f"put {them} in {self.dest}" if self.dest else f"put {them} in a folder"
         lines.append(f"  {where}, or in any folder and {how}")
         if self.urls:
-            lines.append("  fetch them by hand from:")
+            lines.append(f"  fetch {them} by hand from:")
             lines += [f"    {u}" for u in self.urls]
         return "\n".join(lines)
 
