@@ -14,6 +14,7 @@ import numpy
 
 from .. import dtypes
 from ..tensor import Tensor, make
+from .collate import default_collate
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset"]
 
@@ -128,7 +129,6 @@ class Subset(Dataset):
         mapped = self.indices[indices if isinstance(indices, slice) else numpy.asarray(indices)]
         if _has_batch(self.dataset):
             return self.dataset.get_batch(mapped)
-        from .loader import default_collate
         return default_collate([self.dataset[int(i)] for i in mapped])
 
     def __repr__(self) -> str:

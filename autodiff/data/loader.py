@@ -12,38 +12,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy
 
-from .. import dtypes
-from ..backends import get_array_module
-from ..tensor import Tensor, make
+from .collate import default_collate
 from .dataset import _has_batch
 from .sampler import RandomSampler, Sampler, SequentialSampler, _epoch_indices
 from .workers import WorkerPool, default_context, pack, unpack
 
 __all__ = ["DataLoader", "default_collate"]
-
-
-def default_collate(samples: Sequence[Any]):
-    """Stack a list of samples into a batch: tuples/lists/dicts collate field by field;
-    Tensors, arrays and Python numbers stack along a new first axis into a Tensor."""
-    if len(samples) == 0:
-        raise ValueError("default_collate: empty batch")
-    first = samples[0]
-    if isinstance(first, dict):
-        return {k: default_collate([s[k] for s in samples]) for k in first}
-    if isinstance(first, (tuple, list)):
-        n = len(first)
-        if any(len(s) != n for s in samples):
-            raise ValueError("default_collate: samples have different numbers of fields")
-        return tuple(default_collate([s[i] for s in samples]) for i in range(n))
-    if isinstance(first, Tensor):
-        xp = get_array_module(first.data)
-        return make(xp.stack([s.data for s in samples]))
-    if hasattr(first, "__array_interface__") or hasattr(first, "__cuda_array_interface__"):
-        xp = get_array_module(first)
-        return make(xp.stack([xp.asarray(s) for s in samples]))
-    if isinstance(first, (bool, int, float, numpy.generic)):
-        return make(dtypes.to_array(list(samples)))
-    return list(samples)
 
 
 def _fetch(dataset, collate_fn: Callable | None, indices: numpy.ndarray):
