@@ -87,7 +87,7 @@ def _inplace(name: str, input: Tensor, fn) -> Tensor:
     except ValueError as e:
         raise RuntimeError(f"{name}(inplace=True): the input's data (shape {input.shape}) "
                            f"cannot be written in place: {e}") from None
-    input._version.v += 1
+    ad.increment_version(input)
     if recording:
         node = out.grad_fn
         input.grad_fn, input._out_idx = node, out._out_idx
@@ -228,12 +228,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if running_mean is not None:
         running_mean.data[...] = ((1 - momentum) * running_mean.data +
                                   momentum * mean).astype(running_mean.dtype)
-        running_mean._version.v += 1
+        ad.increment_version(running_mean)
     if running_var is not None:
         unbiased = var * (n / (n - 1))
         running_var.data[...] = ((1 - momentum) * running_var.data +
                                  momentum * unbiased).astype(running_var.dtype)
-        running_var._version.v += 1
+        ad.increment_version(running_var)
     inputs = [input]
     if weight is not None:
         inputs.append(weight)
@@ -360,7 +360,7 @@ def _embedding_renorm_(weight: Tensor, idx, max_norm: float, norm_type: float) -
     big = norms > max_norm
     if bool(big.any()):
         w[rows[big]] *= (max_norm / (norms[big] + 1e-7)).astype(w.dtype)[:, None]
-    weight._version.v += 1
+    ad.increment_version(weight)
 
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:

@@ -12,6 +12,7 @@ import math
 import numpy
 
 from autodiff.random import generator
+from autodiff import increment_version
 from autodiff.tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
@@ -55,7 +56,7 @@ def _fans(tensor: Tensor, fn: str) -> tuple[int, int]:
 
 def _fill(tensor: Tensor, values) -> Tensor:
     tensor.data[...] = values
-    tensor._version.v += 1
+    increment_version(tensor)
     return tensor
 
 

@@ -382,7 +382,7 @@ class Module:
                         new = fn(t.data)
                         if new is not t.data:
                             t.data = new
-                            t._version.v += 1
+                            ad.increment_version(t)
                             if t.grad is not None:
                                 t.grad = ad.tensor(fn(t.grad.data))
         return self
@@ -488,7 +488,7 @@ class Module:
             for key, arr in arrays.items():
                 t = targets[key]
                 t.data[...] = arr.astype(t.dtype, copy=False)
-                t._version.v += 1
+                ad.increment_version(t)
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------------- repr

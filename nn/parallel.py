@@ -159,7 +159,7 @@ class DistributedDataParallel(Module):
                 o = 0
                 for t in group:
                     t.data[...] = flat.data[o:o + t.data.size].reshape(t.data.shape)
-                    t._version.v += 1
+                    ad.increment_version(t)
                     o += t.data.size
 
     def _set_buckets(self, order: list) -> None:
@@ -253,7 +253,7 @@ class DistributedDataParallel(Module):
             p.grad = make(avg)
         elif g.grad_fn is None and getattr(g.data.flags, "writeable", True):
             g.data[...] = avg
-            g._version.v += 1
+            ad.increment_version(g)
         else:
             p.grad = make(avg.copy())
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodiff import increment_version
 from autodiff.backends import get_array_module
 
 from .optimizer import Optimizer, ParamsT, check_hparam
@@ -62,7 +63,7 @@ class Adadelta(Optimizer):
             acc += t
             u *= -lr
             w += u
-            p._version.v += 1
+            increment_version(p)
 
 
 def _new_state(w) -> dict:

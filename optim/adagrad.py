@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodiff import increment_version
 from autodiff.backends import get_array_module
 
 from .optimizer import Optimizer, ParamsT, check_hparam
@@ -68,4 +69,4 @@ class Adagrad(Optimizer):
             xp.divide(g, t, out=t)
             t *= -clr
             w += t
-            p._version.v += 1
+            increment_version(p)

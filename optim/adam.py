@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from autodiff import increment_version
 from autodiff.backends import get_array_module, kernels_for
 
 from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
@@ -65,7 +66,7 @@ class Adam(Optimizer):
             if fused is not None:  # one kernel launch (CUDA)
                 fused(w, g, st["exp_avg"], st["exp_avg_sq"], lr, beta1, beta2, eps, wd, step,
                       st["max_exp_avg_sq"] if amsgrad else None, decoupled)
-                p._version.v += 1
+                increment_version(p)
                 continue
             if wd:
                 if decoupled:
@@ -91,7 +92,7 @@ class Adam(Optimizer):
             xp.divide(m, t, out=t)
             t *= -lr / (1.0 - beta1 ** step)
             w += t
-            p._version.v += 1
+            increment_version(p)
 
 
 class AdamW(Adam):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from autodiff import increment_version
 from autodiff.backends import get_array_module
 from autodiff.tensor import Tensor, make
 
@@ -75,7 +76,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         c = coef.astype(g.dtype)
         if _writable(g):
             g *= c
-            p.grad._version.v += 1
+            increment_version(p.grad)
         else:
             p.grad = make(g * c)
     return total
@@ -89,6 +90,6 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
         xp = get_array_module(g)
         if _writable(g):
             xp.clip(g, -clip_value, clip_value, out=g)
-            p.grad._version.v += 1
+            increment_version(p.grad)
         else:
             p.grad = make(xp.clip(g, -clip_value, clip_value))

@@ -182,7 +182,7 @@ class LBFGS(Optimizer):
         for p in self._params:
             n = p.data.size
             p.data += step_size * update[offset:offset + n].reshape(p.shape)
-            p._version.v += 1
+            ad.increment_version(p)
             offset += n
 
     def _clone_param(self):
@@ -191,7 +191,7 @@ class LBFGS(Optimizer):
     def _set_param(self, values) -> None:
         for p, v in zip(self._params, values):
             p.data[...] = v
-            p._version.v += 1
+            ad.increment_version(p)
 
     def _directional_evaluate(self, closure, x, t: float, d):
         self._add_grad(t, d)

@@ -12,7 +12,7 @@ The structure follows ``torch.optim.Optimizer`` so code written for PyTorch carr
   arrays are copied, so the snapshot does not change with later steps.
 
 Updates run under :class:`autodiff.no_grad` directly on ``p.data`` with in-place array operations
-and then bump ``p._version`` so saved-tensor checks notice the change.
+and then call ``autodiff.increment_version(p)`` so saved-tensor checks notice the change.
 """
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ class Optimizer:
                     p.grad = None
                 elif _writable(g.data):
                     g.data[...] = 0
-                    g._version.v += 1
+                    ad.increment_version(g)
                 else:  # a read-only (broadcast) gradient array: replace it
                     p.grad = Tensor(get_array_module(g.data).zeros(g.shape, g.dtype))
 

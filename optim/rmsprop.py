@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodiff import increment_version
 from autodiff.backends import get_array_module
 
 from .optimizer import Optimizer, ParamsT, check_hparam
@@ -79,7 +80,7 @@ class RMSprop(Optimizer):
             else:
                 t *= -lr
             w += t
-            p._version.v += 1
+            increment_version(p)
 
 
 def _new_state(w) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodiff import increment_version
 from autodiff.backends import get_array_module, kernels_for
 
 from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
@@ -73,7 +74,7 @@ class SGD(Optimizer):
                         buf = st["momentum_buffer"] = get_array_module(w).empty_like(w)
                 fused(w, d, buf, lr, momentum, dampening, wd, nesterov, first_step=first,
                       maximize=maximize)
-                p._version.v += 1
+                increment_version(p)
                 continue
             owned = False  # whether d is a temporary we may overwrite
             if maximize:
@@ -106,4 +107,4 @@ class SGD(Optimizer):
                 w -= d
             else:
                 w -= lr * d
-            p._version.v += 1
+            increment_version(p)

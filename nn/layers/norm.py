@@ -79,7 +79,7 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.data += 1
-            self.num_batches_tracked._version.v += 1
+            ad.increment_version(self.num_batches_tracked)
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.item())
         use_batch = self.training or self.running_mean is None

@@ -51,7 +51,7 @@ def sync_batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Ten
         if stat is not None:
             stat.data[...] = ((1 - momentum) * stat.data + momentum * xp.asarray(value)
                               ).astype(stat.dtype)
-            stat._version.v += 1
+            ad.increment_version(stat)
     return out
 
 
