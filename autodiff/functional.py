@@ -4,7 +4,9 @@ hessian. Each accepts a tensor or a tuple of tensors (e.g. all parameters of a m
 ``jvp`` uses the double-vjp trick: with u a dummy cotangent, g(u) = J^T u is linear in u, so
 J v = d<g(u), v>/du. It costs two reverse sweeps and needs no forward-mode machinery.
 ``hvp``/``vhp`` differentiate <grad f(x), v> once more (the Hessian is symmetric for twice
-continuously differentiable f, so both return H v).
+continuously differentiable f, so both return H v): :func:`gradient_graph` records the gradient
+once and each :func:`gradient_vjp` is one more sweep through it. ``autodiff.hessian`` (closures
+over a model's parameters, Lanczos, traces) builds its Hessian-vector products on these two.
 
 ``strict=True`` raises, as PyTorch does, where an input has no path to the outputs (a gradient
 PyTorch would report as None, i.e. identically zero), where an output does not require grad,
@@ -184,6 +186,23 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     return _post(outs, create_graph, tuple_out), _post(res, create_graph, tuple_out)
 
 
+def gradient_graph(outputs, inputs, strict: bool = False) -> tuple:
+    """The gradient of the single-element ``outputs[0]`` with respect to ``inputs``, recorded
+    (``create_graph``) so that it can be differentiated again, its graph retained: the first
+    sweep of every Hessian-vector product. None for an input the output does not use; in
+    strict mode a gradient that does not depend on the inputs raises."""
+    jac = _autograd_grad(outputs, inputs, create_graph=True)
+    _check_requires_grad(jac, "jacobian", strict)
+    return jac
+
+
+def gradient_vjp(gradient, inputs, v, create_graph: bool = False) -> tuple:
+    """v^T H = H v (H symmetric): the vector-Jacobian product of a :func:`gradient_graph` with
+    cotangents ``v`` (one per input), one reverse sweep that leaves the gradient's graph in
+    place for the next. None where the gradient does not depend on an input."""
+    return _autograd_grad(gradient, inputs, v, create_graph)
+
+
 def _vhp(fn: str, func, inputs, v, create_graph: bool, strict: bool):
     inputs, tuple_in = _as_tuple(inputs, "inputs", fn)
     with enable_grad():
@@ -198,9 +217,8 @@ def _vhp(fn: str, func, inputs, v, create_graph: bool, strict: bool):
         if tuple_out or outs[0].data.size != 1:
             raise ValueError(f"{fn}: func must return a single-element tensor, got "
                              f"{'a tuple' if tuple_out else f'shape {tuple(outs[0].shape)}'}")
-        jac = _autograd_grad(outs, xs, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict)
-        res = _fill(_autograd_grad(jac, xs, vs, create_graph), xs, strict, create_graph,
+        jac = gradient_graph(outs, xs, strict)
+        res = _fill(gradient_vjp(jac, xs, vs, create_graph), xs, strict, create_graph,
                     "double_back")
     return _post(outs, create_graph, False), _post(res, create_graph, tuple_in)
 

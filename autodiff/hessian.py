@@ -6,7 +6,10 @@ does, but it must not call ``backward()`` itself unless it passes ``create_graph
 parameters (a list of tensors, or a module with ``parameters()``). The gradient graph is built
 once per call, with ``create_graph=True``; every Hessian-vector product (HVP) is then one more
 reverse sweep through it: ``H v`` is the vector-Jacobian product of the gradient with cotangent
-``v`` (the Hessian is symmetric), so no explicit dot product is even recorded.
+``v`` (the Hessian is symmetric), so no explicit dot product is even recorded. Both halves are
+``autodiff.functional``'s (:func:`~autodiff.functional.gradient_graph`,
+:func:`~autodiff.functional.gradient_vjp`), which ``functional.hvp(func, inputs, v)`` uses too:
+this module differs only in taking a closure over live parameters.
 
 * :func:`hvp` -- ``H v`` by double backward; :func:`hvp_fd` -- the central finite difference
   ``(g(x + h v) - g(x - h v)) / 2h`` to check it.
@@ -29,8 +32,9 @@ from typing import Callable, Iterable, Sequence
 import numpy
 
 from .backends import get_array_module
+from .functional import gradient_graph, gradient_vjp
 from .grad_mode import enable_grad, no_grad
-from .tape import grad
+from .tape import grad, increment_version
 from .tensor import Tensor, make
 
 __all__ = ["HessianOperator", "hvp", "hvp_fd", "eigenvalues", "extreme_eigenvalues", "trace",
@@ -92,8 +96,8 @@ def _closure_grads(closure: Closure, params: list[Tensor], create_graph: bool):
             raise RuntimeError("hessian: the loss does not depend on the parameters (or the "
                                "closure ran under no_grad)")
         try:
-            gs = grad(loss, params, create_graph=create_graph, retain_graph=create_graph,
-                      allow_unused=True)
+            gs = gradient_graph((loss,), params) if create_graph else \
+                grad(loss, params, allow_unused=True)
         except RuntimeError as e:
             if "second time" in str(e):
                 raise RuntimeError("hessian: the closure's graph was already freed; the closure "
@@ -137,10 +141,7 @@ class HessianOperator:
         self.calls += 1
         if not self._live:  # the gradient is constant: H = 0
             return self.xp.zeros(self.n, numpy.float64)
-        parts = unflatten(v, self.params)
-        outs = [self._gs[i] for i in self._live]
-        cot = [parts[i] for i in self._live]
-        hs = grad(outs, self.params, cot, retain_graph=True, allow_unused=True)
+        hs = gradient_vjp(self._gs, self.params, unflatten(v, self.params))
         return flatten([self.xp.zeros(p.data.size) if h is None else h.data
                         for h, p in zip(hs, self.params)], self.xp)
 
@@ -214,7 +215,7 @@ def hvp_fd(closure: Closure, params, v, h: float | None = None):
         with no_grad():
             for p, s, d in zip(params, saved, parts):
                 p.data[...] = s + sign * h * d.data
-                p._version.v += 1
+                increment_version(p)
         _, gs = _closure_grads(closure, params, create_graph=False)
         return flatten([g.data for g in gs], xp)
 
@@ -225,7 +226,7 @@ def hvp_fd(closure: Closure, params, v, h: float | None = None):
         with no_grad():
             for p, s in zip(params, saved):
                 p.data[...] = s
-                p._version.v += 1
+                increment_version(p)
     return _format((gp - gm) / (2 * h), params, as_flat)
 
 
