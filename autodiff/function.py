@@ -90,6 +90,12 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError
 
+    def __call__(self, *args, **kwargs):
+        name = type(self).__name__
+        raise TypeError(f"{name} instances are not callable: call {name}.apply(...) on the "
+                        f"class (e.g. y = {name}.apply(x)); forward and backward are "
+                        f"staticmethods, as in torch.autograd.Function")
+
     @classmethod
     def apply(cls, *args, **kwargs):
         args, kwargs = _bind(cls, args, kwargs)

@@ -212,7 +212,10 @@ def load(path):
         with numpy.load(path, allow_pickle=False) as z:
             names = list(z.files)
             if META not in names:
-                raise _bad(path, f"the metadata entry '{META}' is missing")
+                shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+                raise _bad(path, f"the metadata entry '{META}' is missing, so it was not "
+                                 f"written by autodiff.save; a plain NumPy archive (np.savez) "
+                                 f"is read with numpy.load(path) (arrays: {shown})")
             raw = z[META]
             if raw.dtype != numpy.uint8 or raw.ndim != 1:
                 raise _bad(path, "the metadata entry is malformed")

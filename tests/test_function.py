@@ -92,6 +92,11 @@ def test_forward_backward_closed_form():
     np.testing.assert_allclose(x.grad.numpy(), 1.5 * (5 * xn ** 2 - 1))
 
 
+def test_calling_an_instance_points_to_apply():
+    with pytest.raises(TypeError, match=r"LegendreP3\.apply\(x\)"):
+        LegendreP3()(x64([0.5]))
+
+
 def test_gradcheck_and_double_backward():
     x = x64([-0.7, 0.2, 1.3])
     assert ad.gradcheck(LegendreP3.apply, (x,))

@@ -86,6 +86,14 @@ def _expect_bad(path):
         ad.load(path)
 
 
+def test_plain_numpy_archive_suggests_numpy_load(tmp_path):
+    path = tmp_path / "plain.npz"
+    np.savez(path, w=np.zeros(3), b=np.ones(2))
+    with pytest.raises(ValueError, match=r"not written by autodiff\.save.*numpy\.load\(path\) "
+                                         r"\(arrays: w, b\)"):
+        ad.load(path)
+
+
 def test_corrupt_and_malicious_files(tmp_path):
     good = tmp_path / "good.npz"
     ad.save(_model().state_dict(), good)
