@@ -14,8 +14,9 @@ keeps std(relu(N(0, 1))) = sqrt(1/2 - 1/(2 pi)) ~ 0.58.
 """
 from __future__ import annotations
 
-import argparse
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +24,9 @@ import autodiff as ad
 from autodiff import nn
 from autodiff.nn import functional as F
 from autodiff.nn.models import deep_relu_net
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 HEALTHY_STD = math.sqrt(0.5 - 1 / (2 * math.pi))  # std of max(0, z), z ~ N(0, 1)
 
@@ -53,14 +57,14 @@ def run(depth: int, width: int, input_dim: int, batch: int, batch_norm: bool, se
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--depth", type=int, default=20)
-    ap.add_argument("--width", type=int, default=100)
-    ap.add_argument("--input-dim", type=int, default=1000)
-    ap.add_argument("--batch", type=int, default=100)
+    ap = C.parser(__doc__)
+    ap.add_argument("--depth", type=int, default=20, help="hidden ReLU layers")
+    ap.add_argument("--width", type=int, default=100, help="units per hidden layer")
+    ap.add_argument("--input-dim", type=int, default=1000, help="input dimension")
+    ap.add_argument("--batch", type=int, default=100, help="standard-normal inputs in the batch")
     ap.add_argument("--init-std", type=float, default=0.01,
                     help="N(0, s^2) weights, zero biases; 0 for PyTorch's default Linear init")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="random seed")
     a = ap.parse_args(argv)
     res = {}
     for bn in (False, True):

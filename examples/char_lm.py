@@ -36,7 +36,7 @@ from autodiff.nn.models import char_rnn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
-from pointer_cache import cache_nll  # noqa: E402
+from pointer_cache import add_cache_args, cache_nll  # noqa: E402
 
 __all__ = ["main", "unigram_nll", "evaluate", "collect_states", "train", "RECIPES"]
 
@@ -160,11 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--gen-chars", type=int, default=200, help="characters to generate")
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
     p.add_argument("--cache", action="store_true", help="evaluate the pointer cache")
-    p.add_argument("--cache-size", type=int, default=100, help="pointer cache slots")
-    p.add_argument("--cache-theta", type=float, nargs="+", default=[0.1, 0.3, 1.0],
-                   help="cache score scales to try")
-    p.add_argument("--cache-lambda", type=float, nargs="+", default=[0.05, 0.1, 0.2],
-                   help="cache mixture weights to try")
+    add_cache_args(p)
     C.add_run_args(p, "char_lm", plot="char_lm.png")
     args = p.parse_args(argv)
     steps = args.steps if args.steps is not None else RECIPES[args.recipe][0]

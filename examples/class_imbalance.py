@@ -11,12 +11,14 @@ raise the minority recall (at some cost in majority recall):
   equally often.
 
 Balanced accuracy (mean per-class recall) shows the improvement that plain accuracy hides.
+The data are generated; ``--save``/``--resume`` checkpoint the three runs together.
 
     python examples/class_imbalance.py [--n 4000 --epochs 20]
 """
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +26,11 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.data import DataLoader, TensorDataset, class_balanced_sampler
 from autodiff.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+MODES = ("plain", "weighted", "sampler")
 
 
 def make_data(n: int, dim: int = 2, minority: float = 0.1, sep: float = 1.5,
@@ -44,28 +51,44 @@ def metrics(pred: np.ndarray, y: np.ndarray) -> dict:
             "recall_minority": rec[1], "balanced_accuracy": (rec[0] + rec[1]) / 2}
 
 
+class Run:
+    """One of the three trainings: mode 'plain', 'weighted' (class-weighted loss) or 'sampler'
+    (class-balanced sampler); the same initial weights (``seed``) for each. Epoch ``e`` draws
+    its order from the seed ``(seed, e)``, so a resumed run needs no sampler state."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, mode: str, batch: int, lr: float,
+                 seed: int) -> None:
+        ad.manual_seed(seed)
+        self.model = nn.Sequential(nn.Linear(x.shape[1], 16), nn.ReLU(), nn.Linear(16, 2))
+        self.opt = optim.Adam(self.model.parameters(), lr=lr)
+        self.ds, self.y, self.mode, self.batch, self.seed = TensorDataset(x, y), y, mode, batch, seed
+        self.weight = None
+        if mode == "weighted":
+            counts = np.bincount(y, minlength=2)
+            self.weight = ad.tensor((len(y) / (2 * counts)).astype(np.float32))
+
+    def loader(self, epoch: int) -> DataLoader:
+        seed = int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0])
+        if self.mode == "sampler":
+            return DataLoader(self.ds, self.batch, sampler=class_balanced_sampler(self.y,
+                                                                                 seed=seed))
+        return DataLoader(self.ds, self.batch, shuffle=True, seed=seed)
+
+    def epoch(self, epoch: int, wrap=lambda loader: loader) -> None:
+        for xb, yb in wrap(self.loader(epoch)):
+            self.opt.zero_grad()
+            loss = F.cross_entropy(self.model(xb), yb, weight=self.weight)
+            loss.backward()
+            self.opt.step()
+
+
 def train(x: np.ndarray, y: np.ndarray, mode: str, epochs: int, batch: int, lr: float,
           seed: int) -> nn.Module:
-    """mode: 'plain', 'weighted' (class-weighted loss) or 'sampler' (balanced sampler)."""
-    ad.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(x.shape[1], 16), nn.ReLU(), nn.Linear(16, 2))
-    opt = optim.Adam(model.parameters(), lr=lr)
-    ds = TensorDataset(x, y)
-    if mode == "sampler":
-        loader = DataLoader(ds, batch, sampler=class_balanced_sampler(y, seed=seed))
-    else:
-        loader = DataLoader(ds, batch, shuffle=True, seed=seed)
-    weight = None
-    if mode == "weighted":
-        counts = np.bincount(y, minlength=2)
-        weight = ad.tensor((len(y) / (2 * counts)).astype(np.float32))
-    for _ in range(epochs):
-        for xb, yb in loader:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(xb), yb, weight=weight)
-            loss.backward()
-            opt.step()
-    return model
+    """A model trained for ``epochs`` in ``mode`` (see :class:`Run`)."""
+    run = Run(x, y, mode, batch, lr, seed)
+    for epoch in range(1, epochs + 1):
+        run.epoch(epoch)
+    return run.model
 
 
 def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
@@ -74,30 +97,39 @@ def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = C.parser(__doc__)
     ap.add_argument("--n", type=int, default=4000, help="training (and test) set size")
-    ap.add_argument("--dim", type=int, default=2)
-    ap.add_argument("--sep", type=float, default=1.5)
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=1e-2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dim", type=int, default=2, help="input dimensions")
+    ap.add_argument("--sep", type=float, default=1.5, help="distance between the class means")
+    ap.add_argument("--epochs", type=int, default=20, help="passes over the training set")
+    ap.add_argument("--batch-size", type=int, default=64, help="mini-batch size")
+    ap.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
+    C.add_run_args(ap, "class_imbalance")
     a = ap.parse_args(argv)
+    rep = C.Reporter(a.quiet)
     xtr, ytr = make_data(a.n, a.dim, sep=a.sep, seed=a.seed)
     xte, yte = make_data(a.n, a.dim, sep=a.sep, seed=a.seed + 1)
-    print(f"training set: {np.bincount(ytr).tolist()} samples per class; "
-          f"test set: {np.bincount(yte).tolist()}")
+    rep.line(f"generated data: training set {np.bincount(ytr).tolist()} samples per class; "
+             f"test set: {np.bincount(yte).tolist()}")
+    runs = {mode: Run(xtr, ytr, mode, a.batch_size, a.lr, a.seed) for mode in MODES}
+    objects = {}
+    for mode, r in runs.items():
+        objects.update({f"{mode}.model": r.model, f"{mode}.optimizer": r.opt})
+    ckpt = C.Checkpoint("class_imbalance", a, **objects)
+    first = ckpt.load().get("epoch", 0) + 1
+    for epoch in range(first, a.epochs + 1):
+        for mode, r in runs.items():
+            r.epoch(epoch, lambda loader: rep.bar(loader, f"epoch {epoch}/{a.epochs} {mode}"))
+        ckpt.save(epoch=epoch)
     out = {"trivial": metrics(np.zeros_like(yte), yte)}
-    for mode in ("plain", "weighted", "sampler"):
-        model = train(xtr, ytr, mode, a.epochs, a.batch_size, a.lr, a.seed)
-        out[mode] = metrics(predict(model, xte), yte)
+    out.update({mode: metrics(predict(r.model, xte), yte) for mode, r in runs.items()})
     labels = {"trivial": "always class 0", "plain": "cross-entropy",
               "weighted": "weighted cross-entropy", "sampler": "class-balanced sampler"}
-    print(f"{'classifier':>24} | {'accuracy':>8} {'recall 0':>8} {'recall 1':>8} "
-          f"{'balanced':>8}")
+    rep.result(f"{'classifier':>24} | {'accuracy':>8} {'recall 0':>8} {'recall 1':>8} "
+               f"{'balanced':>8}")
     for k, m in out.items():
-        print(f"{labels[k]:>24} | {m['accuracy']:>8.4f} {m['recall_majority']:>8.4f} "
-              f"{m['recall_minority']:>8.4f} {m['balanced_accuracy']:>8.4f}")
+        rep.result(f"{labels[k]:>24} | {m['accuracy']:>8.4f} {m['recall_majority']:>8.4f} "
+                   f"{m['recall_minority']:>8.4f} {m['balanced_accuracy']:>8.4f}")
     return out
 
 

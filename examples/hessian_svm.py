@@ -15,13 +15,17 @@ checks both against lam * I.
 """
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 import autodiff as ad
 from autodiff import hessian as hs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 
 def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -40,14 +44,15 @@ def svm_loss(w: ad.Tensor, b: ad.Tensor, x: ad.Tensor, y: ad.Tensor, lam: float)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = C.parser(__doc__)
     p.add_argument("--n", type=int, default=200, help="training points")
     p.add_argument("--d", type=int, default=5, help="dimensions")
     p.add_argument("--lam", type=float, default=0.1, help="L2 regularisation strength")
     p.add_argument("--steps", type=int, default=300, help="subgradient steps")
-    p.add_argument("--lr", type=float, default=0.5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--lr", type=float, default=0.5,
+                   help="subgradient step at t = 0 (decays as 1/sqrt(1 + t))")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
     args = p.parse_args(argv)
     say = (lambda *a: None) if args.quiet else print
 

@@ -4,16 +4,23 @@ P3(x) = (5x^3 - 3x) / 2 is a custom ``ad.Function`` whose backward is written by
 (grad * 1.5 * (5x^2 - 1)), saving its input with ``ctx.save_for_backward``. Plain gradient
 descent, learning rate 5e-6, 2000 steps, under ``no_grad``.
 
+The loss curve is written to ``--plot`` (a PNG, when matplotlib is installed); ``--save`` and
+``--resume`` keep the four coefficients and the step count between runs.
+
     python examples/legendre.py
     python examples/legendre.py --graph graph.svg   # the recorded graph of the loss (Graphviz)
 """
 from __future__ import annotations
 
-import argparse
 import math
+import sys
 from pathlib import Path
+from typing import Callable
 
 import autodiff as ad
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 
 class LegendrePolynomial3(ad.Function):
@@ -30,17 +37,35 @@ class LegendrePolynomial3(ad.Function):
         return grad_output * 1.5 * (5 * x ** 2 - 1)
 
 
+class Coefficients:
+    """a, b, c, d of y = a + b * P3(c + d x), from the documents' starting point, with
+    ``state_dict``/``load_state_dict`` for checkpoints."""
+
+    def __init__(self) -> None:
+        self.params = {k: ad.tensor(v, requires_grad=True)
+                       for k, v in (("a", 0.0), ("b", -1.0), ("c", 0.0), ("d", 0.3))}
+
+    def state_dict(self) -> dict:
+        return {k: p.detach() for k, p in self.params.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with ad.no_grad():
+            for k, p in self.params.items():
+                p.data[...] = state[k].numpy()
+
+
 def fit(steps: int = 2000, lr: float = 5e-6, log_every: int = 100, verbose: bool = True,
-        graph: str | None = None) -> dict:
+        graph: str | None = None, coefficients: Coefficients | None = None, start: int = 0,
+        history: list | None = None, on_log: Callable[[int, list], None] | None = None) -> dict:
+    """Gradient descent from step ``start`` to ``steps`` on ``coefficients`` (fresh ones by
+    default); ``on_log(step, history)`` runs every ``log_every`` steps."""
     x = ad.linspace(-math.pi, math.pi, 2000)
     y = ad.sin(x)
-    a = ad.tensor(0.0, requires_grad=True)
-    b = ad.tensor(-1.0, requires_grad=True)
-    c = ad.tensor(0.0, requires_grad=True)
-    d = ad.tensor(0.3, requires_grad=True)
+    coefficients = coefficients or Coefficients()
+    a, b, c, d = (coefficients.params[k] for k in "abcd")
     P3 = LegendrePolynomial3.apply
-    history = []
-    for t in range(steps):
+    history = [] if history is None else history
+    for t in range(start, steps):
         y_pred = a + b * P3(c + d * x)
         loss = ((y_pred - y) ** 2).sum()
         if t % log_every == log_every - 1:
@@ -52,6 +77,8 @@ def fit(steps: int = 2000, lr: float = 5e-6, log_every: int = 100, verbose: bool
             for p in (a, b, c, d):
                 p -= lr * p.grad
                 p.grad = None
+        if on_log is not None and t % log_every == log_every - 1:
+            on_log(t + 1, history)
     final_loss = ((a + b * P3(c + d * x) - y) ** 2).sum()
     final = final_loss.item()
     result = {"a": a.item(), "b": b.item(), "c": c.item(), "d": d.item(), "loss": final,
@@ -82,15 +109,41 @@ def write_graph(loss: ad.Tensor, params: dict, path: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--lr", type=float, default=5e-6)
+    p = C.parser(__doc__)
+    p.add_argument("--steps", type=int, default=2000, help="gradient-descent steps")
+    p.add_argument("--lr", type=float, default=5e-6, help="learning rate")
     p.add_argument("--graph", metavar="PATH", default=None,
                    help="after training, draw the recorded graph of the loss to PATH (.svg, "
                         ".png, .pdf need the Graphviz 'dot' program; without it, or for .dot, "
-                        "DOT text is written) (default: no graph)")
+                        "DOT text is written)")
+    p.add_argument("--save", metavar="PATH", default=None,
+                   help="write the coefficients and the step count to PATH every 100 steps")
+    p.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue the fit saved in PATH up to --steps")
+    p.add_argument("--plot", metavar="PATH", default="legendre.png",
+                   help="PNG of the loss curve when matplotlib is installed ('' for none)")
     args = p.parse_args(argv)
-    return fit(args.steps, args.lr, graph=args.graph)
+    coefficients = Coefficients()
+    ckpt = C.Checkpoint("legendre", args, coefficients=coefficients)
+    done = ckpt.load()
+    history = [tuple(h) for h in done.get("history", [])]
+    result = fit(args.steps, args.lr, graph=args.graph, coefficients=coefficients,
+                 start=done.get("step", 0), history=history,
+                 on_log=lambda step, hist: ckpt.save(step=step, history=hist))
+    ckpt.save(step=max(args.steps, done.get("step", 0)), history=history)
+    if history:
+        steps, losses = zip(*history)
+        C.figure(args.plot, lambda fig: _draw_loss(fig, steps, losses))
+    return result
+
+
+def _draw_loss(fig, steps, losses) -> None:
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(steps, losses, marker=".")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("sum of squared errors")
+    ax.set_title("y = a + b P3(c + d x) fitted to sin(x)")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,15 @@ against the hand-derived one, dE/dm = -2 sum x (y - m x - b), dE/db = -2 sum (y 
 """
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
 import autodiff as ad
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 T = np.array([[0.6, -0.6], [-0.4, 0.8]])
 
@@ -65,11 +69,11 @@ def fit(x: np.ndarray, y: np.ndarray, lr: float = 1e-4, iters: int = 1000):
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--iters", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p = C.parser(__doc__)
+    p.add_argument("--n", type=int, default=1000, help="points in the blob")
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate")
+    p.add_argument("--iters", type=int, default=1000, help="gradient-descent iterations")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     a = p.parse_args(argv)
     x, y = make_blob(a.n, seed=a.seed)
     n = len(x)

@@ -16,13 +16,17 @@ zero for both (the margin is met, so it no longer cares), while the cross-entrop
 """
 from __future__ import annotations
 
-import argparse
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 
 import autodiff as ad
 from autodiff.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 SCORES = ([10.0, 8.0, 8.0], [10.0, -10.0, -10.0])
 
@@ -88,11 +92,12 @@ def hand_ce(scores, label: int = 0) -> float:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=256)
-    ap.add_argument("--dim", type=int, default=20)
-    ap.add_argument("--init-std", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = C.parser(__doc__)
+    ap.add_argument("--n", type=int, default=256, help="random points for the logistic classifier")
+    ap.add_argument("--dim", type=int, default=20, help="their dimension")
+    ap.add_argument("--init-std", type=float, default=1.0,
+                    help="std of the classifier's N(0, s^2) initial weights")
+    ap.add_argument("--seed", type=int, default=0, help="random seed")
     a = ap.parse_args(argv)
 
     print("Part 1: dL/dz for a sigmoid output, label y = 1")

@@ -13,12 +13,16 @@ parameter moves by more than ``tol`` in a step:
 """
 from __future__ import annotations
 
-import argparse
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 
 import autodiff as ad
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -60,13 +64,14 @@ def gradient_descent(loss_fn, params: list[ad.Tensor], lr: float, tol: float,
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n1", type=int, default=10000)
-    ap.add_argument("--n2", type=int, default=5000)
-    ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--tol", type=float, default=1e-6)
-    ap.add_argument("--max-iters", type=int, default=20000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = C.parser(__doc__)
+    ap.add_argument("--n1", type=int, default=10000, help="draws from N(0, 1)")
+    ap.add_argument("--n2", type=int, default=5000, help="draws from N(3, 1)")
+    ap.add_argument("--lr", type=float, default=0.1, help="learning rate")
+    ap.add_argument("--tol", type=float, default=1e-6,
+                    help="stop when no parameter moves by more than this in a step")
+    ap.add_argument("--max-iters", type=int, default=20000, help="at most this many steps")
+    ap.add_argument("--seed", type=int, default=0, help="random seed")
     a = ap.parse_args(argv)
     data = make_data(a.n1, a.n2, a.seed)
     x = ad.tensor(data)

@@ -8,18 +8,23 @@ dL/d(output), storing parameter gradients and returning dL/d(input)), as in the 
 :func:`engine_gradients` computes the same loss with autodiff on the same weights, so the
 hand-written backward pass can be checked against the engine's (``compare_with_engine``).
 
-    python examples/mlp_from_scratch.py [--epochs 1 --n-train 8000 --data DIR]
+The data are those of ``mnist_mlp.py`` (the 60k/10k split when the training files are there,
+else the 10k test set split 8000/2000); about 92% test accuracy after the default 5 epochs.
+
+    python examples/mlp_from_scratch.py [--epochs 5 --n-train 8000 --data DIR --save s.npz]
 """
 from __future__ import annotations
 
-import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import autodiff as ad
-from autodiff.data.paths import default_data_root
-from autodiff.data import mnist_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 
 class Linear:
@@ -128,6 +133,16 @@ class ScratchMLP:
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
         return float((self.forward(x).argmax(axis=1) == y).mean())
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The weights under ``nn.Sequential``'s names (``0.weight`` ... ``2.bias``)."""
+        names = ["0.weight", "0.bias", "2.weight", "2.bias"]
+        return {k: w.copy() for k, w in zip(names, self.weights())}
+
+    def load_state_dict(self, state: dict) -> None:
+        for w, k in zip(self.weights(), ["0.weight", "0.bias", "2.weight", "2.bias"]):
+            v = state[k]
+            w[...] = v.numpy() if hasattr(v, "numpy") else v
+
 
 def engine_gradients(weights: list[np.ndarray], x: np.ndarray, y: np.ndarray):
     """(loss, [dW1, db1, dW2, db2]) of the same network computed with autodiff ops."""
@@ -149,40 +164,51 @@ def compare_with_engine(model: ScratchMLP, x: np.ndarray, y: np.ndarray) -> tupl
     return abs(loss - eloss), gdiff
 
 
-
-
+@C.exit_on_missing_data
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=default_data_root(), help="MNIST directory (or AUTODIFF_DATA)")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--n-train", type=int, default=8000)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=0.01)
-    ap.add_argument("--seed", type=int, default=0)
+    ap = C.parser(__doc__)
+    C.add_mnist_args(ap, epochs=5, lr=0.01)
+    C.add_run_args(ap, "mlp_from_scratch", plot="mlp_from_scratch.png")
     a = ap.parse_args(argv)
-    s = mnist_split(a.data, n_train=8000)
-    xtr, ytr = s.x_train[: a.n_train], s.y_train[: a.n_train]
+    rep = C.Reporter(a.quiet)
+    s = C.mnist_data(C.data_root(a), True, a.n_train, say=rep.line)
+    xtr, ytr = s.x_train, s.y_train
     model = ScratchMLP(seed=a.seed)
     dloss, dgrad = compare_with_engine(model, xtr[:64], ytr[:64])
-    print(f"hand-written backward vs autodiff on one batch: |loss diff| = {dloss:.2e}, "
-          f"max |grad diff| = {dgrad:.2e}")
+    rep.result(f"hand-written backward vs autodiff on one batch: |loss diff| = {dloss:.2e}, "
+               f"max |grad diff| = {dgrad:.2e}")
     rng = np.random.default_rng(a.seed)
-    hist = []
-    for epoch in range(1, a.epochs + 1):
+    ckpt = C.Checkpoint("mlp_from_scratch", a, model=model, shuffle=rng)
+    done = ckpt.load()
+    hist, losses = done.get("history", []), done.get("losses", [])
+    rep.start(len(hist))
+    for epoch in range(len(hist) + 1, a.epochs + 1):
         t0 = time.perf_counter()
         perm = rng.permutation(len(xtr))
+        starts = range(0, len(perm), a.batch_size)
+        bar = rep.bar(starts, f"epoch {epoch}/{a.epochs}")
         total, nb = 0.0, 0
-        for i in range(0, len(perm), a.batch_size):
+        for i in bar:
             idx = perm[i:i + a.batch_size]
-            total += model.loss_and_backward(xtr[idx], ytr[idx])
+            loss = model.loss_and_backward(xtr[idx], ytr[idx])
             model.sgd_step(a.lr)
+            losses.append(loss)
+            total += loss
             nb += 1
+            bar.set_postfix(loss=f"{total / nb:.4f}", refresh=False)
         tr, te = model.accuracy(xtr, ytr), model.accuracy(s.x_test, s.y_test)
         hist.append({"epoch": epoch, "loss": total / nb, "train_acc": tr, "test_acc": te})
-        print(f"epoch {epoch}: loss {total / nb:.4f}  train acc {tr:.4f}  test acc {te:.4f}  "
-              f"({time.perf_counter() - t0:.2f}s)")
+        rep.line(f"epoch {epoch}/{a.epochs}: loss {total / nb:.4f}  train acc {tr:.4f}  "
+                 f"test acc {te:.4f}  ({time.perf_counter() - t0:.2f}s)")
+        rep.tick(epoch, a.epochs, "epoch", after=1)
+        ckpt.save(history=hist, losses=losses)
+    if hist:
+        rep.result(f"after {hist[-1]['epoch']} epochs: test accuracy {hist[-1]['test_acc']:.4f}")
+        per = len(losses) / len(hist)
+        C.plot_run(a.plot, losses, {k: [(h["epoch"] * per, h[k + "_acc"]) for h in hist]
+                                    for k in ("train", "test")}, say=rep.result)
     return {"history": hist, "loss_diff": dloss, "grad_diff": dgrad,
-            "test_acc": hist[-1]["test_acc"] if hist else None}
+            "test_acc": hist[-1]["test_acc"] if hist else None, "model": model}
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ paper's recipe and the 1cycle recipe as named options.
     python examples/resnet_cifar.py                          # quick: 120 iterations, minutes
     python examples/resnet_cifar.py --recipe paper --data DIR  # the paper: 64k iterations
     python examples/resnet_cifar.py --recipe 1cycle --iters 200 --save r20.npz
+    mpiexec -n 2 python examples/resnet_cifar.py --ddp   # data-parallel, see examples/_ddp.py
 
 Data: the *binary* version of CIFAR-10 (data_batch_1..5.bin, test_batch.bin, from
 https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz) in ``--data`` / ``$AUTODIFF_DATA``
@@ -39,6 +40,7 @@ from autodiff.nn.models import resnet_cifar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
+import _ddp  # noqa: E402
 
 #: recipe -> default number of iterations
 RECIPE_ITERS = {"quick": 120, "paper": 64000, "1cycle": 9000}
@@ -122,7 +124,10 @@ def main(argv: list[str] | None = None) -> dict:
                    help="evaluate on the test set every k iterations (0: at the end only)")
     p.add_argument("--log-every", type=int, default=50, help="print a line every k iterations")
     C.add_run_args(p, "resnet_cifar", plot="resnet_cifar.png")
+    _ddp.add_ddp_arg(p)
     args = p.parse_args(argv)
+    dp = _ddp.DataParallel(args.ddp)
+    dp.quiet_unless_main(args)
     iters = args.iters or RECIPE_ITERS[args.recipe]
     rep = C.Reporter(args.quiet)
 
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)          # shuffles and augmentation
     data, source = load_data(args, rep.line)
     model = resnet_cifar(args.depth, args.shortcut)
+    net = dp.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     rep.line(f"ResNet-{args.depth} (option {args.shortcut}): {model.num_parameters():,} "
              f"parameters; {len(data.x_train)} train / {len(data.x_test)} test images from "
              f"{source}; recipe {args.recipe}, {iters} iterations of batch {args.batch_size}")
@@ -162,7 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
         bar = rep.bar(batches, f"pass {it // per_pass + 1} (iterations {it + 1}-{it + n_pass} "
                       f"of {iters})", total=n_pass, unit="it")
         for xb, yb in bar:
-            logits = model(ad.tensor(xb))
+            xb, yb = dp.shard(xb), dp.shard(yb)  # this rank's rows of the global batch
+            logits = net(ad.tensor(xb))
             loss = cross_entropy(logits, yb)
             opt.zero_grad()
             loss.backward()

@@ -5,20 +5,24 @@ The documents' tricks: the source is fed to the encoder in reversed order; every
 initialised from U(-0.08, 0.08); the gradient norm is clipped; decoding is greedy or by beam
 search. The encoder's final (h, c) initialises the decoder, which is trained with teacher forcing
 and predicts the target digits followed by EOS. Reports token and sequence accuracy of greedy
-and beam decoding on held-out strings.
+and beam decoding on held-out strings. The data are generated (random digit strings).
 
-    python examples/seq2seq.py --task sort --steps 1500
+    python examples/seq2seq.py --task sort --steps 1500 --save s2s.npz
 """
 from __future__ import annotations
 
-import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 import autodiff as ad
 from autodiff import nn, optim
 from autodiff.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 __all__ = ["Seq2Seq", "make_batch", "greedy_decode", "beam_decode", "accuracy", "main"]
 
@@ -141,32 +145,42 @@ def accuracy(pred: np.ndarray, tgt: np.ndarray) -> tuple:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--task", default="reverse", choices=["reverse", "sort"])
-    p.add_argument("--length", type=int, default=6)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--emb", type=int, default=32)
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--clip", type=float, default=5.0)
-    p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--test-size", type=int, default=500)
-    p.add_argument("--no-reverse-source", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p = C.parser(__doc__)
+    p.add_argument("--task", default="reverse", choices=["reverse", "sort"],
+                   help="what the decoder must output")
+    p.add_argument("--length", type=int, default=6, help="digits per string")
+    p.add_argument("--hidden", type=int, default=128, help="LSTM hidden units")
+    p.add_argument("--emb", type=int, default=32, help="embedding dimension")
+    p.add_argument("--layers", type=int, default=1, help="LSTM layers")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (batches)")
+    p.add_argument("--batch", type=int, default=64, help="strings per batch")
+    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    p.add_argument("--clip", type=float, default=5.0, help="gradient-norm clipping threshold")
+    p.add_argument("--beam", type=int, default=4, help="beam width")
+    p.add_argument("--test-size", type=int, default=500, help="held-out strings")
+    p.add_argument("--no-reverse-source", action="store_true",
+                   help="feed the source in its own order")
+    C.add_run_args(p, "seq2seq", plot="seq2seq.png")
     args = p.parse_args(argv)
-    say = (lambda *a: None) if args.quiet else print
+    rep = C.Reporter(args.quiet)
+    say = rep.result
 
     ad.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = Seq2Seq(args.hidden, args.emb, args.layers, not args.no_reverse_source)
     params = list(model.parameters())
     opt = optim.Adam(params, lr=args.lr)
-    losses = []
+    ckpt = C.Checkpoint("seq2seq", args, model=model, optimizer=opt, data_rng=rng)
+    done = ckpt.load()
+    losses = done.get("losses", [])
+    rep.line(f"data: generated strings of {args.length} random digits; task {args.task}"
+             + (f"; resumed from {args.resume} after step {len(losses)}" if losses else ""))
+    every = max(1, args.steps // 10)
     t0 = time.perf_counter()
-    for step in range(1, args.steps + 1):
+    rep.start(len(losses))
+    bar = rep.bar(range(len(losses) + 1, args.steps + 1), "training",
+                  total=args.steps - len(losses), unit="step")
+    for step in bar:
         src, tgt = make_batch(rng, args.batch, args.length, args.task)
         logits = model(src, tgt)
         loss = F.cross_entropy(ad.reshape(logits, (-1, VOCAB)),
@@ -176,8 +190,11 @@ def main(argv: list[str] | None = None) -> dict:
         optim.clip_grad_norm_(params, args.clip)
         opt.step()
         losses.append(loss.item())
-        if not args.quiet and step % max(1, args.steps // 10) == 0:
-            say(f"step {step:5d}  loss {np.mean(losses[-50:]):.4f}")
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
+        rep.tick(step, args.steps, "step", after=20)
+        if step % every == 0 or step == args.steps:
+            rep.line(f"step {step:5d}  loss {np.mean(losses[-50:]):.4f}")
+            ckpt.save(losses=losses)
     train_time = time.perf_counter() - t0
 
     model.eval()
@@ -186,14 +203,15 @@ def main(argv: list[str] | None = None) -> dict:
     g_tok, g_seq = accuracy(greedy_decode(model, src, args.length), tgt)
     b_tok, b_seq = accuracy(beam_decode(model, src, args.length, args.beam), tgt)
     chance_seq = 0.1 ** args.length
-    say(f"{args.task} {args.length} digits, {args.steps} steps in {train_time:.1f} s; "
+    say(f"{args.task} {args.length} digits, {args.steps} steps ({train_time:.1f} s in this run); "
         f"final loss {np.mean(losses[-50:]):.4f}")
     say(f"greedy: token accuracy {g_tok:.3f}, sequence accuracy {g_seq:.3f}")
     say(f"beam {args.beam}: token accuracy {b_tok:.3f}, sequence accuracy {b_seq:.3f}")
     say(f"chance: token 0.1, sequence {chance_seq:.1e}")
+    C.plot_run(args.plot, losses, step="step", say=say)
     return {"greedy_token_acc": g_tok, "greedy_seq_acc": g_seq, "beam_token_acc": b_tok,
             "beam_seq_acc": b_seq, "chance_seq": chance_seq, "losses": losses,
-            "train_time_s": train_time}
+            "train_time_s": train_time, "model": model}
 
 
 if __name__ == "__main__":

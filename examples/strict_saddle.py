@@ -15,8 +15,9 @@ Every critical point is classified from the Hessian's extreme eigenvalues
 """
 from __future__ import annotations
 
-import argparse
 import math
+import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,6 +25,9 @@ import numpy as np
 import autodiff as ad
 from autodiff import hessian as hs
 from autodiff import optim
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 
 def f(p: ad.Tensor) -> ad.Tensor:
@@ -63,12 +67,12 @@ def classify(point) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=400)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap = C.parser(__doc__)
+    ap.add_argument("--steps", type=int, default=400, help="iterations of each run")
+    ap.add_argument("--lr", type=float, default=0.05, help="learning rate")
     ap.add_argument("--noise", type=float, default=0.01, help="gradient-noise std")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--seed", type=int, default=0, help="random seed")
+    ap.add_argument("--quiet", action="store_true", help="print nothing")
     args = ap.parse_args(argv)
     say = (lambda *a: None) if args.quiet else print
 

@@ -24,23 +24,29 @@ Pretrained weights: ``--weights file.npz`` with arrays ``conv0.weight`` (C1, 3, 
 ``conv0.bias`` (C1,), ``conv1.weight``, ... (biases optional; the layer count and channels are
 taken from the file), and optionally ``mean`` and ``std`` of shape (3,) to normalise the input
 (e.g. the first VGG-19 layers exported from a checkpoint you have). It is read with
-``numpy.load(..., allow_pickle=False)``. ``--out image.ppm`` writes the result as a binary PPM
-(no plotting library needed).
+``numpy.load(..., allow_pickle=False)``.
+
+Outputs: the result as a binary PPM (``--out``, no plotting library needed) and, when matplotlib
+is installed, a PNG of the target beside the result and the loss per step (``--plot``).
+``--save``/``--resume`` keep the image and the L-BFGS state between runs.
 
     python examples/texture_synthesis.py [--size 32] [--steps 3] [--texture checker]
 """
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 import autodiff as ad
 from autodiff import nn, optim
 from autodiff.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------ textures
@@ -129,9 +135,16 @@ class FeatureExtractor(nn.Module):
 # ------------------------------------------------------------------------------------ synthesis
 def synthesize(target: np.ndarray, extractor: FeatureExtractor, steps: int = 10,
                max_iter: int = 20, style_weight: float = 1.0, hist_weight: float = 1.0,
-               tv_weight: float = 0.05, seed: int = 0) -> tuple[np.ndarray, list[float]]:
+               tv_weight: float = 0.05, seed: int = 0,
+               setup: Callable[[ad.Tensor, optim.Optimizer, list], int] | None = None,
+               after_step: Callable[[list], None] | None = None,
+               rep: C.Reporter | None = None) -> tuple[np.ndarray, list[float]]:
     """Optimise a noise image so its features' statistics match ``target``'s. Returns the
-    image and the loss after each L-BFGS ``step`` (the first entry: the initial loss)."""
+    image and the loss after each L-BFGS ``step`` (the first entry: the initial loss).
+
+    ``setup(img, optimizer, losses)`` may restore a saved run into the image, the optimizer and
+    the loss list, and returns the steps already done; ``after_step(losses)`` runs after each
+    step (to save)."""
     with ad.no_grad():
         tfeats = [t.detach() for t in extractor(ad.tensor(target))]
     hist_layers = sorted({0, len(tfeats) - 1})
@@ -164,43 +177,84 @@ def synthesize(target: np.ndarray, extractor: FeatureExtractor, steps: int = 10,
         loss.backward()
         return loss
 
-    losses = [objective().item()]
-    for _ in range(steps):
+    losses: list[float] = []
+    first = setup(img, opt, losses) if setup is not None else 0
+    if not losses:
+        losses.append(objective().item())
+    rep = rep or C.Reporter(quiet=True)
+    bar = rep.bar(range(first, steps), "L-BFGS steps", total=steps - first, unit="step")
+    for _ in bar:
         opt.step(closure)
         losses.append(objective().item())
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        if after_step is not None:
+            after_step(losses)
     return img.detach().numpy().copy(), losses
 
 
+def save_png(path: str | None, target: np.ndarray, img: np.ndarray, losses: list[float],
+             say=print) -> bool:
+    """The target and the synthesised image side by side, and the loss per L-BFGS step."""
+    def draw(fig) -> None:
+        for k, (title, a) in enumerate([("target", target), ("synthesised", img)]):
+            ax = fig.add_subplot(1, 3, k + 1)
+            ax.imshow(np.clip(np.asarray(a), 0, 1).transpose(1, 2, 0), interpolation="nearest")
+            ax.set_title(title)
+            ax.axis("off")
+        ax = fig.add_subplot(1, 3, 3)
+        ax.plot(range(len(losses)), losses, marker="o")
+        ax.set_yscale("log")
+        ax.set_xlabel("L-BFGS step")
+        ax.set_ylabel("loss")
+    return C.figure(path, draw, say, size=(11.0, 3.8))
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--texture", choices=["stripes", "checker"], default="stripes")
-    ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--period", type=int, default=8)
+    ap = C.parser(__doc__)
+    ap.add_argument("--texture", choices=["stripes", "checker"], default="stripes",
+                    help="the generated target texture")
+    ap.add_argument("--size", type=int, default=32, help="image side in pixels")
+    ap.add_argument("--period", type=int, default=8, help="pattern period in pixels")
     ap.add_argument("--steps", type=int, default=3, help="L-BFGS step() calls")
     ap.add_argument("--max-iter", type=int, default=20, help="L-BFGS iterations per step")
     ap.add_argument("--channels", type=int, nargs="+", default=[128, 128, 128],
                     help="output channels of the random conv layers")
-    ap.add_argument("--style-weight", type=float, default=1.0)
-    ap.add_argument("--hist-weight", type=float, default=0.1)
-    ap.add_argument("--tv-weight", type=float, default=0.05)
-    ap.add_argument("--weights", type=str, default=None, help="pretrained conv weights (.npz)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=str, default=None, help="write the result as a .ppm")
-    ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--style-weight", type=float, default=1.0, help="weight of the Gram loss")
+    ap.add_argument("--hist-weight", type=float, default=0.1,
+                    help="weight of the histogram loss")
+    ap.add_argument("--tv-weight", type=float, default=0.05,
+                    help="weight of the total-variation loss")
+    ap.add_argument("--weights", type=str, default=None,
+                    help="pretrained conv weights (.npz, see above; default: random features)")
+    ap.add_argument("--out", type=str, default="texture_synthesis.ppm",
+                    help="write the result as a binary PPM ('' for none)")
+    C.add_run_args(ap, "texture_synthesis", plot="texture_synthesis.png")
     args = ap.parse_args(argv)
-    say = (lambda *a: None) if args.quiet else print
+    rep = C.Reporter(args.quiet)
+    say = rep.result
 
     target = make_texture(args.texture, args.size, args.period)
     extractor = FeatureExtractor([3] + list(args.channels), seed=args.seed,
                                  weights=args.weights)
+    rep.line(f"target: a generated {args.texture} texture, {args.size}x{args.size}")
+    ckpt = None
+
+    def setup(img: ad.Tensor, opt: optim.Optimizer, losses: list) -> int:
+        nonlocal ckpt
+        ckpt = C.Checkpoint("texture_synthesis", args, image=_ImageState(img), optimizer=opt)
+        done = ckpt.load()
+        losses.extend(done.get("losses", []))
+        return max(len(losses) - 1, 0)
+
     t0 = time.perf_counter()
     img, losses = synthesize(target, extractor, steps=args.steps, max_iter=args.max_iter,
                              style_weight=args.style_weight, hist_weight=args.hist_weight,
-                             tv_weight=args.tv_weight, seed=args.seed)
+                             tv_weight=args.tv_weight, seed=args.seed, setup=setup,
+                             after_step=lambda losses: ckpt.save(losses=losses), rep=rep)
     dt = time.perf_counter() - t0
     say(f"{args.texture} {args.size}x{args.size}: loss {losses[0]:.4f} -> {losses[-1]:.4f} "
-        f"({losses[0] / max(losses[-1], 1e-30):.1f}x lower) in {args.steps} L-BFGS steps, "
-        f"{dt:.1f} s")
+        f"({losses[0] / max(losses[-1], 1e-30):.1f}x lower) in {len(losses) - 1} L-BFGS "
+        f"steps, {dt:.1f} s")
     say("  per step: " + " ".join(f"{v:.4f}" for v in losses))
     # how close the synthesised colours are to the texture's (channel means and stds)
     stats = {"target_mean": target.mean(axis=(1, 2)), "image_mean": img.mean(axis=(1, 2)),
@@ -210,8 +264,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.out:
         save_ppm(args.out, img)
         say(f"  wrote {args.out}")
+    save_png(args.plot, target, img, losses, say=say)
     return {"losses": losses, "initial_loss": losses[0], "final_loss": losses[-1],
             "image": img, "target": target, "seconds": dt, **stats}
+
+
+class _ImageState:
+    """The optimised image as a checkpoint entry (``state_dict``/``load_state_dict``)."""
+
+    def __init__(self, img: ad.Tensor) -> None:
+        self.img = img
+
+    def state_dict(self) -> dict:
+        return {"pixels": self.img.detach().numpy().copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with ad.no_grad():
+            self.img.data[...] = np.asarray(state["pixels"])
 
 
 if __name__ == "__main__":

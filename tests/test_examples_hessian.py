@@ -16,6 +16,12 @@ import autodiff as ad
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """The examples write their plots into the working directory: keep them out of the tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)

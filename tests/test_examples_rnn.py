@@ -16,6 +16,12 @@ from autodiff.nn.models import char_rnn
 _EX = Path(__file__).resolve().parents[1] / "examples"
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """The examples write their plots into the working directory: keep them out of the tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _load(name):
     sys.path.insert(0, str(_EX))
     spec = importlib.util.spec_from_file_location(name, _EX / f"{name}.py")
