@@ -31,7 +31,8 @@ import numpy
 
 from ..tape import Rule
 
-__all__ = ["Primitive", "PRIMITIVES", "primitive", "SAME", "BROADCAST"]
+__all__ = ["Primitive", "PRIMITIVES", "primitive", "SAME", "BROADCAST", "REDUCED", "SHAPE_ATTR",
+           "reduced_shape"]
 
 Meta = tuple  # (shape, dtype)
 
