@@ -120,7 +120,7 @@ def mnist_data(root: str | None, flatten: bool = True, n_train: int | None = Non
         xte, yte = load_mnist(root, "test", download=True)
         xtr, xte = normalize_images(xtr), normalize_images(xte)
         s = MNISTSplit(xtr, ytr, xte, yte)
-        split = f"the {len(xtr) // 1000}k training / {len(xte) // 1000}k test sets"
+        split = f"the training set ({len(xtr)} images) and the test set ({len(xte)})"
     else:
         s = mnist_split(root, n_train=8000, flatten=False, download=True)
         split = ("the 10k test set split 8000 train / 2000 test (add train-images-idx3-ubyte.gz "

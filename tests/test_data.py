@@ -159,6 +159,56 @@ def test_load_mnist_download_verifies(tmp_path, monkeypatch):
     assert (tmp_path / "cache" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()
 
 
+def test_load_mnist_offline_explains_and_leaves_no_folder(tmp_path, monkeypatch):
+    def offline(url, timeout=60.0):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(download_mod, "fetch", offline)
+    root = tmp_path / "a" / "b"
+    with pytest.raises(D.DatasetNotFoundError) as e:
+        D.load_mnist(root, split="train", download=True)
+    err = e.value
+    assert isinstance(err, FileNotFoundError)
+    assert err.files == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    assert err.searched == [str(root), str(root / "mnist"), str(root / "MNIST" / "raw")]
+    assert err.dest == str(root / "mnist")
+    assert err.urls == [D.MNIST_MIRRORS[0] + f for f in err.files]
+    assert "Name or service not known" in err.reason
+    assert "root=DIR" in str(err) and "--data DIR" in err.format("--data DIR")
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(D.DatasetNotFoundError, match="download=False"):
+        D.load_mnist(root, split="train", download=False)
+
+
+def test_mnist_dataset_like_torchvision(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    y = np.array([3, 1, 4, 1, 5], np.uint8)
+    D.write_idx(tmp_path / "train-images-idx3-ubyte.gz", x)
+    D.write_idx(tmp_path / "train-labels-idx1-ubyte.gz", y)
+    ds = D.MNIST(tmp_path, train=True)
+    assert len(ds) == 5 and ds.train and ds.classes[4] == "4 - four"
+    assert ds.data.dtype == np.uint8 and ds.targets.dtype == np.int64
+    np.testing.assert_array_equal(ds.data.numpy(), x)
+    np.testing.assert_array_equal(ds.targets.numpy(), y)
+    img, target = ds[2]
+    np.testing.assert_array_equal(img.numpy(), x[2])
+    assert target == 4 and type(target) is int
+    with pytest.raises(IndexError, match="index 5 out of range for 5"):
+        ds[5]
+    xb, yb = next(iter(D.DataLoader(ds, batch_size=4)))             # the batch fast path
+    np.testing.assert_array_equal(xb.numpy(), x[:4])
+    np.testing.assert_array_equal(yb.numpy(), y[:4])
+    scaled = D.MNIST(tmp_path, transform=lambda im: im.numpy().astype(np.float32) / 255,
+                     target_transform=lambda t: t + 10)
+    assert scaled.get_batch is None                                  # transforms: one by one
+    xb, yb = next(iter(D.DataLoader(scaled, batch_size=2)))
+    np.testing.assert_allclose(xb.numpy(), x[:2] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(yb.numpy(), [13, 11])
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz"):
+        D.MNIST(tmp_path, train=False)
+
+
 def test_standard_checksums_table():
     assert set(D.MNIST_SHA256) == {n for pair in D.MNIST_FILES.values() for n in pair}
     assert all(len(h) == 64 and int(h, 16) >= 0 for h in D.MNIST_SHA256.values())
