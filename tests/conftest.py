@@ -1,6 +1,7 @@
 """Shared test fixtures: backends, the shared data directory, the optional PyTorch oracle."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 # Small matrices dominate the tests; OpenBLAS threads only thrash on 2 shared cores.
@@ -14,18 +15,26 @@ import autodiff as ad
 from autodiff.backends import cupy_backend
 
 BACKENDS = ["numpy"] + (["cupy"] if cupy_backend.is_available() else [])
+#: AUTODIFF_CUPY_STANDIN=1 without a GPU: the ``cupy`` parameter runs on tests/cupy_standin.py
+STANDIN = os.environ.get("AUTODIFF_CUPY_STANDIN") == "1" and "cupy" not in BACKENDS
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(params=["numpy", "cupy"])
 def backend(request):
-    """Run the test on each backend; CuPy skips cleanly where CuPy or a GPU is absent."""
-    if request.param not in BACKENDS:
+    """Run the test on each backend; CuPy skips cleanly where CuPy or a GPU is absent (or runs
+    on the CPU stand-in of CuPy with ``AUTODIFF_CUPY_STANDIN=1``)."""
+    standin = request.param == "cupy" and STANDIN
+    if request.param not in BACKENDS and not standin:
         pytest.skip("CuPy or a CUDA GPU is not available")
-    prev = ad.get_backend().name
-    ad.set_backend(request.param)
-    yield request.param
-    ad.set_backend(prev)
+    with contextlib.ExitStack() as stack:
+        if standin:
+            import cupy_standin
+            stack.enter_context(cupy_standin.activated())
+        prev = ad.get_backend().name
+        ad.set_backend(request.param)
+        yield request.param
+        ad.set_backend(prev)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,9 @@ from scipy import special
 
 import autodiff as ad
 
+# every test on each backend (the cupy run skips without a GPU)
+pytestmark = pytest.mark.usefixtures("backend")
+
 SETTINGS = settings(max_examples=15, deadline=None, derandomize=True)
 SHAPES2 = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
 

@@ -10,6 +10,9 @@ from hypothesis import given, settings, strategies as st
 
 import autodiff as ad
 
+# every test on each backend (the cupy run skips without a GPU)
+pytestmark = pytest.mark.usefixtures("backend")
+
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True)
 
 

@@ -9,6 +9,9 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import autodiff as ad
 
+# every test on each backend (the cupy run skips without a GPU)
+pytestmark = pytest.mark.usefixtures("backend")
+
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True)
 
 

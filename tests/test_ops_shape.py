@@ -9,6 +9,9 @@ from hypothesis import given, settings, strategies as st
 
 import autodiff as ad
 
+# every test on each backend (the cupy run skips without a GPU)
+pytestmark = pytest.mark.usefixtures("backend")
+
 SETTINGS = settings(max_examples=10, deadline=None, derandomize=True)
 SHAPE = st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple)
 
