@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import weakref
+from typing import Callable, Iterable
 
 import numpy
 
@@ -215,7 +216,7 @@ def record_multi_rule(name: str, backward_fn, outs_data: tuple, inputs: tuple,
     return record_multi(Rule(name, backward_fn), outs_data, inputs, saved, save_outputs, attrs)
 
 
-def increment_version(tensor) -> None:
+def increment_version(tensor: "Tensor | Iterable[Tensor]") -> None:
     """Mark ``tensor`` (or each tensor of an iterable) as modified in place, as PyTorch's
     ``torch.autograd.graph.increment_version``: a backward that saved it before the write
     then raises instead of reading the new values. Call it after writing ``.data`` directly
@@ -374,7 +375,7 @@ def _hooked_leaf_counts(roots) -> dict[int, int]:
 _sum_to = _astype = _grad_add = None
 
 
-def use_gradient_arithmetic(sum_to, astype, add) -> None:
+def use_gradient_arithmetic(sum_to: Callable, astype: Callable, add: Callable) -> None:
     """Give the sweep its differentiable ``sum_to(g, shape)`` (undo broadcasting),
     ``astype(g, dtype)`` and ``add(a, b)``; called once, by ``autodiff/ops/__init__.py``."""
     global _sum_to, _astype, _grad_add
