@@ -8,7 +8,6 @@ import argparse
 import functools
 import gzip
 import importlib
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -17,27 +16,12 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from examples_util import EXAMPLES, in_tmp, load_example as _load  # noqa: F401
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 MNIST_SCRIPTS = ["mnist_mlp", "mnist_cnn", "mlp_from_scratch", "optimizer_comparison",
                  "lr_finder_1cycle", "hessian_mlp"]
 download_mod = importlib.import_module("autodiff.data.download")
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """The examples write plots into the working directory: keep them out of the tree."""
-    monkeypatch.chdir(tmp_path)
-
-
-def _load(name: str):
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location(f"cli_example_{name}", EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 class _Parsed(Exception):

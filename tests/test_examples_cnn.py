@@ -1,26 +1,10 @@
 """The convolutional examples end to end, on reduced sizes."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """The examples write their plots into the working directory: keep them out of the tree."""
-    monkeypatch.chdir(tmp_path)
+from examples_util import in_tmp, load_example as _load  # noqa: F401
 
 
 def test_mnist_cnn_example_learns(data_dir, capsys):

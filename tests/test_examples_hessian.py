@@ -3,31 +3,13 @@ Hessian is lam * I, gradient descent stays at the strict saddle while noisy SGD 
 minimum, texture synthesis lowers its loss, and the MNIST MLP's lambda_max is measured."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import autodiff as ad
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """The examples write their plots into the working directory: keep them out of the tree."""
-    monkeypatch.chdir(tmp_path)
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from examples_util import in_tmp, load_example as _load  # noqa: F401
 
 
 def test_svm_hessian_is_diagonal_positive_definite():

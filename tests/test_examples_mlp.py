@@ -3,18 +3,14 @@ independent references: closed forms, NumPy least squares, SciPy optimisation, h
 backward passes and hand-computed loss values."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import autodiff as ad
 from ref_nn import mlp_sgd
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+from examples_util import in_tmp, load_example as _load  # noqa: F401
 
 
 def _openblas_thread_setters():
@@ -49,21 +45,6 @@ def _one_blas_thread():
     put(1)
     yield
     put(before)
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """The examples write their plots into the working directory: keep them out of the tree."""
-    monkeypatch.chdir(tmp_path)
-
-
-def _load(name: str):
-    if str(EXAMPLES) not in sys.path:        # the examples import mnist_mlp as a sibling
-        sys.path.insert(0, str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 # ----------------------------------------------------------------------------- experiment 2

@@ -2,32 +2,14 @@
 gives valid characters), the pointer cache against hand-computed cases, seq2seq beats chance."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import autodiff as ad
 from autodiff.nn.models import char_rnn
-
-_EX = Path(__file__).resolve().parents[1] / "examples"
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path, monkeypatch):
-    """The examples write their plots into the working directory: keep them out of the tree."""
-    monkeypatch.chdir(tmp_path)
-
-
-def _load(name):
-    sys.path.insert(0, str(_EX))
-    spec = importlib.util.spec_from_file_location(name, _EX / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from examples_util import in_tmp, load_example as _load  # noqa: F401
 
 
 pointer_cache = _load("pointer_cache")
