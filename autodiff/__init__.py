@@ -18,7 +18,8 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, f
 from .dtypes import (bool_, double, float, float16, float32, float64, get_default_dtype, int32,
                      int64, long, set_default_dtype)
 from .function import Function, FunctionCtx, once_differentiable
-from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled,
+                        no_grad, set_grad_enabled)
 from .gradcheck import gradcheck, gradgradcheck
 from .ops.elementwise import (abs, add, clip, cos, div, elu, eq, erf, exp, expm1, ge, gelu, gt,
                               isfinite, isnan, le, leaky_relu, log, log1p, logical_and,

@@ -19,6 +19,12 @@ def is_grad_enabled() -> bool:
     return STATE.enabled
 
 
+def is_anomaly_enabled() -> bool:
+    """Whether :class:`detect_anomaly` is on (checks that cost a GPU a host synchronisation,
+    such as the range of class labels, run only then on the GPU)."""
+    return STATE.anomaly
+
+
 class _GradModeContext:
     """Base of the grad-mode context managers; each also works as a decorator."""
 
