@@ -38,7 +38,7 @@ def fused_backward(kind: str, y, g):
     """``kind``'s ('relu', 'tanh', 'sigmoid') first-order backward from the saved output ``y``
     and the incoming gradient ``g`` in one pass, or None where no fused kernel takes them."""
     cpu, on_cpu, on_gpu = _fused_kernels(kind)
-    if type(g) is not numpy.ndarray:
+    if device_of(g) == "cuda":
         return on_gpu(y, g)
     return on_cpu(y, g) if cpu.applies(y, g) else None
 
@@ -83,7 +83,8 @@ def erf(x):
 
 def to_device(x, device: str):
     """``x`` on ``device`` ('cpu', 'cuda'): ``x`` itself when it is there already."""
-    target = get_backend("numpy" if str(device).split(":")[0] == "cpu" else device)
+    name = str(device).split(":")[0]
+    target = get_backend("numpy" if name == "cpu" else name)
     if device_of(x) == target.device:
         return x
     if target.xp is numpy:
