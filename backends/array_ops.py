@@ -36,9 +36,12 @@ def _fused_kernels(kind: str) -> tuple:
 
 def fused_backward(kind: str, y, g):
     """``kind``'s ('relu', 'tanh', 'sigmoid') first-order backward from the saved output ``y``
-    and the incoming gradient ``g`` in one pass, or None where no fused kernel takes them."""
+    and the incoming gradient ``g`` in one pass, or None where no fused kernel takes them (the
+    CUDA kernels take float32 and float64 only)."""
     cpu, on_cpu, on_gpu = _fused_kernels(kind)
     if device_of(g) == "cuda":
+        if y.dtype != g.dtype or g.dtype.name not in ("float32", "float64"):
+            return None
         return on_gpu(y, g)
     return on_cpu(y, g) if cpu.applies(y, g) else None
 
