@@ -8,6 +8,7 @@ by both backends.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -16,7 +17,8 @@ from .errors import DistTimeoutError
 __all__ = ["Pending", "Work", "wait_until"]
 
 _POLLS_PER_CHECK = 64    # Test() calls between looks at the clock and the failure channel
-_SPIN_S = 1.0            # then sleep 1 ms between polls: a peer this late is slow or hung
+_YIELD_S = 1e-3          # after this long, yield the core between batches of polls
+_SLEEP_S = 1.0           # after this long, sleep 1 ms between them: the peer is slow or hung
 
 
 class Pending:
@@ -68,8 +70,13 @@ def wait_until(test: Callable[[], bool], what: str, group, timeout: float | None
                 f"({group.describe()}): a peer rank has not joined it (hung, or exited without "
                 f"raising). Raise the timeout with init_process_group(timeout=...) if a rank "
                 f"legitimately needs longer between collectives.")
-        if now - start > _SPIN_S:
+        if now - start > _SLEEP_S:
             time.sleep(1e-3)
+        elif now - start > _YIELD_S:
+            # A rank waiting for a slower one spins (MPI progresses only inside MPI calls);
+            # yielding lets other runnable processes, the slower rank among them when the
+            # machine is oversubscribed, have the core. It returns at once on an idle core.
+            os.sched_yield()
 
 
 class Work:
