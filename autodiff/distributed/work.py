@@ -19,6 +19,7 @@ __all__ = ["Pending", "Work", "wait_until"]
 _POLLS_PER_CHECK = 64    # Test() calls between looks at the clock and the failure channel
 _YIELD_S = 1e-3          # after this long, yield the core between batches of polls
 _SLEEP_S = 1.0           # after this long, sleep 1 ms between them: the peer is slow or hung
+_yield = getattr(os, "sched_yield", lambda: time.sleep(0))  # Unix; sleep(0) elsewhere
 
 
 class Pending:
@@ -76,7 +77,7 @@ def wait_until(test: Callable[[], bool], what: str, group, timeout: float | None
             # A rank waiting for a slower one spins (MPI progresses only inside MPI calls);
             # yielding lets other runnable processes, the slower rank among them when the
             # machine is oversubscribed, have the core. It returns at once on an idle core.
-            os.sched_yield()
+            _yield()
 
 
 class Work:
