@@ -30,11 +30,12 @@ class DataParallel:
     def __init__(self, backend: str | None) -> None:
         self.on = backend is not None
         self.rank, self.world = 0, 1
+        self.gpu = backend == "nccl"
         if self.on:
             import autodiff.distributed as dist
             dist.init_process_group(backend)
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
-            if backend == "nccl":
+            if self.gpu:
                 ad.set_backend("cupy")  # this rank's GPU was chosen by init_process_group
 
     @property
@@ -57,8 +58,14 @@ class DataParallel:
         return DistributedDataParallel(model)
 
     def shard(self, batch):
-        """This rank's rows of a global batch (a Tensor or an array)."""
-        return batch[self.rank::self.world] if self.on else batch
+        """This rank's rows of a global batch (a Tensor or an array), on this rank's GPU
+        under NCCL."""
+        if not self.on:
+            return batch
+        part = batch[self.rank::self.world]
+        if self.gpu and isinstance(part, ad.Tensor) and part.device == "cpu":
+            part = part.to("cuda")
+        return part
 
     def mean(self, value: float) -> float:
         """The mean of ``value`` over the ranks."""

@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
         sampler.set_epoch(epoch)
         total, nb = 0.0, 0
         for xb, yb in loader:
+            if args.backend == "nccl":  # the loader's batches are host arrays
+                xb, yb = xb.to("cuda"), yb.to("cuda")
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()
             loss.backward()
