@@ -8,6 +8,7 @@ import numpy
 from . import tape
 from .grad_mode import STATE
 from .ops import elementwise as E, index as I, linalg as L, reduce as R, shape as S
+from .ops._util import as_array_on
 from .random import generator
 from .tape import increment_version
 from .tensor import Tensor, as_tensor_like
@@ -84,8 +85,7 @@ def _fill_(self, value):
 
 
 def _copy_(self, src):
-    src = src.data if isinstance(src, Tensor) else src
-    _writable(self)[...] = src
+    _writable(self)[...] = as_array_on(src, self)
     increment_version(self)
     return self
 

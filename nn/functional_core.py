@@ -9,10 +9,13 @@ from __future__ import annotations
 import numpy
 
 import autodiff as ad
-from autodiff.backends import kernels_for
+from autodiff.backends import get_array_module, kernels_for
 from autodiff.random import generator
 from autodiff.tape import record_rule as record  # issue 12 phase 2: into autodiff/ops
+from autodiff.ops.index import index_add_into
 from autodiff.tensor import Tensor, make
+
+from .input_checks import deferred_check, poison, row_ids
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus",
            "softmax", "log_softmax", "dropout", "batch_norm", "layer_norm", "embedding",
@@ -164,7 +167,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     if p == 1.0:
         mask = xp.zeros(input.shape, input.dtype)
     else:
-        keep = generator(xp).random(input.shape) >= p
+        # uniforms in the input's precision: no float64 temporary for float32/float16 data
+        dt = input.dtype if input.dtype == numpy.float64 else numpy.float32
+        keep = generator(xp).random(input.shape, dtype=dt) >= p
         mask = keep.astype(input.dtype) * input.dtype.type(1.0 / (1.0 - p))
     return record("dropout", _mul_attrs_bw, input.data * mask, (input,), attrs=mask)
 
@@ -323,15 +328,9 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm=No
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {tuple(weight.shape)}")
-    idx = input.data if isinstance(input, Tensor) else numpy.asarray(input)
     xp = weight.xp
-    idx = xp.asarray(idx)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     num = weight.shape[0]
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
-        raise IndexError(f"embedding: index out of range: indices span [{int(idx.min())}, "
-                         f"{int(idx.max())}] but the table has {num} rows")
+    idx, bad = row_ids("embedding", input, weight, num)
     if padding_idx is not None:
         if not -num <= padding_idx < num:
             raise ValueError(f"embedding: padding_idx {padding_idx} must be within "
@@ -339,7 +338,8 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm=No
         padding_idx %= num
     if max_norm is not None:
         _embedding_renorm_(weight, idx, float(max_norm), float(norm_type))
-    out = ad.getitem(weight, idx)
+    out = record("embedding", _embedding_bw, poison(xp.take(weight.data, idx, axis=0), bad),
+                 (weight,), attrs=(idx, weight.shape))
     if padding_idx is None and not scale_grad_by_freq:
         return out
     scale = xp.ones(idx.shape, weight.dtype)
@@ -347,8 +347,15 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm=No
         counts = xp.bincount(idx.reshape(-1), minlength=num)
         scale = (1.0 / counts[idx]).astype(weight.dtype)
     if padding_idx is not None:
-        scale[idx == padding_idx] = 0
+        scale = xp.where(idx == padding_idx, 0, scale).astype(weight.dtype, copy=False)
     return record("embedding_grad_scale", _mul_attrs_bw, out.data, (out,), attrs=scale[..., None])
+
+
+def _embedding_bw(ctx, g):
+    """The rows of the gradient added into a zero table at their indices (a scatter-add,
+    differentiable again: its VJP gathers the rows)."""
+    idx, shape = ctx.attrs
+    return (index_add_into(g, shape, (idx,), True),)
 
 
 def _embedding_renorm_(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:
@@ -364,16 +371,17 @@ def _embedding_renorm_(weight: Tensor, idx, max_norm: float, norm_type: float) -
 
 
 def one_hot(tensor, num_classes: int = -1) -> Tensor:
-    """int64 one-hot encoding with a trailing class dim."""
-    idx = tensor.data if isinstance(tensor, Tensor) else numpy.asarray(tensor)
-    xp = tensor.xp if isinstance(tensor, Tensor) else numpy
+    """int64 one-hot encoding with a trailing class dim. ``num_classes=-1`` reads the largest
+    value (a host synchronisation on a GPU, as in PyTorch). A value outside [0, num_classes)
+    raises, on a GPU only in anomaly mode (otherwise its row is all zeros)."""
+    idx = tensor.data if isinstance(tensor, Tensor) else ad.as_tensor(tensor).data
+    xp = get_array_module(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expects an integer tensor, got dtype {idx.dtype}")
     if num_classes < 0:
         num_classes = int(idx.max()) + 1 if idx.size else 0
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
-        raise ValueError(f"one_hot: class values must be in [0, {num_classes}), got "
-                         f"[{int(idx.min())}, {int(idx.max())}]")
+    deferred_check(idx, (idx < 0) | (idx >= num_classes), lambda v: ValueError(
+        f"one_hot: class values must be in [0, {num_classes}), got {v}"))
     out = (idx[..., None] == xp.arange(num_classes)).astype(numpy.int64)
     return make(out)
 

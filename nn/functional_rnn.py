@@ -33,7 +33,10 @@ from autodiff.backends.jit import HAVE_NUMBA, njit
 from autodiff.backends.pool import pooled_empty
 from autodiff.tape import record_multi_rule as record_multi  # issue 12 phase 2: into ops
 from autodiff.tape import record_rule as record
+from autodiff.ops.index import index_add_into
 from autodiff.tensor import Tensor, make
+
+from .input_checks import poison, row_ids
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_tanh_sequence",
            "rnn_relu_sequence", "lstm_sequence", "gru_sequence", "input_projection",
@@ -530,18 +533,11 @@ def index_projection(ids, w_ih: Tensor, b_ih: Optional[Tensor] = None,
     product's, and the weight gradient is a scatter-add of the output gradient's rows. Negative
     ids count from the end, as in indexing."""
     xp = w_ih.xp
-    idx = xp.asarray(ids.data if isinstance(ids, Tensor) else ids)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"index_projection: ids must be integers, got dtype {idx.dtype}")
     if w_ih.ndim != 2:
         raise ValueError(f"index_projection: w_ih must be 2-D, got shape {w_ih.shape}")
     V = w_ih.shape[1]
-    if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < -V or hi >= V:
-            raise IndexError(f"index_projection: ids span [{lo}, {hi}] but there are {V} classes")
-        if lo < 0:
-            idx = idx % V
+    # a bad id (a GPU outside anomaly mode) reads row 0 and its output row is NaN
+    idx, bad = row_ids("index_projection", ids, w_ih, V, negative=True)
     biases = tuple(b for b in (b_ih, b_hh) if b is not None)
     table = w_ih.data.T                                        # (V, G)
     if len(biases) == 2:
@@ -555,7 +551,7 @@ def index_projection(ids, w_ih: Tensor, b_ih: Optional[Tensor] = None,
         out = xp.take(table, idx, axis=0, mode="clip",
                       out=pooled_empty(idx.shape + (table.shape[1],), table.dtype))
     else:
-        out = xp.take(table, idx, axis=0)
+        out = poison(xp.take(table, idx, axis=0), bad)
     return record("index_projection", _index_projection_bw, out, (w_ih,) + biases,
                   attrs=(idx, V, len(biases)))
 
@@ -572,10 +568,9 @@ def _index_projection_bw(ctx, g):
         _scatter_rows(flat, g2, acc, bacc)
         gw = make(np.ascontiguousarray(acc.T))
         gb = make(bacc.astype(g2.dtype)) if nb else None
-    else:                              # the one-hot matrix product (recorded under create_graph)
+    else:            # scatter-add of the rows (recorded under create_graph: its VJP gathers)
         g2 = ad.reshape(g, (-1, G))
-        onehot = make(g.xp.eye(V, dtype=g.dtype)[flat])
-        gw = ad.matmul(ad.transpose(g2, 0, 1), onehot)
+        gw = ad.transpose(index_add_into(g2, (V, G), (flat,), True), 0, 1)
         gb = ad.sum(g2, axis=0) if nb else None
     return (gw,) + (gb,) * nb
 

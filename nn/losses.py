@@ -17,6 +17,8 @@ from autodiff.backends import kernels_for
 from autodiff.tape import record_rule as record  # issue 12 phase 2: into autodiff/ops
 from autodiff.tensor import Tensor, make
 
+from .input_checks import array_like, checks_now, deferred_check, poison
+
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "hinge_loss",
            "hinge_embedding_loss", "multi_margin_loss", "kl_div"]
@@ -100,9 +102,11 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
 
 # ------------------------------------------------------------------------------------ nll / CE
 def _labels(name: str, input: Tensor, target, ignore_index: int):
-    """Validate class labels against input (N, C, d1...) / (C,); return the label array."""
-    t = target.data if isinstance(target, Tensor) else numpy.asarray(target)
-    t = input.xp.asarray(t)
+    """Validate class labels against input (N, C, d1...) / (C,). Returns the label array on
+    the input's device, the mask of counted labels, C, and the mask of out-of-range labels
+    where the range check is deferred (a GPU outside anomaly mode: see ``input_checks``),
+    else None."""
+    t = array_like(target, input)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: class-label targets must be integers, got dtype {t.dtype}")
     if input.ndim == 1:
@@ -114,13 +118,10 @@ def _labels(name: str, input: Tensor, target, ignore_index: int):
                          f"{expected}, got target shape {tuple(t.shape)}")
     C = input.shape[0] if input.ndim == 1 else input.shape[1]
     valid = t != ignore_index
-    if t.size:
-        bad = valid & ((t < 0) | (t >= C))
-        if bool(bad.any()):
-            v = int(t[bad].reshape(-1)[0])
-            raise ValueError(f"{name}: target label {v} is out of range for {C} classes "
-                             f"(input shape {tuple(input.shape)})")
-    return t, valid, C
+    bad = deferred_check(t, valid & ((t < 0) | (t >= C)), lambda v: ValueError(
+        f"{name}: target label {v} is out of range for {C} classes (input shape "
+        f"{tuple(input.shape)})"))
+    return t, valid, C, bad
 
 
 def _classes_last(x: Tensor) -> Tensor:
@@ -135,8 +136,7 @@ def _classes_last(x: Tensor) -> Tensor:
 def _class_weight(name: str, weight, C: int, like: Tensor):
     if weight is None:
         return None
-    w = weight.data if isinstance(weight, Tensor) else numpy.asarray(weight)
-    w = like.xp.asarray(w, dtype=like.dtype)
+    w = array_like(weight, like, like.dtype)
     if tuple(w.shape) != (C,):
         raise ValueError(f"{name}: weight must have shape ({C},) (one per class), got "
                          f"{tuple(w.shape)}")
@@ -154,17 +154,21 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,
 
 def _nll(input: Tensor, target, weight, ignore_index: int, reduction: str,
          name: str) -> Tensor:
-    t, valid, C = _labels(name, input, target, ignore_index)
+    t, valid, C, bad = _labels(name, input, target, ignore_index)
     w = _class_weight(name, weight, C, input)
     x2 = _classes_last(input)
     tf = t.reshape(-1)
     vf = valid.reshape(-1)
     xp = input.xp
+    if bad is not None:             # out-of-range labels (GPU): read row 0, poison with NaN
+        vf = vf & ~bad.reshape(-1)
     safe = xp.where(vf, tf, 0)
     rows = xp.arange(tf.shape[0])
     coef = vf.astype(input.dtype)
     if w is not None:
         coef = coef * w[safe]
+    if bad is not None:
+        coef = poison(coef, bad.reshape(-1))
     picked = x2.data[rows, safe]
     if reduction == "mean":
         total = coef.sum()
@@ -208,7 +212,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
         raise ValueError("cross_entropy: input must have at least 1 dim (classes), got a scalar")
     cdim = 0 if input.ndim == 1 else 1
     C = input.shape[cdim]
-    tdata = target.data if isinstance(target, Tensor) else numpy.asarray(target)
+    tdata = array_like(target, input)
     if tdata.dtype.kind in "iu" and weight is None and label_smoothing == 0 and \
             input.dtype.kind == "f":
         fused = _fused_cross_entropy(input, target, ignore_index, reduction)
@@ -235,7 +239,7 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     if label_smoothing <= 0:
         return nll
     # smoothing term: -sum_c w_c log p_c per sample, masked where ignored
-    t, valid, _ = _labels("cross_entropy", input, target, ignore_index)
+    t, valid, _, _ = _labels("cross_entropy", input, target, ignore_index)
     w = _class_weight("cross_entropy", weight, C, input)
     lp = logp
     if w is not None:
@@ -243,12 +247,14 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     smooth = ad.neg(ad.sum(lp, cdim))
     smooth = ad.where(valid, smooth, 0.0)  # not a product: 0 * inf would be nan if all ignored
     if reduction == "mean":
+        xp = input.xp
+        counted = valid.astype(input.dtype)
         if w is not None:
-            denom = float((w[input.xp.where(valid, t, 0)] * valid).sum())
-        else:
-            denom = float(valid.sum())
-        # nan when every target is ignored, as PyTorch (and no division-by-zero warning)
-        smooth = ad.mul(ad.sum(smooth), 1.0 / denom if denom else float("nan"))
+            counted = counted * w[xp.where(valid, t, 0)]
+        denom = counted.sum()       # stays on the device: no synchronisation
+        # nan when every target is ignored, as PyTorch
+        inv = xp.where(denom > 0, 1.0 / xp.where(denom > 0, denom, 1), numpy.nan)
+        smooth = ad.mul(ad.sum(smooth), make(inv.astype(input.dtype)))
     else:
         smooth = _reduce(smooth, reduction)
     return ad.add(ad.mul(nll, 1.0 - label_smoothing), ad.mul(smooth, label_smoothing / C))
@@ -258,7 +264,7 @@ def _fused_cross_entropy(input: Tensor, target, ignore_index: int,
                          reduction: str) -> Tensor | None:
     """Cross-entropy with class labels as one primitive over the backend's fused softmax-CE
     kernels (``kernels_for``), or None where the backend has none."""
-    t, valid, _ = _labels("cross_entropy", input, target, ignore_index)
+    t, valid, _, _ = _labels("cross_entropy", input, target, ignore_index)
     x2 = _classes_last(input)
     k = kernels_for(x2.data, t)
     if k.softmax_cross_entropy_forward is None:
@@ -316,7 +322,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,
     input, target = _pair("binary_cross_entropy", input, target)
     x = input.data
     xp = input.xp
-    if x.size and (bool((x < 0).any()) or bool((x > 1).any())):
+    # on a GPU outside anomaly mode a value outside [0, 1] is not looked for: its log is NaN
+    if x.size and checks_now(x) and bool(((x < 0) | (x > 1)).any()):
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
                          "use binary_cross_entropy_with_logits for logits")
     with numpy.errstate(divide="ignore"):
@@ -404,9 +411,12 @@ def hinge_loss(input: Tensor, target: Tensor, margin: float = 1.0,
     _check_reduction("hinge_loss", reduction)
     input, target = _pair("hinge_loss", input, target)
     td = target.data
-    if td.size and not bool(((td == 1) | (td == -1)).all()):
-        raise ValueError("hinge_loss: target labels must be -1 or +1")
-    return _reduce(ad.relu(ad.sub(margin, ad.mul(input, target))), reduction)
+    bad = deferred_check(td, (td != 1) & (td != -1), lambda v: ValueError(
+        f"hinge_loss: target labels must be -1 or +1, got {v}"))
+    loss = ad.relu(ad.sub(margin, ad.mul(input, target)))
+    if bad is not None:
+        loss = ad.where(bad, float("nan"), loss)
+    return _reduce(loss, reduction)
 
 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
@@ -432,10 +442,12 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     if input.ndim not in (1, 2):
         raise ValueError(f"multi_margin_loss: input must be (N, C) or (C,), got shape "
                          f"{tuple(input.shape)}")
-    t, _, C = _labels("multi_margin_loss", input, target, ignore_index=-(1 << 62))
+    t, _, C, bad = _labels("multi_margin_loss", input, target, ignore_index=-(1 << 62))
     x2 = ad.reshape(input, (-1, C))
     tf = t.reshape(-1)
     xp = input.xp
+    if bad is not None:             # out-of-range labels (GPU): read class 0, poison with NaN
+        tf = xp.where(bad.reshape(-1), 0, tf)
     rows = xp.arange(tf.shape[0])
     xy = ad.reshape(ad.getitem(x2, (rows, tf)), (-1, 1))
     m = ad.relu(ad.add(ad.sub(margin, xy), x2))
@@ -447,6 +459,8 @@ def multi_margin_loss(input: Tensor, target, p: int = 1, margin: float = 1.0, we
     if w is not None:
         m = ad.mul(m, make(w[tf].reshape(-1, 1)))
     loss = ad.div(ad.sum(m, 1), float(C))
+    if bad is not None:
+        loss = ad.where(bad.reshape(-1), float("nan"), loss)
     if input.ndim == 1:
         loss = ad.reshape(loss, ())
     return _reduce(loss, reduction)

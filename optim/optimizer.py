@@ -54,11 +54,10 @@ def _cast_like(v: Any, p: Tensor) -> Any:
     if isinstance(v, Tensor):
         v = v.data
     if _is_array(v):
-        xp = p.xp
         kind = getattr(v.dtype, "kind", "")
-        if kind in "fc" and v.ndim > 0:
-            return xp.array(v, dtype=p.dtype, copy=True)
-        return xp.array(v, copy=True)
+        dtype = p.dtype if kind in "fc" and v.ndim > 0 else None
+        # as_tensor moves a CuPy array to the host (numpy.array would refuse it) or back
+        return ad.as_tensor(v, dtype=dtype, device=p.device).data.copy()
     if isinstance(v, dict):
         return {k: _cast_like(x, p) for k, x in v.items()}
     if isinstance(v, list):

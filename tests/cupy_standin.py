@@ -11,7 +11,7 @@ What it reproduces of CuPy (the behaviours the GPU path has got wrong before):
 - Reductions return 0-d device arrays, not NumPy scalars.
 - Every host synchronisation is logged in :data:`SYNCS` (``bool``/``int``/``float``/``item``/
   ``tolist``/``get``/``asnumpy``, boolean-mask indexing and other data-dependent shapes), and,
-  inside :func:`recording_dtypes`, the dtype of every array created on the "device".
+  inside :func:`recording_arrays`, the shape and dtype of every array made on the "device".
 
 ``activate()`` makes the ``cupy`` backend this stand-in (``ad.set_backend("cupy")``,
 ``x.to("cuda")`` and ``get_array_module`` then give it), with the fused CUDA kernels
@@ -37,7 +37,7 @@ import numpy
 
 #: Host synchronisations since the last :func:`reset` (a reason string each).
 SYNCS: list[str] = []
-_DTYPES: list[list] = []          # stack of recorders (recording_dtypes)
+_RECORDERS: list[list] = []       # the lists of recording_arrays blocks
 
 
 def _sync(reason: str) -> None:
@@ -56,14 +56,15 @@ def counting_syncs() -> Iterator[list[str]]:
 
 
 @contextlib.contextmanager
-def recording_dtypes() -> Iterator[list]:
-    """The dtypes of every device array created inside the block."""
+def recording_arrays() -> Iterator[list]:
+    """(shape, dtype) of every device array made inside the block (results of operations,
+    transfers and emulated kernels)."""
     rec: list = []
-    _DTYPES.append(rec)
+    _RECORDERS.append(rec)
     try:
         yield rec
     finally:
-        _DTYPES.remove(rec)
+        _RECORDERS.remove(rec)
 
 
 def _unsupported(x) -> TypeError:
@@ -74,8 +75,8 @@ def _unsupported(x) -> TypeError:
 def wrap(x):
     """NumPy results as device arrays (NumPy scalars as 0-d arrays, as CuPy's reductions)."""
     if isinstance(x, numpy.ndarray):
-        for rec in _DTYPES:
-            rec.append(x.dtype)
+        for rec in _RECORDERS:
+            rec.append((x.shape, x.dtype))
         return ndarray(x)
     if isinstance(x, numpy.generic):
         return wrap(numpy.asarray(x))
@@ -161,29 +162,10 @@ class ndarray:
         _sync("get")
         return self._a.copy()
 
-    def item(self):
-        _sync("item")
-        return self._a.item()
-
-    def tolist(self):
-        _sync("tolist")
-        return self._a.tolist()
-
-    def __bool__(self) -> bool:
-        _sync("bool")
-        return bool(self._a)
-
-    def __int__(self) -> int:
-        _sync("int")
-        return int(self._a)
-
-    def __float__(self) -> float:
-        _sync("float")
-        return float(self._a)
-
-    def __complex__(self) -> complex:
-        _sync("complex")
-        return complex(self._a)
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        return {"shape": self._a.shape, "typestr": self._a.dtype.str, "version": 3,
+                "data": (self._a.ctypes.data, False), "strides": None}
 
     # --- the NumPy protocols: computed on the buffers, results on the device
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -225,6 +207,8 @@ class ndarray:
         return _cuda.Device(0)
 
     def __getattr__(self, name: str):
+        if name.startswith("__"):   # no __array_interface__/__array_struct__: no host view
+            raise AttributeError(name)
         attr = getattr(self._a, name)
         if callable(attr):
             @functools.wraps(attr)
@@ -243,6 +227,13 @@ class ndarray:
 
 
 def _operators() -> None:
+    for name, read in {"item": numpy.ndarray.item, "tolist": numpy.ndarray.tolist,
+                       "__bool__": bool, "__int__": int, "__float__": float,
+                       "__complex__": complex}.items():
+        def to_host(s, name=name, read=read):      # reads a device value on the host
+            _sync(name.strip("_"))
+            return read(s._a)
+        setattr(ndarray, name, to_host)
     binary = {"add": numpy.add, "sub": numpy.subtract, "mul": numpy.multiply,
               "truediv": numpy.true_divide, "floordiv": numpy.floor_divide, "mod": numpy.mod,
               "pow": numpy.power, "matmul": numpy.matmul, "and": numpy.bitwise_and,
@@ -419,8 +410,8 @@ def _patches() -> list[tuple[object, str, object]]:
     """(object, attribute, stand-in value) for every seam that reaches real CuPy."""
     import autodiff.random as adrandom
     from autodiff.backends import array_ops, cpu_kernels, cuda_kernels, kernels, registry
-    routes = {f.name: emulated(getattr(cuda_kernels, f.name)) for f in fields(kernels.Kernels)
-              if f.name != "name"}
+    routes = {f.name: emulated(getattr(kernels._CUDA, f.name)) for f in fields(kernels.Kernels)
+              if f.name != "name" and getattr(kernels._CUDA, f.name) is not None}
     routes["softmax_cross_entropy_forward"] = _sce_forward
     fused = {k: (cpu_kernels, getattr(cpu_kernels, f"{k}_backward"),
                  emulated(getattr(cuda_kernels, f"{k}_backward")))

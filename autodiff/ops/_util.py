@@ -37,6 +37,15 @@ def as_t(x) -> Tensor:
     return make(to_array(x, copy=True))
 
 
+def as_array_on(value, x: Tensor):
+    """``value`` to be written into ``x``'s data: Python scalars as they are, anything else
+    (a Tensor, a NumPy/CuPy array, a list) an array on ``x``'s device (CuPy refuses to write
+    host arrays into device memory)."""
+    if isinstance(value, (bool, int, float, complex)):
+        return value
+    return to_array(value.data if isinstance(value, Tensor) else value, device=x.device)
+
+
 def norm_axis(axis, ndim: int, op: str):
     """Normalise an int / tuple / None axis argument to a sorted tuple of non-negative ints."""
     if axis is None:

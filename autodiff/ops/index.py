@@ -4,41 +4,78 @@ repeated indices sum), its VJP ``index_add``, the out-of-place ``index_put`` beh
 lives with the shape composites."""
 from __future__ import annotations
 
+import builtins
+
 import numpy
 
 from ..backends import array_ops, device_of, get_array_module
 from ..grad_mode import STATE
 from ..tape import increment_version, record
 from ..tensor import Tensor, make
-from ._util import as_t
+from ._util import as_array_on, as_t
 from .registry import SAME, primitive
 
 
-def _plain_index(idx, xp):
-    """Replace Tensors inside an index by arrays; report whether the index is advanced."""
+def _plain_index(idx, xp, shape: tuple, op: str = "getitem"):
+    """Replace Tensors and lists inside an index by arrays of ``xp``; report whether the index
+    is advanced. For data on a GPU, integer index arrays are range-checked here (NumPy checks
+    its own; CuPy would wrap an out-of-range index silently): host arrays before the upload,
+    device arrays with one synchronisation for the whole index."""
     if not isinstance(idx, tuple):
         idx = (idx,)
-    out, advanced = [], False
-    for i in idx:
-        if isinstance(i, Tensor):
-            i = i.data
-        if isinstance(i, (list, numpy.ndarray)) or device_of(i) != "cpu":
-            i = xp.asarray(i)
+    parts = [i.data if isinstance(i, Tensor) else i for i in idx]
+    parts = [numpy.asarray(i) if isinstance(i, list) else i for i in parts]
+    check = xp is not numpy
+    used = builtins.sum(_axes_taken(i) for i in parts)
+    out, advanced, axis, on_device = [], False, 0, []
+    for i in parts:
+        if isinstance(i, numpy.ndarray) or device_of(i) != "cpu":
             if i.dtype.kind not in "iub":
-                raise IndexError(f"getitem: index arrays must be integer or bool, got {i.dtype}")
+                raise IndexError(f"{op}: index arrays must be integer or bool, got {i.dtype}")
+            if check and i.dtype.kind in "iu" and axis < len(shape) and i.size:
+                n = shape[axis]
+                bad = (i < -n) | (i >= n)
+                if isinstance(i, numpy.ndarray):
+                    _raise_out_of_range(i, bad, axis, n, shape, op)
+                else:
+                    on_device.append((i, bad, axis, n))
+            i = xp.asarray(i)
             advanced = True
+        axis += len(shape) - used if i is Ellipsis else _axes_taken(i)
         out.append(i)
+    if on_device and bool(xp.stack([bad.any() for _, bad, _, _ in on_device]).any()):
+        for i, bad, ax, n in on_device:
+            _raise_out_of_range(i, bad, ax, n, shape, op)
     return tuple(out), advanced
+
+
+def _axes_taken(i) -> int:
+    """How many axes of the indexed array the index component ``i`` consumes."""
+    if i is None or i is Ellipsis:
+        return 0
+    if getattr(i, "dtype", None) == bool:
+        return i.ndim
+    return 1
+
+
+def _bad_index(op: str, idx, x: Tensor, e: Exception) -> IndexError:
+    return IndexError(f"{op}: index {idx!r} is invalid for a tensor of shape {x.shape}: {e}")
+
+
+def _raise_out_of_range(i, bad, axis: int, n: int, shape: tuple, op: str) -> None:
+    if bool(bad.any()):
+        v = int(i[bad].reshape(-1)[0])
+        raise IndexError(f"{op}: index {v} is out of bounds for axis {axis} with size {n} "
+                         f"(a tensor of shape {tuple(shape)})")
 
 
 def getitem(x, idx) -> Tensor:
     x = as_t(x)
-    key, advanced = _plain_index(idx, x.xp)
+    key, advanced = _plain_index(idx, x.xp, x.shape)
     try:
         out = _getitem_fw(x.data, key, advanced)
     except IndexError as e:
-        raise IndexError(f"getitem: index {idx!r} is invalid for a tensor of shape {x.shape}: "
-                         f"{e}") from None
+        raise _bad_index("getitem", idx, x, e) from None
     return record(GETITEM, out, (x,), attrs=(key, advanced))
 
 
@@ -98,11 +135,14 @@ INDEX_ADD = primitive("index_add", _index_add_bw, forward=_index_add_fw, inputs=
 def index_put(x, idx, value) -> Tensor:
     """A copy of ``x`` with ``value`` written at ``idx`` (what ``x[idx] = value`` records)."""
     x = as_t(x)
-    value = value if isinstance(value, Tensor) else make(x.xp.asarray(value, dtype=x.dtype))
-    key, advanced = _plain_index(idx, x.xp)
+    value = value if isinstance(value, Tensor) else \
+        make(x.xp.asarray(as_array_on(value, x), dtype=x.dtype))
+    key, advanced = _plain_index(idx, x.xp, x.shape, "setitem")
     try:
         out = _index_put_fw(x.data, value.data, key, advanced)
-    except (ValueError, IndexError) as e:
+    except IndexError as e:
+        raise _bad_index("setitem", idx, x, e) from None
+    except ValueError as e:
         raise ValueError(f"setitem: cannot assign a value of shape {value.shape} at {idx!r} "
                          f"of a tensor of shape {x.shape}: {e}") from None
     return record(INDEX_PUT, out, (x, value), attrs=(key, advanced))
@@ -134,11 +174,13 @@ def setitem(x: Tensor, idx, value) -> None:
     need_graph = STATE.enabled and (x._requires_grad or
                                     (isinstance(value, Tensor) and value._requires_grad))
     if not need_graph:
-        key, _ = _plain_index(idx, x.xp)
-        v = value.data if isinstance(value, Tensor) else value
+        key, _ = _plain_index(idx, x.xp, x.shape, "setitem")
+        v = as_array_on(value, x)
         try:
             x.data[key] = v
-        except (ValueError, IndexError) as e:
+        except IndexError as e:
+            raise _bad_index("setitem", idx, x, e) from None
+        except ValueError as e:
             raise ValueError(f"setitem: cannot assign {getattr(v, 'shape', type(v).__name__)} "
                              f"at {idx!r} of a tensor of shape {x.shape}: {e}") from None
         increment_version(x)

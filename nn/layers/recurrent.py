@@ -19,6 +19,7 @@ from autodiff.tensor import Tensor, make
 
 from .. import functional_rnn as FR
 from .. import init
+from ..input_checks import array_like
 from ..module import Module, Parameter
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -150,9 +151,7 @@ class RNNBase(Module):
         ``ids`` ((T, B), (B, T) with ``batch_first``, or (T,) unbatched), without building it:
         the first layer's input projection is a row gather of ``W_ih^T`` (same values as the
         matrix product with the one-hot input), its weight gradient a scatter-add."""
-        idx = ids.data if isinstance(ids, Tensor) else ids
-        xp = self._weights(0, 0)[0].xp
-        idx = xp.asarray(idx)
+        idx = array_like(ids, self._weights(0, 0)[0])
         if idx.dtype.kind not in "iu":
             raise TypeError(f"{type(self).__name__}.forward_ids: ids must be integers, got "
                             f"dtype {idx.dtype}")

@@ -17,6 +17,7 @@ from autodiff.tensor import Tensor, make
 
 from .. import layers as _layers
 from ..layers.recurrent import GRU, LSTM, RNN, RNNBase
+from ..input_checks import array_like
 from ..module import Module
 
 __all__ = ["CharRNN", "char_rnn"]
@@ -51,14 +52,13 @@ class CharRNN(Module):
         self.decoder = _layers.Linear(hidden_size, vocab_size)
 
     def _inputs(self, x) -> Tensor:
-        ids = x.data if isinstance(x, Tensor) else np.asarray(x)
+        ids = array_like(x, self.decoder.weight)
         if self.batch_first:
             ids = ids.T
         if self.embedding is not None:
             return self.embedding(make(ids))
         w = self.decoder.weight
-        xp = w.xp
-        return make(xp.eye(self.vocab_size, dtype=w.dtype)[xp.asarray(ids)])
+        return make((ids[..., None] == w.xp.arange(self.vocab_size)).astype(w.dtype))
 
     def features(self, x, state=None) -> tuple:
         """The last recurrent layer's hidden states (T, B, H) and the new state."""
@@ -66,7 +66,7 @@ class CharRNN(Module):
         if (self.embedding is None and isinstance(rnn, RNNBase) and not rnn._forward_hooks
                 and not rnn._forward_pre_hooks):
             # one-hot input: the first input projection is a row gather (no one-hot matrix)
-            ids = x.data if isinstance(x, Tensor) else np.asarray(x)
+            ids = array_like(x, self.decoder.weight)
             if ids.dtype.kind in "iu":
                 return rnn.forward_ids(ids.T if self.batch_first else ids, state)
         out, state = rnn(self._inputs(x), state)
