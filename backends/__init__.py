@@ -15,7 +15,8 @@ import numpy
 from .registry import Backend, available_backends, get_backend
 
 __all__ = ["Backend", "available_backends", "get_backend", "set_backend", "current",
-           "get_array_module", "device_of", "kernels_for", "reference_kernels"]
+           "get_array_module", "device_of", "kernels_for", "reference_kernels",
+           "conv_output_size"]
 
 _current: Backend | None = None
 
@@ -48,9 +49,17 @@ def device_of(array) -> str:
     return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
 
 
+def conv_output_size(size: int, k: int, stride: int, pad_before: int, pad_after: int,
+                     dilation: int) -> int:
+    """Number of sliding windows along one axis (PyTorch's floor formula)."""
+    return (size + pad_before + pad_after - dilation * (k - 1) - 1) // stride + 1
+
+
 def __getattr__(name: str):
-    # the fused-kernel namespace (backends.kernels) imports numba: loaded on first use
+    # the kernel namespaces (backends.kernels) import numba: loaded on first use, then bound
+    # here so that later look-ups are plain attribute reads
     if name in ("kernels_for", "reference_kernels"):
         from . import kernels
-        return getattr(kernels, name)
+        value = globals()[name] = getattr(kernels, name)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,7 +38,9 @@ from . import get_array_module
 
 __all__ = ["relu_backward", "sigmoid_backward", "tanh_backward", "softmax_cross_entropy_forward",
            "softmax_cross_entropy_backward", "batch_norm_forward", "batch_norm_backward",
-           "sgd_momentum_update", "adam_update", "sum_to_trailing", "clear_cache"]
+           "sgd_momentum_update", "adam_update", "sum_to_trailing", "clear_cache",
+           "conv2d_forward", "conv2d_backward", "im2col", "col2im", "im2col_cm", "col2im_cm",
+           "max_pool2d_forward", "max_pool2d_scatter", "max_pool2d_gather"]
 
 # ----------------------------------------------------------------------------- kernel cache
 _KERNELS: dict[tuple, Any] = {}
@@ -751,3 +753,13 @@ def sum_to_trailing(x, shape):
     if out is None:
         out = x.sum(axis=axes, keepdims=True)
     return out.astype(x.dtype, copy=False).reshape(shape)
+
+
+# ----------------------------------------------------------------------------- convolution
+# CuPy's convolution and max-pooling routes are array code (im2col + cuBLAS GEMMs), shared with
+# any NumPy-like library: the namespace takes them under the names every backend has.
+from .conv_routes import (conv2d_backward_xp as conv2d_backward,  # noqa: E402
+                          conv2d_forward_xp as conv2d_forward,
+                          max_pool2d_forward_xp as max_pool2d_forward, max_pool2d_gather,
+                          max_pool2d_scatter_xp as max_pool2d_scatter)
+from .im2col import col2im, col2im_cm, im2col, im2col_cm  # noqa: E402

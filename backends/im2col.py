@@ -34,7 +34,7 @@ import os
 
 import numpy
 
-from . import get_array_module
+from . import conv_output_size, get_array_module
 from .jit import HAVE_NUMBA, numba
 from .pool import pooled_empty
 
@@ -70,12 +70,6 @@ def normalize_padding(padding) -> tuple[int, int, int, int]:
         return int(a), int(a), int(b), int(b)
     (t, bo), (le, r) = a, b
     return int(t), int(bo), int(le), int(r)
-
-
-def conv_output_size(size: int, k: int, stride: int, pad_before: int, pad_after: int,
-                     dilation: int) -> int:
-    """Number of windows along one axis (PyTorch's floor formula)."""
-    return (size + pad_before + pad_after - dilation * (k - 1) - 1) // stride + 1
 
 
 def _geometry(x_shape, kh, kw, stride, padding, dilation):

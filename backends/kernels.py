@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy
 
-from . import batchnorm, cuda_kernels, get_array_module
+from . import batchnorm, conv_routes, cuda_kernels, get_array_module
 
 __all__ = ["Kernels", "kernels_for", "reference_kernels"]
 
@@ -46,6 +46,16 @@ class Kernels:
     batch_norm_backward: _Fn = None
     sgd_momentum_update: _Fn = None
     adam_update: _Fn = None
+    # convolution and pooling (``conv_routes``, ``im2col``): present on every backend
+    conv2d_forward: _Fn = None
+    conv2d_backward: _Fn = None
+    im2col: _Fn = None
+    col2im: _Fn = None
+    im2col_cm: _Fn = None
+    col2im_cm: _Fn = None
+    max_pool2d_forward: _Fn = None
+    max_pool2d_scatter: _Fn = None
+    max_pool2d_gather: _Fn = None
 
 
 def _bn_forward(x, gamma, beta, eps: float = 1e-5, return_var: bool = False):
@@ -64,9 +74,12 @@ def _bn_backward(x, g, gamma, mean, invstd, need_dx: bool = True):
 _ROUTES = tuple(f.name for f in fields(Kernels) if f.name != "name")
 _CUDA = Kernels("cuda", **{r: getattr(cuda_kernels, r) for r in _ROUTES})
 _REFERENCE = replace(_CUDA, name="numpy-reference")     # the same functions take NumPy arrays
+_CONV_XP = {r: getattr(cuda_kernels, r) for r in _ROUTES if r in conv_routes.ROUTES}
 _CPU = Kernels("numpy", cuda_kernels.softmax_cross_entropy_forward,
-               cuda_kernels.softmax_cross_entropy_backward, _bn_forward, _bn_backward)
-_GENERIC = Kernels("generic", batch_norm_forward=_bn_forward, batch_norm_backward=_bn_backward)
+               cuda_kernels.softmax_cross_entropy_backward, _bn_forward, _bn_backward,
+               **dict(_CONV_XP, **conv_routes.NUMPY_ROUTES))
+_GENERIC = Kernels("generic", batch_norm_forward=_bn_forward, batch_norm_backward=_bn_backward,
+                   **_CONV_XP)
 _CUDA_DTYPES = ("float32", "float64")
 _numpy_kernels = [_CPU]
 

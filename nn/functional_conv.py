@@ -1,44 +1,21 @@
-"""Convolution (channel-major im2col + GEMM + col2im), pooling and padding modes.
+"""Convolution, pooling and padding with ``torch.nn.functional``'s signatures: argument
+checks and composition; the primitives (``im2col``/``col2im``, ``conv2d``, ``max_pool2d``) live
+in ``autodiff/ops/conv.py`` and ``autodiff/ops/pool.py``.
 
-``conv2d`` is a primitive: the forward pass unfolds the input into channel-major patch columns
-``cols`` (C*kh*kw, N*OH*OW) (``autodiff.backends.im2col.im2col_cm``; per group a contiguous
-block of rows), multiplies ``W (O, C*kh*kw) @ cols -> (O, N*OH*OW)`` (one GEMM per group),
-reshapes it to (O, N, OH, OW) and copies it to NCHW (measured: leaving the transposed view was
-no faster downstream), and adds the bias. Its VJP rule, with g as (O, N*OH*OW):
-
-- grad_input  = fold(W^T @ g) (``fold`` = ``col2im_cm``, a primitive whose VJP is
-  ``unfold`` = ``im2col_cm``, whose VJP is ``fold``);
-- grad_weight = g @ cols^T;
-- grad_bias   = g summed over batch and space.
-
-On NumPy with numba and groups=1 the products run chunk by chunk of images
-(:mod:`autodiff.backends.conv_blocked`): the columns of a chunk stay in cache, none are kept
-for the backward pass, which unfolds each chunk again. Otherwise the whole batch is unfolded
-once and the columns are kept. The first-order rule runs on raw arrays; with ``create_graph``
-it is written with Tensor ops (the columns rebuilt as a recorded ``unfold`` of the input) so
-it differentiates again. Large scratch arrays come from ``backends.pool.pooled_empty``
-(recycled between steps: fresh 10-100 MB arrays cost a page fault per page).
-
-``unfold``/``fold`` (PyTorch's (N, C*kh*kw, L) layout) keep the batched kernels.
-
-Pooling: ``max_pool2d`` (gradient routed to the first maximum of each window; on NumPy with
-numba a direct kernel that keeps the flat argmax index, and a scatter/gather primitive pair
-for the backward, else im2col + argmax),
-``avg_pool2d`` (PyTorch's ``count_include_pad``/``ceil_mode``/``divisor_override``),
-``adaptive_avg_pool2d`` (any output size: two averaging matrices; 1x1 is a mean) and
-``adaptive_max_pool2d``. ``pad`` follows ``torch.nn.functional.pad`` (pad tuple, last dim
-first; modes constant, reflect, replicate, circular).
+Pooling: ``max_pool2d`` (gradient routed to the first maximum of each window),
+``avg_pool2d`` (PyTorch's ``count_include_pad``/``ceil_mode``/``divisor_override``, as a sum
+over unfolded windows), ``adaptive_avg_pool2d`` (any output size: two averaging matrices; 1x1
+is a mean) and ``adaptive_max_pool2d``. ``pad`` follows ``torch.nn.functional.pad`` (pad
+tuple, last dim first; modes constant, reflect, replicate, circular).
 """
 from __future__ import annotations
 
 import numpy
 
 import autodiff as ad
-from autodiff.backends import conv_blocked as _CB
-from autodiff.backends import im2col as _K
-from autodiff.backends import maxpool as _MP
-from autodiff.backends.pool import pooled_empty
-from autodiff.tape import record_rule as record  # issue 12 phase 2: into autodiff/ops
+from autodiff.ops import conv as _conv
+from autodiff.ops import pool as _pool
+from autodiff.ops.conv import conv_output_size
 from autodiff.tensor import Tensor, make
 
 __all__ = ["conv2d", "conv1d", "unfold", "fold", "max_pool2d", "avg_pool2d",
@@ -77,40 +54,13 @@ def _batched(x: Tensor, op: str) -> tuple[Tensor, bool]:
 
 
 # ----------------------------------------------------------------------------- unfold / fold
-#: The two column layouts: PyTorch's batched (N, C*kh*kw, L), and the channel-major
-#: (C*kh*kw, N*L) that conv2d multiplies in one GEMM. Each pair is (unfold, fold) kernels.
-_LAYOUTS = {"batched": (_K.im2col, _K.col2im), "channel_major": (_K.im2col_cm, _K.col2im_cm)}
-
-
-def _unfold(x: Tensor, geom, layout: str = "batched") -> Tensor:
-    """Recorded unfold (im2col) of x; its VJP is :func:`_fold`, whose VJP is this."""
-    cols = _LAYOUTS[layout][0](x.data, *geom)
-    return record("im2col", _unfold_bw, cols, (x,), attrs=(tuple(x.shape), geom, layout))
-
-
-def _unfold_bw(ctx, g):
-    x_shape, geom, layout = ctx.attrs
-    return (_fold(g, x_shape, geom, layout),)
-
-
-def _fold(cols: Tensor, x_shape, geom, layout: str = "batched") -> Tensor:
-    """Recorded fold (col2im, overlaps summed) of columns into an image of ``x_shape``."""
-    out = _LAYOUTS[layout][1](cols.data, x_shape, *geom)
-    return record("col2im", _fold_bw, out, (cols,), attrs=(geom, layout))
-
-
-def _fold_bw(ctx, g):
-    geom, layout = ctx.attrs
-    return (_unfold(g, geom, layout),)
-
-
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """``torch.nn.functional.unfold``: (N, C, H, W) -> (N, C*kh*kw, L) sliding-window columns."""
     x, _ = _batched(_as_tensor(input, "unfold"), "unfold")
     kh, kw = _pair(kernel_size, "kernel_size", "unfold")
     geom = (kh, kw, _pair(stride, "stride", "unfold"), _pair(padding, "padding", "unfold"),
             _pair(dilation, "dilation", "unfold"))
-    return _unfold(x, geom)
+    return _conv.unfold(x, geom)
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
@@ -124,11 +74,11 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
             _pair(dilation, "dilation", "fold"))
     sh, sw = geom[2]
     (ph, pw), (dh, dw) = geom[3], geom[4]
-    L = _K.conv_output_size(H, kh, sh, ph, ph, dh) * _K.conv_output_size(W, kw, sw, pw, pw, dw)
+    L = conv_output_size(H, kh, sh, ph, ph, dh) * conv_output_size(W, kw, sw, pw, pw, dw)
     if cols.shape[2] != L:
         raise ValueError(f"fold: {cols.shape[2]} columns given but output_size {(H, W)} with "
                          f"kernel {(kh, kw)} has {L} windows")
-    return _fold(cols, (cols.shape[0], cols.shape[1] // (kh * kw), H, W), geom)
+    return _conv.fold(cols, (cols.shape[0], cols.shape[1] // (kh * kw), H, W), geom)
 
 
 # ----------------------------------------------------------------------------- conv2d
@@ -192,115 +142,14 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         raise ValueError(f"conv2d: stride {stride} and dilation {dilation} must be positive")
     pads = _conv_padding(padding, kh, kw, stride, dilation, "conv2d")
     (pt, pb), (pl, pr) = pads
-    OH = _K.conv_output_size(H, kh, stride[0], pt, pb, dilation[0])
-    OW = _K.conv_output_size(W, kw, stride[1], pl, pr, dilation[1])
+    OH = conv_output_size(H, kh, stride[0], pt, pb, dilation[0])
+    OW = conv_output_size(W, kw, stride[1], pl, pr, dilation[1])
     if OH <= 0 or OW <= 0:
         raise ValueError(f"conv2d: kernel {(kh, kw)} (dilation {dilation}) is larger than the "
                          f"padded input (input shape {tuple(x.shape)}, padding {pads})")
     geom = (kh, kw, stride, pads, dilation)
-    K = Cg * kh * kw
-    if groups == 1 and _CB.usable(x.data, w.data):
-        cols = None                                  # chunk by chunk; no columns are kept
-        out = _CB.conv_forward(x.data, w.data.reshape(O, K), *geom)
-    else:
-        cols = _K.im2col_cm(x.data, kh, kw, stride, pads, dilation)    # (C*kh*kw, N*L)
-        if groups == 1 and isinstance(cols, numpy.ndarray):
-            out = numpy.matmul(w.data.reshape(O, K), cols,              # (O, N*L): one GEMM
-                               out=pooled_empty((O, N * OH * OW),
-                                                numpy.result_type(w.data, cols)))
-        elif groups == 1:
-            out = w.data.reshape(O, K) @ cols
-        else:
-            wg = w.data.reshape(groups, O // groups, K)
-            out = wg @ cols.reshape(groups, K, N * OH * OW)            # (G, O/G, N*L)
-    if bias is not None:
-        out = out.reshape(O, N * OH * OW)
-        out += bias.data.reshape(O, 1)
-    out = _to_nchw(out.reshape(O, N, OH, OW))
-    inputs = (x, w) if bias is None else (x, w, bias)
-    y = record("conv2d", _conv2d_bw, out, inputs, saved=(x, w),
-               attrs=(geom, groups, cols))
+    y = _conv.conv2d(x, w, bias, geom, groups)
     return ad.squeeze(y, 0) if unbatched else y
-
-
-#: Whether conv2d's output is copied into NCHW memory (True) or left as a (C, N, H, W)-ordered
-#: view of the GEMM result transposed to (N, C, H, W) (False); see the report in the tests.
-CONV_OUTPUT_CONTIGUOUS = True
-
-
-def _to_nchw(out_cnhw):
-    v = out_cnhw.transpose(1, 0, 2, 3)
-    if not CONV_OUTPUT_CONTIGUOUS:
-        return v
-    if isinstance(v, numpy.ndarray):
-        out = pooled_empty(v.shape, v.dtype)
-        numpy.copyto(out, v)
-        return out
-    return _K.get_array_module(v).ascontiguousarray(v)
-
-
-def _conv2d_bw(ctx, g):
-    x, w = ctx.saved_tensors
-    geom, groups, cols = ctx.attrs
-    needs = ctx.needs_input_grad
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    NL = N * g.shape[2] * g.shape[3]
-    K = Cg * kh * kw
-    G, Og = groups, O // groups
-    has_b = len(needs) == 3 and needs[2]
-    if not ad.is_grad_enabled():
-        # first order: raw array math (nothing is recorded anyway)
-        xp = g.xp
-        gd = g.data
-        if xp is numpy:
-            gm = pooled_empty((O,) + gd.shape[:1] + gd.shape[2:], gd.dtype)
-            numpy.copyto(gm, gd.transpose(1, 0, 2, 3))
-            gm = gm.reshape(O, NL)                                         # (O, N*L)
-        else:
-            gm = xp.ascontiguousarray(gd.transpose(1, 0, 2, 3)).reshape(O, NL)
-        gx = gw = gb = None
-        wd = w.data
-        if cols is None:                               # the blocked forward kept no columns
-            gxd, gwd = _CB.conv_backward(x.data, wd.reshape(O, K), gm, *geom,
-                                         need_x=needs[0], need_w=needs[1])
-            gx = make(gxd) if needs[0] else None
-            gw = make(gwd.reshape(w.shape)) if needs[1] else None
-        elif needs[0]:
-            if G == 1 and xp is numpy:
-                gc = numpy.matmul(wd.reshape(O, K).T, gm,                     # (K, N*L)
-                                  out=pooled_empty((K, NL), numpy.result_type(wd, gm)))
-            elif G == 1:
-                gc = wd.reshape(O, K).T @ gm
-            else:
-                gc = wd.reshape(G, Og, K).transpose(0, 2, 1) @ gm.reshape(G, Og, NL)
-            gx = make(_K.col2im_cm(gc.reshape(C * kh * kw, NL), (N, C, H, W), *geom))
-        if needs[1] and cols is not None:
-            # cols @ g^T, then transposed: the same product as g @ cols^T, but OpenBLAS runs
-            # this orientation of a long-K, tiny-output GEMM 1.3-2x faster (measured at the
-            # MNIST-CNN and ResNet shapes)
-            if G == 1:
-                gw = make(xp.ascontiguousarray((cols @ gm.T).T).reshape(w.shape))
-            else:
-                c3 = cols.reshape(G, K, NL)
-                gwt = c3 @ gm.reshape(G, Og, NL).transpose(0, 2, 1)             # (G, K, Og)
-                gw = make(xp.ascontiguousarray(gwt.transpose(0, 2, 1)).reshape(w.shape))
-        if has_b:
-            gb = make(gm.sum(axis=1))
-        return (gx, gw, gb)[:len(needs)]
-    # create_graph: Tensor ops throughout, the columns rebuilt from x so they carry its graph
-    gm = ad.reshape(ad.permute(g, (1, 0, 2, 3)), (G, Og, NL))
-    gx = gw = gb = None
-    if needs[0]:
-        w3 = ad.reshape(w, (G, Og, K))
-        gcols = ad.matmul(ad.swapaxes(w3, -1, -2), gm)                    # (G, K, N*L)
-        gx = _fold(ad.reshape(gcols, (C * kh * kw, NL)), (N, C, H, W), geom, "channel_major")
-    if needs[1]:
-        c3 = ad.reshape(_unfold(x, geom, "channel_major"), (G, K, NL))
-        gw = ad.reshape(ad.matmul(gm, ad.swapaxes(c3, -1, -2)), w.shape)
-    if has_b:
-        gb = ad.sum(g, axis=(0, 2, 3))
-    return (gx, gw, gb)[:len(needs)]
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -359,75 +208,13 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     to its first maximum. ``return_indices`` gives flat indices into each H*W input plane."""
     x = _as_tensor(input, "max_pool2d")
     x, unbatched = _batched(x, "max_pool2d")
-    N, C, H, W = x.shape
     kh, kw, stride, pads, dilation, _ = _pool_geometry(x, kernel_size, stride, padding, dilation,
                                                        ceil_mode, "max_pool2d")
-    geom = (kh, kw, stride, pads, dilation)
-    if _MP.numba_ok(x.data):
-        OH = _K.conv_output_size(H, kh, stride[0], *pads[0], dilation[0])
-        OW = _K.conv_output_size(W, kw, stride[1], *pads[1], dilation[1])
-        out, flat = _MP.maxpool2d_forward(x.data, kh, kw, stride, pads, dilation, OH, OW)
-        y = record("max_pool2d", _max_pool2d_nb_bw, out, (x,), attrs=(flat, (N, C, H, W)))
-        idx = make(flat) if return_indices else None
-        if unbatched:
-            y = ad.squeeze(y, 0)
-            idx = ad.squeeze(idx, 0) if idx is not None else None
-        return (y, idx) if return_indices else y
-    xr = x.data.reshape(N * C, 1, H, W)
-    cols = _K.im2col(xr, kh, kw, stride, pads, dilation, pad_value=-numpy.inf)  # (NC, kk, L)
-    xp = x.xp
-    arg = cols.argmax(axis=1)                                                    # first max
-    OH = _K.conv_output_size(H, kh, stride[0], *pads[0], dilation[0])
-    OW = _K.conv_output_size(W, kw, stride[1], *pads[1], dilation[1])
-    out = xp.take_along_axis(cols, arg[:, None, :], axis=1).reshape(N, C, OH, OW)
-    y = record("max_pool2d", _max_pool2d_bw, out, (x,), attrs=(geom, arg, cols.shape))
-    idx = None
-    if return_indices:
-        i, j = arg // kw, arg % kw
-        L = xp.arange(OH * OW)
-        h = (L // OW) * stride[0] + i * dilation[0] - pads[0][0]
-        w_ = (L % OW) * stride[1] + j * dilation[1] - pads[1][0]
-        idx = make((h * W + w_).reshape(N, C, OH, OW).astype(numpy.int64))
-    if unbatched:
-        y = ad.squeeze(y, 0)
-        idx = ad.squeeze(idx, 0) if idx is not None else None
-    return (y, idx) if return_indices else y
-
-
-def _max_pool2d_bw(ctx, g):
-    geom, arg, cshape = ctx.attrs
-    N, C, H, W = ctx.in_meta[0][0]
-    xp = g.xp
-    mask = xp.zeros(cshape, dtype=g.dtype)                   # one-hot of the argmax, (NC, kk, L)
-    xp.put_along_axis(mask, arg[:, None, :], 1, axis=1)
-    gcols = ad.mul(make(mask), ad.reshape(g, (N * C, 1, cshape[2])))
-    return (ad.reshape(_fold(gcols, (N * C, 1, H, W), geom), (N, C, H, W)),)
-
-
-def _max_pool2d_nb_bw(ctx, g):
-    return (_pool_scatter(g, *ctx.attrs),)
-
-
-def _pool_scatter(g: Tensor, flat, x_shape) -> Tensor:
-    """Scatter-add g (N, C, OH, OW) into zeros (N, C, H, W) at flat H*W indices (recorded; its
-    VJP is :func:`_pool_gather`)."""
-    out = _MP.maxpool2d_backward(g.data, flat, x_shape)
-    return record("max_pool2d_scatter", _pool_scatter_bw, out, (g,), attrs=(flat, x_shape))
-
-
-def _pool_scatter_bw(ctx, gg):
-    return (_pool_gather(gg, *ctx.attrs),)
-
-
-def _pool_gather(x: Tensor, flat, x_shape) -> Tensor:
-    N, C, H, W = x_shape
-    out = x.xp.take_along_axis(x.data.reshape(N, C, H * W), flat.reshape(N, C, -1), axis=2)
-    return record("max_pool2d_gather", _pool_gather_bw, out.reshape(flat.shape), (x,),
-                  attrs=(flat, x_shape))
-
-
-def _pool_gather_bw(ctx, g):
-    return (_pool_scatter(g, *ctx.attrs),)
+    y, idx = _pool.max_pool2d(x, (kh, kw, stride, pads, dilation))
+    if not return_indices:
+        return ad.squeeze(y, 0) if unbatched else y
+    idx = make(idx)
+    return (ad.squeeze(y, 0), ad.squeeze(idx, 0)) if unbatched else (y, idx)
 
 
 def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -441,27 +228,31 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     kh, kw, stride, pads, dilation, (ph, pw) = _pool_geometry(x, kernel_size, stride, padding, 1,
                                                               ceil_mode, "avg_pool2d")
     geom = (kh, kw, stride, pads, dilation)
-    cols = _unfold(ad.reshape(x, (N * C, 1, H, W)), geom)                 # (NC, kk, L)
+    cols = _conv.unfold(ad.reshape(x, (N * C, 1, H, W)), geom)           # (NC, kk, L)
     s = ad.sum(cols, axis=1)                                              # (NC, L)
-    OH = _K.conv_output_size(H, kh, stride[0], *pads[0], 1)
-    OW = _K.conv_output_size(W, kw, stride[1], *pads[1], 1)
-    xp = x.xp
+    OH, OW = _conv.conv_output_shape((H, W), geom)
     if divisor_override is not None:
         y = ad.div(s, float(divisor_override))
     else:
-        if count_include_pad:     # the padded input counts, ceil_mode's overhang does not
-            ones = xp.ones((1, 1, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-            extra = ((0, pads[0][1] - ph), (0, pads[1][1] - pw))
-            cnt = _K.im2col(ones, kh, kw, stride, extra, 1).sum(axis=1)
-        else:
-            ones = xp.ones((1, 1, H, W), dtype=x.dtype)
-            cnt = _K.im2col(ones, kh, kw, stride, pads, 1).sum(axis=1)
-        y = ad.div(s, make(xp.maximum(cnt, 1)))
+        # the padded input counts (unless count_include_pad=False), ceil_mode's overhang never
+        span = (ph, pw) if count_include_pad else (0, 0)
+        cnt = numpy.outer(_window_counts(H, kh, stride[0], pads[0][0], OH, span[0]),
+                          _window_counts(W, kw, stride[1], pads[1][0], OW, span[1]))
+        y = ad.div(s, ad.tensor(cnt.reshape(1, -1), dtype=x.dtype, device=x.device))
     y = ad.reshape(y, (N, C, OH, OW))
     return ad.squeeze(y, 0) if unbatched else y
 
 
-def _adaptive_matrix(n_in: int, n_out: int, xp, dtype):
+def _window_counts(n: int, k: int, stride: int, pad_before: int, n_out: int,
+                   counted_pad: int) -> numpy.ndarray:
+    """How many positions of each of ``n_out`` windows (size k) along an axis of size n lie in
+    [-counted_pad, n + counted_pad) (at least 1)."""
+    start = numpy.arange(n_out) * stride - pad_before
+    inside = numpy.minimum(start + k, n + counted_pad) - numpy.maximum(start, -counted_pad)
+    return numpy.maximum(inside, 1).astype(numpy.float64)
+
+
+def _adaptive_matrix(n_in: int, n_out: int, like: Tensor) -> Tensor:
     """(n_out, n_in) averaging matrix of PyTorch's adaptive windows
     [floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))."""
     m = numpy.zeros((n_out, n_in))
@@ -469,7 +260,7 @@ def _adaptive_matrix(n_in: int, n_out: int, xp, dtype):
         a = (i * n_in) // n_out
         b = -(-((i + 1) * n_in) // n_out)
         m[i, a:b] = 1.0 / (b - a)
-    return xp.asarray(m.astype(dtype))
+    return ad.tensor(m, dtype=like.dtype, device=like.device)
 
 
 def _adaptive_size(output_size, H, W, op):
@@ -495,9 +286,9 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
         return ad.mean(x, axis=(-2, -1), keepdims=True)
     out = x
     if oh != H:
-        out = ad.matmul(make(_adaptive_matrix(H, oh, x.xp, x.dtype)), out)
+        out = ad.matmul(_adaptive_matrix(H, oh, x), out)
     if ow != W:
-        out = ad.matmul(out, make(_adaptive_matrix(W, ow, x.xp, x.dtype).T.copy()))
+        out = ad.matmul(out, ad.swapaxes(_adaptive_matrix(W, ow, x), 0, 1))
     return out
 
 

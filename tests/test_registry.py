@@ -27,6 +27,7 @@ from autodiff import functional, hessian, nn, optim
 from autodiff.function import FunctionCtx
 from autodiff.nn import functional as F
 from autodiff.ops import PRIMITIVES, Primitive
+from autodiff.ops import pool as ops_pool
 from autodiff.ops.index import index_add_into
 from autodiff.ops.linalg import _einsum_diagonal
 from autodiff.backends import cupy_backend
@@ -34,9 +35,7 @@ from autodiff.backends import cupy_backend
 # The primitives nn/ still records with ad hoc rules; phase 2 of issue 12 registers them (and
 # removes them from here).
 PHASE2_UNREGISTERED = {
-    "linear", "dropout", "batch_norm", "embedding", "embedding_grad_scale", "im2col", "col2im",
-    "conv2d",
-    "max_pool2d", "max_pool2d_scatter", "max_pool2d_gather", "rnn_tanh_sequence",
+    "linear", "dropout", "batch_norm", "embedding", "embedding_grad_scale", "rnn_tanh_sequence",
     "rnn_relu_sequence", "lstm_sequence", "gru_sequence", "index_projection", "nll_loss",
     "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 
@@ -77,6 +76,8 @@ class Row:
 
 _IDX = (np.array([0, 2, 0]),)      # a repeated index: its gradients must add up
 _COND = np.array([[True, False, True], [False, False, True]])
+# flat 3*3 indices of 2x2 windows: a repeated one (its gradients add) and -1 (padding)
+_POOL_IDX = np.array([[[[4, 4], [0, 8]], [[2, -1], [7, 3]]]])
 
 ROWS = [
     # elementwise
@@ -138,6 +139,20 @@ ROWS = [
     Row("softmax", lambda x: ad.softmax(x, 0), (U(3, 2),)),
     Row("log_softmax", lambda x: ad.log_softmax(x, -1), (U(2, 3),)),
     Row("cumsum", lambda x: ad.cumsum(x, 1), (U(2, 3),)),
+    # convolution and pooling (the channel-major layout of im2col/col2im is in test_conv)
+    Row("im2col", lambda x: F.unfold(x, (2, 3), padding=1, stride=(2, 1)), (U(2, 2, 3, 4),)),
+    Row("col2im", lambda c: F.fold(c, (3, 4), 2, padding=(1, 0)), (U(2, 8, 12),)),
+    Row("conv2d", lambda x, w: F.conv2d(x, w, stride=(1, 2), padding=1),
+        (U(2, 2, 4, 5), U(3, 2, 2, 3, seed=1))),
+    Row("conv2d_bias", lambda x, w, b: F.conv2d(x, w, b, padding=(0, 1), dilation=2, groups=2),
+        (U(1, 4, 5, 5), U(2, 2, 2, 2, seed=1), U(2, seed=2))),
+    # distinct values at least 0.1 apart: no tie moves under a finite-difference step
+    Row("max_pool2d", lambda x: F.max_pool2d(x, 2, 1, padding=1),
+        (_rng(3).permutation(24).reshape(1, 2, 3, 4) / 10.0,)),
+    Row("max_pool2d_scatter", lambda g: ops_pool.pool_scatter(g, _POOL_IDX, (1, 2, 3, 3)),
+        (U(1, 2, 2, 2),)),
+    Row("max_pool2d_gather", lambda x: ops_pool.pool_gather(x, _POOL_IDX, (1, 2, 3, 3)),
+        (U(1, 2, 3, 3),)),
 ]
 
 
