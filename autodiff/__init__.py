@@ -10,6 +10,7 @@ tensor([2., 4., 6.])
 from __future__ import annotations
 
 from .backends import available_backends, current as _current_backend, set_backend
+from .backends.precision import get_float32_matmul_precision, set_float32_matmul_precision
 
 from . import methods as _methods  # noqa: F401  (binds Tensor methods)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full,

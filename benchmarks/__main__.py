@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import time
 
-from .harness import fmt_time, measure, measure_pair
+from .gpu import gpu_profile
+from .harness import SETTLE_S, fmt_time, measure, measure_pair
 from .summarize import other_device
 from .workloads import REGISTRY, Workload
 
@@ -39,12 +41,20 @@ def _sync_for(backend: str):
 
 
 def _torch(backend: str):
+    """PyTorch and (its device, its sync), or (None, None) without it. On CUDA its TF32 switches
+    (cuBLAS and cuDNN; cuDNN's is on by default) are set to autodiff's float32 precision, so
+    that both sides multiply with the same arithmetic."""
     try:
         import torch
     except ImportError:
         return None, None
     device = "cuda" if backend == "cupy" and torch.cuda.is_available() else "cpu"
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    if device == "cuda":
+        from autodiff.backends.precision import get_float32_matmul_precision
+        tf32 = get_float32_matmul_precision() == "high"
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
     return torch, (device, sync)
 
 
@@ -53,7 +63,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     p.add_argument("--only", default="", help="run workloads whose name contains this")
     p.add_argument("--budget", type=float, default=1.5, help="seconds per measurement")
-    p.add_argument("--json", default=None, help="write results to this JSON file")
+    p.add_argument("--json", default=None,
+                   help="write results to this JSON file (rewritten after every workload)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="a workload that raises gets a row with its error, and the run goes on "
+                        "(by default the run stops with the traceback)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch.set_num_threads for PyTorch CPU (default: its own)")
     args = p.parse_args(argv)
@@ -67,7 +81,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if torch is not None and args.threads:
         torch.set_num_threads(args.threads)
 
-    print(f"# autodiff {ad.__version__} backend={args.backend}  python {platform.python_version()}"
+    print(f"# autodiff {ad.__version__} backend={args.backend}"
+          f"  float32 matmul precision {ad.get_float32_matmul_precision()}"
+          f"  python {platform.python_version()}"
           f"  numpy {__import__('numpy').__version__}"
           + (f"  torch {torch.__version__} ({tinfo[0]}, {torch.get_num_threads()} threads)"
              if torch else "  (PyTorch not installed: no ratios)"))
@@ -81,36 +97,62 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for w in REGISTRY:
         if args.only and args.only not in w.name and args.only != w.group:
             continue
-        step = w.build(device)
-        per = getattr(step, "per", 1)
-        theirs = ratio = None
-        if torch is not None and w.build_torch is not None:
-            tstep = w.build_torch(torch, tinfo[0])
-            t, tt, ratio = measure_pair(step, tstep, sync, tinfo[1], budget_s=args.budget)
-            theirs = tt.median_s / per
-        else:
-            t = measure(step, sync, budget_s=args.budget)
-        ours = t.median_s / per
-        gflops = (w.flops / ours / 1e9) if w.flops else None
-        row = {"workload": w.name, "group": w.group, "autodiff_s": ours, "pytorch_s": theirs,
-               "ratio": ratio, "gflops": gflops, "backend": args.backend, "device": device,
-               "pytorch_device": (tinfo[0] if torch is not None and w.build_torch else None),
-               "pytorch_note": ("not installed" if torch is None else
-                                "no twin" if w.build_torch is None else None)}
-        if args.backend == "cupy":
-            row.update(_gpu_profile(step, per))
-        print(format_row(row, width), flush=True)
+        try:
+            row = _run(w, args, device, sync, torch, tinfo)
+            print(format_row(row, width), flush=True)
+        except Exception as e:
+            if not args.keep_going:
+                raise
+            row = {"workload": w.name, "group": w.group, "backend": args.backend,
+                   "device": device, "error": f"{type(e).__name__}: {e}"}
+            print(f"{w.name:{width}s} FAILED: {row['error']}", flush=True)
         rows.append(row)
+        if args.json:
+            _write_json(rows, args.json)
     if any(other_device(r) for r in rows):
         print("# * PyTorch ran on the CPU (this PyTorch has no CUDA) while autodiff ran on the "
               "GPU: those ratios compare different devices")
     if args.backend == "cupy":
         _reference_rates(rows, torch)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        _write_json(rows, args.json)
         _plot(rows, args.json.rsplit(".", 1)[0] + ".png")
     return rows
+
+
+def _run(w: Workload, args, device: str, sync, torch, tinfo) -> dict:
+    """Time one workload (against its PyTorch twin where there is one) and, on the GPU, profile
+    both sides: the row of the table."""
+    step = w.build(device)
+    per = getattr(step, "per", 1)
+    theirs = ratio = None
+    if torch is not None and w.build_torch is not None:
+        tstep = w.build_torch(torch, tinfo[0])
+        t, tt, ratio = measure_pair(step, tstep, sync, tinfo[1], budget_s=args.budget,
+                                    settle_s=0.0 if args.backend == "cupy" else SETTLE_S)
+        theirs = tt.median_s / per
+    else:
+        t = measure(step, sync, budget_s=args.budget)
+    ours = t.median_s / per
+    gflops = (w.flops / ours / 1e9) if w.flops else None
+    row = {"workload": w.name, "group": w.group, "autodiff_s": ours, "pytorch_s": theirs,
+           "ratio": ratio, "gflops": gflops, "backend": args.backend, "device": device,
+           "pytorch_device": (tinfo[0] if torch is not None and w.build_torch else None),
+           "pytorch_note": ("not installed" if torch is None else
+                            "no twin" if w.build_torch is None else None)}
+    if args.backend == "cupy":
+        row.update(gpu_profile(step, per))
+        if theirs is not None and tinfo[0] == "cuda":
+            row.update({f"pytorch_{k}": v for k, v in gpu_profile(tstep, per).items()})
+    return row
+
+
+def _write_json(rows: list, path: str) -> None:
+    """Written whole after every workload, so a run cut short keeps what it measured."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(rows, f, indent=1)
+    os.replace(tmp, path)
 
 
 def header(width: int = 60) -> str:
@@ -129,29 +171,35 @@ def format_row(row: dict, width: int = 60) -> str:
             f"{fmt_time(theirs) if theirs else '-':>12s} {torch_cell:>13s} {ratio_cell:>8s} "
             f"{f'{gflops:8.1f}' if gflops else '':>8s}")
     if "gpu_s" in row:
-        line += (f"  cpu {fmt_time(row['cpu_s'])} gpu {fmt_time(row['gpu_s'])} "
-                 f"launches {row['launches']}")
+        line += "  " + profile_cells(row)
     return line
 
 
-def _gpu_profile(step, per: int) -> dict:
-    """CPU (Python + launch) vs GPU time, and kernel launches per step (GPU backend only)."""
-    from .gpu import count_launches, gpu_time
-    t = gpu_time(step, n_repeat=20, n_warmup=2)
-    launches = count_launches(step)
-    return {"cpu_s": t.cpu_s / per, "gpu_s": t.gpu_s / per,
-            "launches": getattr(launches, "count", None)}
+def profile_cells(row: dict, prefix: str = "") -> str:
+    """'cpu .. gpu .. launches ..' of a profiled row ('n/a' for what could not be measured)."""
+    def t(key):
+        v = row.get(prefix + key)
+        return fmt_time(v).strip() if v is not None else "n/a"
+    launches = row.get(prefix + "launches")
+    return (f"cpu {t('cpu_s')} gpu {t('gpu_s')} launches "
+            f"{'n/a' if launches is None else f'{launches:g}'}")
 
 
 def _reference_rates(rows: list, torch) -> None:
     """The plain cuBLAS GEMM rate (CuPy and PyTorch), the yardstick for matrix-bound steps."""
     from .gpu import cublas_rate, torch_cuda_rate
-    ref = {"workload": "reference: 8192^3 float32 GEMM TFLOP/s", "group": "reference",
-           "cupy_tflops": cublas_rate()}
+    ref = {"workload": "reference: 8192^3 float32 GEMM TFLOP/s", "group": "reference"}
+    rates = [("cupy_tflops", "CuPy", cublas_rate)]
     if torch is not None and torch.cuda.is_available():
-        ref["torch_tflops"] = torch_cuda_rate()
-    print(f"# cuBLAS reference: CuPy {ref['cupy_tflops']:.1f} TFLOP/s"
-          + (f", PyTorch {ref['torch_tflops']:.1f} TFLOP/s" if "torch_tflops" in ref else ""))
+        rates.append(("torch_tflops", "PyTorch", torch_cuda_rate))
+    cells = []
+    for key, who, rate in rates:
+        try:
+            ref[key] = rate()
+            cells.append(f"{who} {ref[key]:.1f} TFLOP/s")
+        except Exception as e:  # noqa: BLE001  (the workload rows stand without it)
+            cells.append(f"{who} failed ({type(e).__name__}: {e})")
+    print("# cuBLAS reference: " + ", ".join(cells))
     rows.append(ref)
 
 

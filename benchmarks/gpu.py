@@ -6,6 +6,8 @@ where the GPU (or the library it needs) is absent.
 - :func:`gpu_time`: ``cupyx.profiler.benchmark`` around a step: median CPU time (Python and
   launch overhead, measured on the host) and median GPU time (CUDA events on the stream).
 - :func:`count_launches`: kernels (and memcpy/memset) launched by one call of a step.
+- :func:`gpu_profile`: both of these for a benchmark row, per step, never raising: what could
+  not be measured is None, with a note saying why (a CUPTI that cannot be used, say).
 - :func:`cublas_rate`: achieved TFLOP/s of a plain CuPy ``a @ b`` (cuBLAS GEMM), the reference
   for the matrix-bound wide-MLP workload.
 - :func:`torch_cuda_rate`: the same measurement with ``torch.matmul`` on CUDA.
@@ -18,8 +20,8 @@ from typing import Callable
 
 import numpy
 
-__all__ = ["GpuTime", "gpu_time", "count_launches", "cublas_rate", "torch_cuda_rate",
-           "pool_peak"]
+__all__ = ["GpuTime", "gpu_time", "count_launches", "gpu_profile", "cublas_rate",
+           "torch_cuda_rate", "pool_peak"]
 
 
 def _cupy():
@@ -70,6 +72,38 @@ def count_launches(fn: Callable[[], object], warmup: int = 1):
     with launch_counter() as c:
         fn()
     return c
+
+
+def gpu_profile(step: Callable[[], object], per: int = 1, n_repeat: int = 20) -> dict:
+    """The GPU profile of one benchmark step, divided by ``per`` (the steps one call makes),
+    like the times: ``cpu_s`` (host: Python and launches), ``gpu_s`` (device, CUDA events),
+    ``launches``/``memcpy``/``memset`` per step, ``launch_method``, the most frequent
+    ``kernels`` (name -> launches per step) where the method names them, and ``notes`` for
+    what failed. Never raises: a failed measurement is None (printed 'n/a')."""
+    out: dict = {"cpu_s": None, "gpu_s": None, "launches": None, "memcpy": None,
+                 "memset": None, "launch_method": None, "kernels": {}, "notes": []}
+    try:
+        t = gpu_time(step, n_repeat=n_repeat, n_warmup=2)
+        out["cpu_s"], out["gpu_s"] = t.cpu_s / per, t.gpu_s / per
+    except Exception as e:  # noqa: BLE001  (reported, not fatal: the row keeps its times)
+        out["notes"].append(f"timing failed: {type(e).__name__}: {e}")
+    try:
+        c = count_launches(step)
+        out["launch_method"] = c.method
+        if c.count is not None:
+            out["launches"] = c.count / per
+            out["memcpy"] = (c.memcpy or 0) / per
+            out["memset"] = (c.memset or 0) / per
+        if c.note:
+            out["notes"].append(c.note)
+        names: dict[str, int] = {}
+        for k in c.kernels:
+            names[k] = names.get(k, 0) + 1
+        top = sorted(names.items(), key=lambda kv: -kv[1])[:15]
+        out["kernels"] = {k: n / per for k, n in top}
+    except Exception as e:  # noqa: BLE001
+        out["notes"].append(f"launch count failed: {type(e).__name__}: {e}")
+    return out
 
 
 def pool_peak(fn: Callable[[], object]) -> dict[str, int]:

@@ -35,15 +35,17 @@ def measure(fn: Callable[[], object], sync: Callable[[], None] = lambda: None,
     return Timing(statistics.median(samples), len(samples), samples)
 
 
-#: Pause before each block of measure_pair: the thread pools of the side that just ran (OpenBLAS,
-#: OpenMP) keep spinning for a while after their last job, and would steal the cores of the
-#: other side's first steps (measured: both sides 2x slower without it on a 2-core machine).
+#: Pause before each block of measure_pair on the CPU: the thread pools of the side that just ran
+#: (OpenBLAS, OpenMP) keep spinning for a while after their last job, and would steal the cores
+#: of the other side's first steps (measured: both sides 2x slower without it on a 2-core
+#: machine). Not on a GPU (``settle_s=0``): an idle pause lets its clocks drop.
 SETTLE_S = 0.2
 
 
-def _block(fn, sync, n: int) -> float:
+def _block(fn, sync, n: int, settle_s: float = SETTLE_S) -> float:
     """Median wall time of ``n`` calls, after letting spinning threads settle."""
-    time.sleep(SETTLE_S)
+    if settle_s:
+        time.sleep(settle_s)
     fn()                                 # the first call after the pause is not timed
     sync()
     samples = []
@@ -58,20 +60,22 @@ def _block(fn, sync, n: int) -> float:
 def measure_pair(fn_a: Callable[[], object], fn_b: Callable[[], object],
                  sync_a: Callable[[], None] = lambda: None,
                  sync_b: Callable[[], None] = lambda: None, budget_s: float = 2.0,
-                 min_rounds: int = 4, max_rounds: int = 400) -> tuple[Timing, Timing, float]:
+                 min_rounds: int = 4, max_rounds: int = 400,
+                 settle_s: float = SETTLE_S) -> tuple[Timing, Timing, float]:
     """Time two implementations of one step interleaved: rounds of a block of ``fn_a`` calls
     and a block of ``fn_b`` calls (the order alternating), for ``2 * budget_s`` in all.
 
     Returns (timing of a, timing of b, median over rounds of a/b). On a shared machine whose
     speed drifts by 2x over seconds, timing one side after the other can move the ratio by as
-    much; the per-round ratio compares the two under the same conditions."""
+    much; the per-round ratio compares the two under the same conditions. ``settle_s``: the
+    pause before each block (:data:`SETTLE_S` on the CPU, 0 on a GPU)."""
     for _ in range(2):
         fn_a()
         fn_b()
     sync_a()
     sync_b()
     # a block lasts about budget/2, so that both see the same machine within a round
-    one = max(_block(fn_a, sync_a, 1), _block(fn_b, sync_b, 1), 1e-7)
+    one = max(_block(fn_a, sync_a, 1, settle_s), _block(fn_b, sync_b, 1, settle_s), 1e-7)
     n = max(1, int(budget_s / 2 / one))
     sa: list[float] = []
     sb: list[float] = []
@@ -80,11 +84,11 @@ def measure_pair(fn_a: Callable[[], object], fn_b: Callable[[], object],
     while len(ratios) < max_rounds and (len(ratios) < min_rounds or
                                         time.perf_counter() - start < 2 * budget_s):
         if len(ratios) % 2:
-            tb = _block(fn_b, sync_b, n)
-            ta = _block(fn_a, sync_a, n)
+            tb = _block(fn_b, sync_b, n, settle_s)
+            ta = _block(fn_a, sync_a, n, settle_s)
         else:
-            ta = _block(fn_a, sync_a, n)
-            tb = _block(fn_b, sync_b, n)
+            ta = _block(fn_a, sync_a, n, settle_s)
+            tb = _block(fn_b, sync_b, n, settle_s)
         sa.append(ta)
         sb.append(tb)
         ratios.append(ta / tb)

@@ -9,6 +9,9 @@ precision in the fused activation backwards, and the RNN's one-hot input project
 checked against formulas written out in NumPy and float64 finite differences."""
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -297,3 +300,26 @@ def test_index_projection_second_order():
     f = lambda w, b: ad.tanh(index_projection(ids, w, b))    # noqa: E731
     assert ad.gradcheck(f, (w, b))
     assert ad.gradgradcheck(f, (w, b))
+
+
+# ----------------------------------------------------------------------------- TF32
+def test_float32_matmul_precision_is_highest_by_default_and_tf32_on_request(monkeypatch):
+    """PyTorch's switch: 'high' sets CuPy's float32 compute type to TF32 (and CUPY_TF32, which
+    CuPy reads at its first product and ``sum_to_trailing`` consults), 'highest' back."""
+    import types
+    calls = []
+    linalg = types.SimpleNamespace(COMPUTE_TYPE_TF32="tf32", COMPUTE_TYPE_DEFAULT="default",
+                                   set_compute_type=lambda dt, kind: calls.append((dt, kind)))
+    monkeypatch.delenv("CUPY_TF32", raising=False)
+    assert ad.get_float32_matmul_precision() == "highest"
+    monkeypatch.setitem(sys.modules, "cupy", types.ModuleType("cupy"))
+    monkeypatch.setitem(sys.modules, "cupy._core", types.SimpleNamespace(_routines_linalg=linalg))
+    ad.set_float32_matmul_precision("high")
+    assert ad.get_float32_matmul_precision() == "high" and os.environ["CUPY_TF32"] == "1"
+    ad.set_float32_matmul_precision("highest")
+    assert ad.get_float32_matmul_precision() == "highest" and os.environ["CUPY_TF32"] == "0"
+    assert calls == [(np.float32, "tf32"), (np.float32, "default")]
+    with pytest.raises(ValueError, match="highest, high, medium.*'fast'"):
+        ad.set_float32_matmul_precision("fast")
+    with pytest.raises(NotImplementedError, match="'medium'"):
+        ad.set_float32_matmul_precision("medium")
