@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
     done = ckpt.load()                              # saved after whole passes (and at the end)
     it = done.get("iters_done", 0)
     history, evals = done.get("train_losses", []), done.get("evals", [])
+    accs = done.get("train_accs", [])
     if done:
         rep.line(f"resumed from {args.resume} at iteration {it}")
     per_pass = len(data.x_train) // args.batch_size
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> dict:
             lv = float(loss.item())
             history.append(lv)
             run_loss += lv
-            run_acc += float((logits.numpy().argmax(1) == yb).mean())
+            accs.append(float((logits.numpy().argmax(1) == yb).mean()))
+            run_acc += accs[-1]
             run_n += 1
             bar.set_postfix(loss=f"{run_loss / run_n:.4f}", acc=f"{run_acc / run_n:.3f}",
                             lr=f"{lr:.4f}", refresh=False)
@@ -197,15 +199,18 @@ def main(argv: list[str] | None = None) -> dict:
                          f"(error {100 * (1 - ta):.2f}%)")
             if it >= iters:
                 break
-        ckpt.save(iters_done=it, train_losses=history, evals=evals, recipe=args.recipe,
-                  iters=iters)
+        ckpt.save(iters_done=it, train_losses=history, train_accs=accs, evals=evals,
+                  recipe=args.recipe, iters=iters)
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test, rep=rep)
     if not evals or evals[-1][0] != it:
         evals.append((it, test_acc))
     sec = (time.perf_counter() - t0) / max(it - done.get("iters_done", 0), 1)
     rep.result(f"final: test loss {test_loss:.4f}  test accuracy {test_acc:.4f}  "
                f"(error {100 * (1 - test_acc):.2f}%) on {source}, {sec * 1000:.0f} ms/iteration")
-    C.plot_run(args.plot, history, {"test": evals}, step="iteration", say=rep.result)
+    k = max(1, len(accs) // 30)
+    running = [(i, float(np.mean(accs[i - k:i]))) for i in range(k, len(accs) + 1, k)]
+    C.plot_run(args.plot, history, {f"train (mean of {k} batches)": running, "test": evals},
+               step="iteration", say=rep.result)
     return {"iters": it, "train_losses": history, "test_loss": test_loss, "test_acc": test_acc,
             "sec_per_iter": sec, "num_parameters": model.num_parameters(), "model": model,
             "source": source}
