@@ -22,7 +22,6 @@ import functools
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np

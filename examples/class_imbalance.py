@@ -61,7 +61,8 @@ class Run:
         ad.manual_seed(seed)
         self.model = nn.Sequential(nn.Linear(x.shape[1], 16), nn.ReLU(), nn.Linear(16, 2))
         self.opt = optim.Adam(self.model.parameters(), lr=lr)
-        self.ds, self.y, self.mode, self.batch, self.seed = TensorDataset(x, y), y, mode, batch, seed
+        self.ds, self.y, self.mode = TensorDataset(x, y), y, mode
+        self.batch, self.seed = batch, seed
         self.weight = None
         if mode == "weighted":
             counts = np.bincount(y, minlength=2)

@@ -30,8 +30,8 @@ from .paths import DatasetNotFoundError
 
 __all__ = ["CIFAR10_CLASSES", "RECORD_BYTES", "TRAIN_FILES", "TEST_FILE", "read_cifar10_binary",
            "write_cifar10_binary", "find_cifar10_dir", "load_cifar10", "per_pixel_mean",
-           "preprocess", "random_crop_flip", "synthetic_cifar", "CIFAR10_URL", "CIFARArrays", "cifar10_arrays",
-           "iterate_minibatches"]
+           "preprocess", "random_crop_flip", "synthetic_cifar", "CIFAR10_URL", "CIFARArrays",
+           "cifar10_arrays", "iterate_minibatches"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")

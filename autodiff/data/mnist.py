@@ -26,9 +26,9 @@ from .download import ChecksumError, default_cache_dir
 from .download import download as _download
 from .paths import DatasetNotFoundError, missing_dirs, remove_empty_dirs
 
-__all__ = ["read_idx", "read_mnist_images", "read_mnist_labels", "write_idx", "load_mnist",
-           "MNIST", "has_mnist_split", "mnist_split", "MNISTSplit", "find_mnist_dir", "MNIST_FILES", "MNIST_SHA256",
-           "MNIST_MIRRORS", "MNIST_MEAN", "MNIST_STD", "LABEL_MAGIC", "IMAGE_MAGIC"]
+__all__ = ["read_idx", "read_mnist_images", "read_mnist_labels", "write_idx", "load_mnist", "MNIST",
+           "has_mnist_split", "mnist_split", "MNISTSplit", "find_mnist_dir", "MNIST_FILES",
+           "MNIST_SHA256", "MNIST_MIRRORS", "MNIST_MEAN", "MNIST_STD", "LABEL_MAGIC", "IMAGE_MAGIC"]
 
 LABEL_MAGIC = 2049
 IMAGE_MAGIC = 2051
