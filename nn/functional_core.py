@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy
 
 import autodiff as ad
-from autodiff.backends import get_array_module, kernels_for
+from autodiff.backends import get_array_module
+from autodiff.ops import linear as _linear
+from autodiff.ops import norm as _norm
 from autodiff.random import generator
-from autodiff.tape import record_rule as record  # issue 12 phase 2: into autodiff/ops
-from autodiff.ops.index import index_add_into
 from autodiff.tensor import Tensor, make
 
-from .input_checks import deferred_check, poison, row_ids
+from .input_checks import deferred_check, row_ids
 
 __all__ = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "softplus",
            "softmax", "log_softmax", "dropout", "batch_norm", "layer_norm", "embedding",
@@ -37,30 +37,13 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: input of shape {tuple(input.shape)} does not match weight "
                          f"of shape {tuple(weight.shape)} (expected input.shape[-1] == "
                          f"{weight.shape[1]})")
-    out = input.data @ weight.data.T
     if bias is None:
-        return record("linear", _linear_bw, out, (input, weight), (input, weight))
+        return _linear.linear(input, weight)
     bias = _t(bias)
     if bias.shape not in ((weight.shape[0],), ()):
         raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not match "
                          f"out_features {weight.shape[0]}")
-    out += bias.data
-    return record("linear", _linear_bw, out, (input, weight, bias), (input, weight))
-
-
-def _linear_bw(ctx, g):
-    x, w = ctx.saved_tensors
-    need = ctx.needs_input_grad
-    gx = ad.matmul(g, w) if need[0] else None
-    gw = gb = None
-    if need[1] or (len(need) > 2 and need[2]):
-        g2 = g if g.ndim == 2 else ad.reshape(g, (-1, g.shape[-1]))
-        if need[1]:
-            x2 = x if x.ndim == 2 else ad.reshape(x, (-1, x.shape[-1]))
-            gw = ad.matmul(ad.transpose(g2), x2) if x.ndim >= 2 else ad.outer(g, x)
-        if len(need) > 2 and need[2]:
-            gb = g2.sum(axis=0) if g.ndim >= 2 else g
-    return (gx, gw) if len(need) == 2 else (gx, gw, gb)
+    return _linear.linear(input, weight, bias)
 
 
 def identity(input: Tensor) -> Tensor:
@@ -171,13 +154,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         dt = input.dtype if input.dtype == numpy.float64 else numpy.float32
         keep = generator(xp).random(input.shape, dtype=dt) >= p
         mask = keep.astype(input.dtype) * input.dtype.type(1.0 / (1.0 - p))
-    return record("dropout", _mul_attrs_bw, input.data * mask, (input,), attrs=mask)
-
-
-def _mul_attrs_bw(ctx, g):
-    """The gradient times the constant array ``ctx.attrs`` (dropout's mask, embedding's
-    per-lookup gradient scale)."""
-    return (ad.mul(g, make(ctx.attrs)),)
+    return _linear.dropout(input, mask)
 
 
 # ------------------------------------------------------------------------------------ batch norm
@@ -220,16 +197,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             shift = ad.add(shift, bias)
         return ad.add(ad.mul(input, ad.reshape(scale, shape)), ad.reshape(shift, shape))
 
-    axes = (0,) + tuple(range(2, input.ndim))
     n = input.data.size // C
     if n <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {tuple(input.shape)}")
-    x = input.data
-    k = kernels_for(x)      # CUDA kernels on the GPU, numba on the CPU
-    out, mean, invstd, var = k.batch_norm_forward(x, None if weight is None else weight.data,
-                                                  None if bias is None else bias.data, eps,
-                                                  return_var=True)
+    out, mean, var = _norm.batch_norm(input, weight, bias, eps)
     if running_mean is not None:
         running_mean.data[...] = ((1 - momentum) * running_mean.data +
                                   momentum * mean).astype(running_mean.dtype)
@@ -239,55 +211,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         running_var.data[...] = ((1 - momentum) * running_var.data +
                                  momentum * unbiased).astype(running_var.dtype)
         ad.increment_version(running_var)
-    inputs = [input]
-    if weight is not None:
-        inputs.append(weight)
-    if bias is not None:
-        inputs.append(bias)
-    saved = (input, weight) if weight is not None else (input,)
-    return record("batch_norm", _batch_norm_bw, out.astype(input.dtype, copy=False),
-                  tuple(inputs), saved,
-                  attrs=(axes, shape, eps, mean, invstd, weight is not None, bias is not None, k))
-
-
-def _batch_norm_bw(ctx, g):
-    axes, shape, eps, mean_a, invstd_a, has_w, has_b, k = ctx.attrs
-    saved = ctx.saved_tensors
-    x = saved[0]
-    w = saved[1] if has_w else None
-    need = ctx.needs_input_grad
-    if not ad.is_grad_enabled():
-        # first order: two passes of raw array math (per-channel sums, then grad_input)
-        gx, s2, s1 = k.batch_norm_backward(x.data, g.data, w.data if has_w else None, mean_a,
-                                           invstd_a, bool(need[0]))
-        dt = x.dtype
-        grads = [make(gx) if need[0] else None]
-        if has_w:
-            grads.append(make(s2.astype(dt)) if need[1] else None)
-        if has_b:
-            grads.append(make(s1.astype(dt)) if need[-1] else None)
-        return tuple(grads)
-    # create_graph: rebuild the statistics from x with Tensor ops so that the result is
-    # differentiable in x as well
-    mean = ad.mean(x, axes, True)
-    centred = ad.sub(x, mean)
-    invstd = ad.div(1.0, ad.sqrt(ad.add(ad.mean(ad.mul(centred, centred), axes, True), eps)))
-    xhat = ad.mul(centred, invstd)
-    n = x.data.size // x.shape[1]
-    grads = []
-    if need[0]:
-        gxhat = ad.mul(g, ad.reshape(w, shape)) if has_w else g
-        s1 = ad.sum(gxhat, axes, True)
-        s2 = ad.sum(ad.mul(gxhat, xhat), axes, True)
-        inner = ad.sub(ad.sub(ad.mul(gxhat, float(n)), s1), ad.mul(xhat, s2))
-        grads.append(ad.mul(inner, ad.div(invstd, float(n))))
-    else:
-        grads.append(None)
-    if has_w:
-        grads.append(ad.sum(ad.mul(g, xhat), axes) if need[1] else None)
-    if has_b:
-        grads.append(ad.sum(g, axes) if need[-1] else None)
-    return tuple(grads)
+    return out
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
@@ -338,8 +262,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm=No
         padding_idx %= num
     if max_norm is not None:
         _embedding_renorm_(weight, idx, float(max_norm), float(norm_type))
-    out = record("embedding", _embedding_bw, poison(xp.take(weight.data, idx, axis=0), bad),
-                 (weight,), attrs=(idx, weight.shape))
+    out = _linear.embedding(weight, idx, bad)
     if padding_idx is None and not scale_grad_by_freq:
         return out
     scale = xp.ones(idx.shape, weight.dtype)
@@ -348,14 +271,7 @@ def embedding(input, weight: Tensor, padding_idx: int | None = None, max_norm=No
         scale = (1.0 / counts[idx]).astype(weight.dtype)
     if padding_idx is not None:
         scale = xp.where(idx == padding_idx, 0, scale).astype(weight.dtype, copy=False)
-    return record("embedding_grad_scale", _mul_attrs_bw, out.data, (out,), attrs=scale[..., None])
-
-
-def _embedding_bw(ctx, g):
-    """The rows of the gradient added into a zero table at their indices (a scatter-add,
-    differentiable again: its VJP gathers the rows)."""
-    idx, shape = ctx.attrs
-    return (index_add_into(g, shape, (idx,), True),)
+    return _linear.embedding_grad_scale(out, scale[..., None])
 
 
 def _embedding_renorm_(weight: Tensor, idx, max_norm: float, norm_type: float) -> None:

@@ -21,7 +21,6 @@ PACKAGES = {"autodiff": ROOT / "autodiff", "autodiff.backends": ROOT / "backends
 # issue 12 moves them into autodiff/ops (and their kernels behind backends.kernels_for), and
 # empties this list. module -> the imports it is allowed until then.
 PHASE2_NN_IMPORTS = {
-    "autodiff.nn.functional_core": {"autodiff.tape"},
     "autodiff.nn.functional_rnn": {"autodiff.tape", "autodiff.backends.jit",
                                    "autodiff.backends.pool"},
     "autodiff.nn.losses": {"autodiff.tape"},

@@ -27,6 +27,7 @@ from autodiff import functional, hessian, nn, optim
 from autodiff.function import FunctionCtx
 from autodiff.nn import functional as F
 from autodiff.ops import PRIMITIVES, Primitive
+from autodiff.ops import linear as ops_linear
 from autodiff.ops import pool as ops_pool
 from autodiff.ops.index import index_add_into
 from autodiff.ops.linalg import _einsum_diagonal
@@ -35,7 +36,7 @@ from autodiff.backends import cupy_backend
 # The primitives nn/ still records with ad hoc rules; phase 2 of issue 12 registers them (and
 # removes them from here).
 PHASE2_UNREGISTERED = {
-    "linear", "dropout", "batch_norm", "embedding", "embedding_grad_scale", "rnn_tanh_sequence",
+    "rnn_tanh_sequence",
     "rnn_relu_sequence", "lstm_sequence", "gru_sequence", "index_projection", "nll_loss",
     "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits"}
 
@@ -68,6 +69,9 @@ class Row:
     inputs: tuple                  # float64 sample arrays
     tol: dict = field(default_factory=dict)   # gradcheck arguments where float64 is not kept
     gpu: bool = False              # needs CuPy and a GPU
+    # a primitive whose VJP is declared rather than the forward's derivative (a gradient
+    # scale): a composite of other primitives with that VJP, to check it against
+    grad_like: Callable | None = None
 
     @property
     def id(self) -> str:
@@ -77,6 +81,8 @@ class Row:
 _IDX = (np.array([0, 2, 0]),)      # a repeated index: its gradients must add up
 _COND = np.array([[True, False, True], [False, False, True]])
 # flat 3*3 indices of 2x2 windows: a repeated one (its gradients add) and -1 (padding)
+_MASK = np.array([[2.0, 0.0, 2.0], [0.0, 2.0, 2.0]])      # dropout's mask at p = 0.5
+_IDS = np.array([[3, 0], [3, 1]])                        # a repeated row: its gradients add
 _POOL_IDX = np.array([[[[4, 4], [0, 8]], [[2, -1], [7, 3]]]])
 
 ROWS = [
@@ -151,6 +157,14 @@ ROWS = [
         (_rng(3).permutation(24).reshape(1, 2, 3, 4) / 10.0,)),
     Row("max_pool2d_scatter", lambda g: ops_pool.pool_scatter(g, _POOL_IDX, (1, 2, 3, 3)),
         (U(1, 2, 2, 2),)),
+    # dense layers
+    Row("linear", lambda x, w, b: F.linear(x, w, b), (U(2, 3, 4), U(5, 4, seed=1), U(5, seed=2))),
+    Row("dropout", lambda x: ops_linear.dropout(x, _MASK), (U(2, 3),)),
+    Row("embedding", lambda w: F.embedding(ad.tensor(_IDS), w), (U(4, 3),)),
+    Row("embedding_grad_scale", lambda x: ops_linear.embedding_grad_scale(x, _MASK), (U(2, 3),),
+        grad_like=lambda x: x * ad.tensor(_MASK)),
+    Row("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+        (U(3, 2, 2), P(2, seed=1), U(2, seed=2))),
     Row("max_pool2d_gather", lambda x: ops_pool.pool_gather(x, _POOL_IDX, (1, 2, 3, 3)),
         (U(1, 2, 3, 3),)),
 ]
@@ -222,8 +236,23 @@ def test_op_records_its_row(row):
 @pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
 def test_first_and_second_derivatives(row):
     xs = _leaves(row)
+    if row.grad_like is not None:
+        _check_declared_vjp(row, xs)
+        return
     assert ad.gradcheck(row.fn, xs, **row.tol)
     assert ad.gradgradcheck(row.fn, xs, **row.tol)
+
+
+def _check_declared_vjp(row: Row, xs: list) -> None:
+    """The row's VJP equals its ``grad_like`` composite's for a random output gradient, and is
+    differentiable again (second order by finite differences in that gradient)."""
+    out = row.fn(*xs)
+    g = ad.tensor(U(*out.shape, seed=7), requires_grad=True)
+    got = ad.grad(out, xs, g, create_graph=True)
+    want = ad.grad(row.grad_like(*xs), xs, g)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12)
+    assert ad.gradcheck(lambda gg: ad.grad(row.fn(*xs), xs, gg, create_graph=True)[0], [g])
 
 
 # ----------------------------------------------------------------------------- representative run
