@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+
+# every test on each backend (the cupy run skips without a GPU)
+pytestmark = pytest.mark.usefixtures("backend")
 from autodiff.backends import im2col as K
 from autodiff.nn import functional as F
 from ref_conv import conv2d_direct, conv2d_direct_vjp, conv2d_shifted, fold_direct, unfold_direct
@@ -78,9 +81,11 @@ def test_conv2d_gradcheck(case):
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c[10] == 1])
-def test_conv2d_blocked_route_with_ragged_chunks(case, monkeypatch):
+def test_conv2d_blocked_route_with_ragged_chunks(case, monkeypatch, backend):
     """The cache-blocked route (batch cut into chunks of 2 images, the last one short) against
     the definition (values) and finite differences (gradients of input, weight and bias)."""
+    if backend != "numpy":
+        pytest.skip("the blocked route is the CPU's")
     from autodiff.backends import conv_blocked as CB
     if not CB.HAVE_NUMBA:
         pytest.skip("the blocked route needs numba")

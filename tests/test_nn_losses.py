@@ -11,6 +11,9 @@ import pytest
 import ref_losses as R
 
 import autodiff as ad
+
+# every test on each backend (the cupy run skips without a GPU)
+pytestmark = pytest.mark.usefixtures("backend")
 from autodiff import nn
 from autodiff.nn import functional as F
 from autodiff.nn import losses
@@ -323,11 +326,12 @@ def test_bad_input_errors():
         F.mse_loss(ad.randn(4, 3), ad.randn(4, 1))
     with pytest.raises(ValueError, match="reduction"):
         F.l1_loss(ad.randn(2), ad.randn(2), reduction="avg")
-    with pytest.raises(ValueError, match=r"target label 3 is out of range for 3 classes"):
-        F.cross_entropy(ad.randn(2, 3), ad.tensor([0, 3]))
+    with ad.detect_anomaly(), pytest.raises(ValueError, match=r"target label 3 is out of "
+                                                               r"range for 3 classes"):
+        F.cross_entropy(ad.randn(2, 3), ad.tensor([0, 3]))   # (a GPU checks only then)
     with pytest.raises(ValueError, match=r"cross_entropy.*\(2, 3\).*target shape \(3,\)"):
         F.cross_entropy(ad.randn(2, 3), ad.tensor([0, 1, 2]))
-    with pytest.raises(ValueError, match="nll_loss.*out of range"):
+    with ad.detect_anomaly(), pytest.raises(ValueError, match="nll_loss.*out of range"):
         F.nll_loss(ad.randn(2, 3), ad.tensor([-1, 0]))
     with pytest.raises(ValueError, match="cross_entropy: ignore_index .* probability targets"):
         F.cross_entropy(_t(_CE_X), _t(_CE_P), ignore_index=0)
@@ -335,12 +339,13 @@ def test_bad_input_errors():
         F.cross_entropy(_t(_CE_X), _t(_CE_T), weight=_t(W3))
     with pytest.raises(ValueError, match="huber_loss: delta must be positive, got 0"):
         F.huber_loss(_t(_REG_X), _t(_REG_X), delta=0.0)
-    with pytest.raises(ValueError, match="binary_cross_entropy: .*probabilities"):
+    with ad.detect_anomaly(), pytest.raises(ValueError, match="binary_cross_entropy: .*probabi"):
         F.binary_cross_entropy(_t([1.5]), _t([1.0]))
     with pytest.raises(ValueError, match="binary_cross_entropy_with_logits: weight of shape "
                                          r"\(2,\) does not broadcast to the input shape \(4, 3\)"):
         F.binary_cross_entropy_with_logits(_t(_BCE_X), _t(_BCE_Y), pos_weight=_t([1.0, 2.0]))
-    with pytest.raises(ValueError, match="hinge_loss: target labels must be -1 or \\+1"):
+    with ad.detect_anomaly(), \
+            pytest.raises(ValueError, match="hinge_loss: target labels must be -1 or \\+1"):
         F.hinge_loss(_t(_HE_X[0]), _t([1.0, 0.0, 1.0, 1.0]))
     with pytest.raises(ValueError, match="multi_margin_loss: only p = 1 and p = 2"):
         F.multi_margin_loss(_t(_CE_X), _t(_CE_T), p=3)

@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+
+# every test on each backend (the cupy run skips without a GPU)
+pytestmark = pytest.mark.usefixtures("backend")
 from autodiff.nn import functional as F
 
 
