@@ -17,6 +17,11 @@ from autodiff.backends import cupy_backend
 BACKENDS = ["numpy"] + (["cupy"] if cupy_backend.is_available() else [])
 #: AUTODIFF_CUPY_STANDIN=1 without a GPU: the ``cupy`` parameter runs on tests/cupy_standin.py
 STANDIN = os.environ.get("AUTODIFF_CUPY_STANDIN") == "1" and "cupy" not in BACKENDS
+if STANDIN and os.environ.get("AUTODIFF_BACKEND", "").lower() == "cupy":
+    # a CPU rehearsal of the GPU run (AUTODIFF_BACKEND=cupy): the stand-in for the whole session
+    import cupy_standin
+    _REHEARSAL = cupy_standin.activated()    # kept: its exit would undo the patches
+    _REHEARSAL.__enter__()
 _SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

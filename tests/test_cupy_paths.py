@@ -238,6 +238,21 @@ def test_training_step_makes_no_host_synchronisation(standin):
     assert np.isfinite(loss.item())
 
 
+def test_cumulative_batch_norm_reads_no_count_on_the_host(standin):
+    """momentum=None (the running statistics are the average over the batches seen) without
+    reading num_batches_tracked back: the running mean is the mean of the batch means."""
+    rng = np.random.default_rng(8)
+    xs = [rng.standard_normal((6, 3)).astype(np.float32) for _ in range(3)]
+    bn = nn.BatchNorm1d(3, momentum=None).to("cuda")
+    with cupy_standin.counting_syncs() as syncs:
+        for x in xs:
+            bn(_on(x, "cuda"))
+    assert syncs == []
+    np.testing.assert_allclose(bn.running_mean.numpy(), np.mean([x.mean(0) for x in xs], 0),
+                               rtol=1e-5, atol=1e-6)
+    assert bn.running_mean.dtype == np.float32 and int(bn.num_batches_tracked.item()) == 3
+
+
 # ----------------------------------------------------------------------------- dtypes
 def test_float32_work_makes_no_float64_temporaries(standin):
     rng = np.random.default_rng(4)
@@ -323,3 +338,17 @@ def test_float32_matmul_precision_is_highest_by_default_and_tf32_on_request(monk
         ad.set_float32_matmul_precision("fast")
     with pytest.raises(NotImplementedError, match="'medium'"):
         ad.set_float32_matmul_precision("medium")
+
+
+def test_prod_backward_on_the_gpu_reads_nothing_back(dev):
+    """The gradient of prod with no zero, one zero and two zeros in the reduced slice (rows),
+    against the closed form prod_{j != i} x_j; on the GPU without a host synchronisation."""
+    a = np.array([[2.0, 3.0, 0.5, -1.0], [2.0, 0.0, 4.0, 3.0], [0.0, 5.0, 0.0, 1.0]],
+                 np.float32)
+    x = _on(a, dev, grad=True)
+    with cupy_standin.counting_syncs() as syncs:
+        ad.prod(x, 1).sum().backward()
+    if dev == "cuda":
+        assert syncs == []
+    ref = np.array([[np.prod(np.delete(r, i)) for i in range(4)] for r in a])
+    np.testing.assert_allclose(x.grad.numpy(), ref, rtol=1e-6)

@@ -12,6 +12,7 @@ import numpy
 
 from ..backends import array_ops, get_array_module
 from ..dtypes import get_default_dtype
+from ..grad_mode import STATE
 from ..tape import record
 from ..tensor import Tensor, make
 from ._util import as_t, norm_axis
@@ -135,10 +136,26 @@ def _prod_bw(ctx, g):
     axes, keep = ctx.attrs
     shape = x.shape
     g_full = expand_reduced(g, shape, axes, keep)
+    if not STATE.enabled and get_array_module(x.data) is not numpy:
+        # first order on a GPU: no host read of whether x has zeros
+        return (mul(g_full, make(_prod_of_others_first_order(x.data, axes))),)
     if not bool((x.data == 0).any()):
         # prod_{j != i} x_j = out / x_i; differentiable again (d(out / x_i)/dx_i = 0)
         return (mul(g_full, div(expand_reduced(out, shape, axes, keep), x)),)
     return (mul(g_full, _prod_of_others(x, axes)),)
+
+
+def _prod_of_others_first_order(x, axes: tuple):
+    """prod_{j != i} x_j over ``axes`` for every i, as an array (no graph): out / x_i where the
+    reduced slice has no zero, the product of the nonzeros at a lone zero (0 elsewhere), 0
+    everywhere with two zeros or more. Exact, elementwise, no synchronisation."""
+    xp = get_array_module(x)
+    zero = x == 0
+    n_zero = zero.sum(axis=axes, keepdims=True)
+    safe = xp.where(zero, 1, x)
+    p_nonzero = safe.prod(axis=axes, keepdims=True)
+    out = xp.where(n_zero == 0, p_nonzero / safe, xp.where((n_zero == 1) & zero, p_nonzero, 0))
+    return out.astype(x.dtype, copy=False)
 
 
 def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:

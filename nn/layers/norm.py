@@ -1,6 +1,8 @@
 """Layer modules: BatchNorm1d, BatchNorm2d (running statistics, momentum, affine) and LayerNorm."""
 from __future__ import annotations
 
+import numpy
+
 import autodiff as ad
 from autodiff.tensor import Tensor
 
@@ -80,8 +82,10 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.data += 1
             ad.increment_version(self.num_batches_tracked)
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked.item())
+            if self.momentum is None:   # cumulative average; on the device: no host read
+                n = self.num_batches_tracked.data
+                factor = (1.0 / n).astype(self.running_mean.dtype if self.running_mean
+                                          is not None else numpy.float32)
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
         return self._batch_norm(input, self.running_mean if track else None,
