@@ -25,10 +25,16 @@ def initial_seed() -> int:
 
 
 def _cupy_rng(reset: bool = False):
+    """The CuPy generator of the current device (its state lives in that device's memory),
+    each device's seeded with the one seed, as PyTorch's ``manual_seed`` seeds every GPU."""
     import cupy
     if _state["cupy"] is None or reset:
-        _state["cupy"] = cupy.random.default_rng(_state["seed"])
-    return _state["cupy"]
+        _state["cupy"] = {}
+    dev = cupy.cuda.Device().id
+    gen = _state["cupy"].get(dev)
+    if gen is None:
+        gen = _state["cupy"][dev] = cupy.random.default_rng(_state["seed"])
+    return gen
 
 
 def generator(xp):

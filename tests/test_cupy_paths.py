@@ -352,3 +352,33 @@ def test_prod_backward_on_the_gpu_reads_nothing_back(dev):
         assert syncs == []
     ref = np.array([[np.prod(np.delete(r, i)) for i in range(4)] for r in a])
     np.testing.assert_allclose(x.grad.numpy(), ref, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- devices
+def test_cupy_generator_per_device(monkeypatch):
+    """One generator per GPU (a generator's state lives on the device that made it), all
+    seeded with the one seed; manual_seed starts them all again."""
+    import types
+
+    import autodiff.random as adrandom
+    current = [0]
+    made = []
+
+    def default_rng(seed):
+        made.append((current[0], seed))
+        return object()
+    cupy = types.ModuleType("cupy")
+    cupy.cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(id=current[0]))
+    cupy.random = types.SimpleNamespace(default_rng=default_rng)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(adrandom._state, "cupy", None)
+    ad.manual_seed(7)
+    g0 = adrandom.generator(cupy)
+    current[0] = 1
+    g1 = adrandom.generator(cupy)
+    assert g0 is not g1 and adrandom.generator(cupy) is g1
+    current[0] = 0
+    assert adrandom.generator(cupy) is g0
+    assert made == [(0, 7), (1, 7)]
+    ad.manual_seed(8)                     # re-seeds: new generators, made again on demand
+    assert adrandom.generator(cupy) is not g0 and made[-1] == (0, 8)
