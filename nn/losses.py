@@ -5,16 +5,15 @@ PyTorch's names, signatures and semantics; ``reduction`` is ``'mean'``, ``'sum'`
 ``ValueError`` naming the loss and the shapes.
 
 ``nll_loss`` (hence ``cross_entropy`` with class labels), ``binary_cross_entropy`` and
-``binary_cross_entropy_with_logits`` are primitives with hand-written backward rules written
-with Tensor ops (so double backward works); the others are composites.
+``binary_cross_entropy_with_logits`` run the primitives of ``autodiff/ops/loss.py`` (here: their
+argument checks, label validation, weights and reductions); the others are composites.
 """
 from __future__ import annotations
 
 import numpy
 
 import autodiff as ad
-from autodiff.backends import kernels_for
-from autodiff.tape import record_rule as record  # issue 12 phase 2: into autodiff/ops
+from autodiff.ops import loss as _loss
 from autodiff.tensor import Tensor, make
 
 from .input_checks import array_like, checks_now, deferred_check, poison
@@ -163,35 +162,13 @@ def _nll(input: Tensor, target, weight, ignore_index: int, reduction: str,
     if bad is not None:             # out-of-range labels (GPU): read row 0, poison with NaN
         vf = vf & ~bad.reshape(-1)
     safe = xp.where(vf, tf, 0)
-    rows = xp.arange(tf.shape[0])
     coef = vf.astype(input.dtype)
     if w is not None:
         coef = coef * w[safe]
     if bad is not None:
         coef = poison(coef, bad.reshape(-1))
-    picked = x2.data[rows, safe]
-    if reduction == "mean":
-        total = coef.sum()
-        with numpy.errstate(invalid="ignore", divide="ignore"):
-            # 0/0 = nan when no target counts (all ignored, or none), as PyTorch; the ignored
-            # ones still get a zero gradient, not nan
-            out = -(picked * coef).sum() / total
-            coef = xp.where(vf, coef / total, 0)
-    else:
-        vals = -(picked * coef)
-        out = vals.sum() if reduction == "sum" else vals.reshape(t.shape)
-    return record("nll_loss", _nll_bw, xp.asarray(out, dtype=input.dtype), (x2,),
-                  attrs=(rows, safe, coef, reduction, t.shape, x2.shape))
-
-
-def _nll_bw(ctx, g):
-    rows, safe, coef, reduction, tshape, xshape = ctx.attrs
-    xp = g.xp
-    scatter = xp.zeros(xshape, g.dtype)
-    scatter[rows, safe] = -coef
-    if reduction == "none":
-        g = ad.reshape(g, (-1, 1))
-    return (ad.mul(g, make(scatter)),)
+    total = coef.sum() if reduction == "mean" else None
+    return _loss.nll_loss(x2, safe, coef, total, reduction, t.shape)
 
 
 def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
@@ -265,40 +242,8 @@ def _fused_cross_entropy(input: Tensor, target, ignore_index: int,
     """Cross-entropy with class labels as one primitive over the backend's fused softmax-CE
     kernels (``kernels_for``), or None where the backend has none."""
     t, valid, _, _ = _labels("cross_entropy", input, target, ignore_index)
-    x2 = _classes_last(input)
-    k = kernels_for(x2.data, t)
-    if k.softmax_cross_entropy_forward is None:
-        return None
-    tf = t.reshape(-1)
-    loss, prob = k.softmax_cross_entropy_forward(x2.data, tf, ignore_index)
-    out = loss.reshape(t.shape) if reduction == "none" else loss.sum()
-    count = None
-    if reduction == "mean":
-        n = valid.sum(dtype=input.dtype)
-        out = out / n               # 0/0 = nan when every target is ignored, as PyTorch
-        count = input.xp.asarray(input.xp.maximum(n, 1))   # ... and gradient 0
-    return record("cross_entropy", _fused_cross_entropy_bw,
-                  input.xp.asarray(out, dtype=input.dtype), (x2,), (x2,),
-                  attrs=(k, prob, tf, ignore_index, count))
-
-
-def _fused_cross_entropy_bw(ctx, g):
-    k, prob, tf, ignore_index, count = ctx.attrs
-    # the upstream gradient of each row's loss: (N,) for 'none', a 0-d array otherwise
-    gr = g if g.ndim == 0 else ad.reshape(g, (-1,))
-    if count is not None:
-        gr = ad.div(gr, make(count))
-    if not ad.is_grad_enabled():         # first order: the kernel
-        return (make(k.softmax_cross_entropy_backward(prob, tf, gr.data, ignore_index)),)
-    # create_graph: softmax(x) - onehot(t) on the kept rows, with Tensor ops
-    (x2,) = ctx.saved_tensors
-    xp = x2.xp
-    valid = tf != ignore_index
-    onehot = xp.zeros(x2.shape, x2.dtype)
-    onehot[xp.arange(tf.shape[0]), xp.where(valid, tf, 0)] = valid
-    rows = make(valid.astype(x2.dtype)[:, None])
-    diff = ad.mul(ad.sub(ad.softmax(x2, dim=1), make(onehot)), rows)
-    return (ad.mul(diff, gr if gr.ndim == 0 else ad.reshape(gr, (-1, 1))),)
+    return _loss.cross_entropy(_classes_last(input), t.reshape(-1), ignore_index, reduction,
+                               t.shape)
 
 
 # ------------------------------------------------------------------------------------ binary
@@ -321,34 +266,15 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,
     _check_reduction("binary_cross_entropy", reduction)
     input, target = _pair("binary_cross_entropy", input, target)
     x = input.data
-    xp = input.xp
     # on a GPU outside anomaly mode a value outside [0, 1] is not looked for: its log is NaN
     if x.size and checks_now(x) and bool(((x < 0) | (x > 1)).any()):
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
                          "use binary_cross_entropy_with_logits for logits")
-    with numpy.errstate(divide="ignore"):
-        lx = xp.maximum(xp.log(x), -100)
-        l1x = xp.maximum(xp.log1p(-x), -100)
-    loss = make(-(target.data * lx + (1 - target.data) * l1x))
-    out = record("binary_cross_entropy", _bce_bw, loss.data, (input, target), (input, target),
-                 attrs=(lx, l1x))
+    out = _loss.binary_cross_entropy(input, target)
     w = _weight_like("binary_cross_entropy", weight, input)
     if w is not None:
         out = ad.mul(out, w)
     return _reduce(out, reduction)
-
-
-def _bce_bw(ctx, g):
-    x, t = ctx.saved_tensors
-    lx, l1x = ctx.attrs
-    nx, nt = ctx.needs_input_grad
-    gx = gt = None
-    if nx:
-        denom = ad.clip(ad.mul(x, ad.sub(1.0, x)), 1e-12)
-        gx = ad.mul(g, ad.div(ad.sub(x, t), denom))
-    if nt:
-        gt = ad.mul(g, make(l1x - lx))
-    return gx, gt
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
@@ -359,49 +285,13 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight=None,
     as PyTorch). The gradient is sigmoid(x) - t exactly (at x = 0 too)."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
     input, target = _pair("binary_cross_entropy_with_logits", input, target)
-    xp = input.xp
-    x, t = input.data, target.data
-    # (1 - t) softplus(x) + p t softplus(-x): equal to max(x, 0) - x t + log1p(exp(-|x|))
-    # (p = 1) and to PyTorch's pos_weight form, without cancellation for large |x|
-    tail = xp.log1p(xp.exp(-xp.abs(x)))
-    sp_pos = xp.maximum(x, 0) + tail
-    sp_neg = xp.maximum(-x, 0) + tail
-    inputs = [input, target]
-    if pos_weight is None:
-        loss = (1 - t) * sp_pos + t * sp_neg
-    else:
-        pw = _weight_like("binary_cross_entropy_with_logits", pos_weight, input)
-        inputs.append(pw)
-        loss = (1 - t) * sp_pos + pw.data * t * sp_neg
-    out = record("binary_cross_entropy_with_logits", _bce_logits_bw,
-                 xp.asarray(loss, dtype=input.dtype), tuple(inputs), tuple(inputs))
+    pw = None if pos_weight is None else \
+        _weight_like("binary_cross_entropy_with_logits", pos_weight, input)
+    out = _loss.binary_cross_entropy_with_logits(input, target, pw)
     w = _weight_like("binary_cross_entropy_with_logits", weight, input)
     if w is not None:
         out = ad.mul(out, w)
     return _reduce(out, reduction)
-
-
-def _bce_logits_bw(ctx, g):
-    saved = ctx.saved_tensors
-    x, t = saved[0], saved[1]
-    pw = saved[2] if len(saved) > 2 else None
-    need = ctx.needs_input_grad
-    s = ad.sigmoid(x)
-    out = []
-    if pw is None:
-        out.append(ad.mul(g, ad.sub(s, t)) if need[0] else None)
-        out.append(ad.mul(g, ad.neg(x)) if need[1] else None)
-        return tuple(out)
-    lw = ad.add(ad.mul(ad.sub(pw, 1.0), t), 1.0)
-    # d/dx = (1 - t) - lw * sigmoid(-x) = (1 - t) - lw (1 - s)
-    if need[0]:
-        out.append(ad.mul(g, ad.sub(ad.sub(1.0, t), ad.mul(lw, ad.sub(1.0, s)))))
-    else:
-        out.append(None)
-    spn = ad.softplus(ad.neg(x))
-    out.append(ad.mul(g, ad.add(ad.neg(x), ad.mul(ad.sub(pw, 1.0), spn))) if need[1] else None)
-    out.append(ad.mul(g, ad.mul(t, spn)) if need[2] else None)
-    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------ margins

@@ -23,7 +23,6 @@ PACKAGES = {"autodiff": ROOT / "autodiff", "autodiff.backends": ROOT / "backends
 PHASE2_NN_IMPORTS = {
     "autodiff.nn.functional_rnn": {"autodiff.tape", "autodiff.backends.jit",
                                    "autodiff.backends.pool"},
-    "autodiff.nn.losses": {"autodiff.tape"},
 }
 
 
