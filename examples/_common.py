@@ -190,6 +190,24 @@ class Reporter:
 
 
 # ------------------------------------------------------------------------------ checkpoints
+class Params:
+    """Named tensors (fitted by hand, outside an ``nn.Module``) as one checkpoint entry."""
+
+    def __init__(self, **tensors: ad.Tensor) -> None:
+        self.tensors = tensors
+
+    def state_dict(self) -> dict:
+        return {k: t.detach() for k, t in self.tensors.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        with ad.no_grad():
+            for k, t in self.tensors.items():
+                v = state[k]
+                t.data[...] = v.numpy() if hasattr(v, "numpy") else v
+        for t in self.tensors.values():
+            ad.increment_version(t)
+
+
 class Checkpoint:
     """``--save``/``--resume`` for one script.
 

@@ -9,7 +9,7 @@ its second derivative vanishes and the Hessian with respect to the weights is la
 positive definite, independent of the data. This script trains the SVM by subgradient descent,
 then computes the Hessian w.r.t. w two ways -- explicitly with ``ad.functional.hessian`` and
 through ``autodiff.hessian`` (Lanczos on Hessian-vector products, and Hutchinson's trace) -- and
-checks both against lam * I.
+checks both against lam * I. ``--save``/``--resume`` keep w, b and the step count.
 
     python examples/hessian_svm.py [--n 200] [--d 5] [--lam 0.1] [--steps 300]
 """
@@ -53,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                    help="subgradient step at t = 0 (decays as 1/sqrt(1 + t))")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--quiet", action="store_true", help="print nothing")
+    p.add_argument("--save", metavar="PATH", default=None,
+                   help="write w, b and the step count to PATH every 100 steps")
+    p.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue the training saved in PATH up to --steps")
     args = p.parse_args(argv)
     say = (lambda *a: None) if args.quiet else print
 
@@ -61,14 +65,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     w = ad.zeros(args.d, dtype=ad.float64, requires_grad=True)
     b = ad.zeros((), dtype=ad.float64, requires_grad=True)
     lam = args.lam
+    ckpt = C.Checkpoint("hessian_svm", args, weights=C.Params(w=w, b=b))
+    start = ckpt.load().get("step", 0)
 
-    for t in range(args.steps):  # subgradient descent with a 1/sqrt(t) step
+    for t in range(start, args.steps):  # subgradient descent with a 1/sqrt(t) step
         loss = svm_loss(w, b, x, y, lam)
         gw, gb = ad.grad(loss, [w, b])
         step = args.lr / np.sqrt(1.0 + t)
         with ad.no_grad():
             w -= step * gw
             b -= step * gb
+        if (t + 1) % 100 == 0 or t + 1 == args.steps:
+            ckpt.save(step=t + 1)
     loss = svm_loss(w, b, x, y, lam).item()
     with ad.no_grad():
         margins = (y * (x @ w + b)).numpy()

@@ -37,32 +37,21 @@ class LegendrePolynomial3(ad.Function):
         return grad_output * 1.5 * (5 * x ** 2 - 1)
 
 
-class Coefficients:
-    """a, b, c, d of y = a + b * P3(c + d x), from the documents' starting point, with
-    ``state_dict``/``load_state_dict`` for checkpoints."""
-
-    def __init__(self) -> None:
-        self.params = {k: ad.tensor(v, requires_grad=True)
-                       for k, v in (("a", 0.0), ("b", -1.0), ("c", 0.0), ("d", 0.3))}
-
-    def state_dict(self) -> dict:
-        return {k: p.detach() for k, p in self.params.items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        with ad.no_grad():
-            for k, p in self.params.items():
-                p.data[...] = state[k].numpy()
+def coefficients() -> C.Params:
+    """a, b, c, d of y = a + b * P3(c + d x), from the documents' starting point."""
+    return C.Params(**{k: ad.tensor(v, requires_grad=True)
+                       for k, v in (("a", 0.0), ("b", -1.0), ("c", 0.0), ("d", 0.3))})
 
 
 def fit(steps: int = 2000, lr: float = 5e-6, log_every: int = 100, verbose: bool = True,
-        graph: str | None = None, coefficients: Coefficients | None = None, start: int = 0,
+        graph: str | None = None, coeffs: C.Params | None = None, start: int = 0,
         history: list | None = None, on_log: Callable[[int, list], None] | None = None) -> dict:
-    """Gradient descent from step ``start`` to ``steps`` on ``coefficients`` (fresh ones by
+    """Gradient descent from step ``start`` to ``steps`` on ``coeffs`` (fresh ones by
     default); ``on_log(step, history)`` runs every ``log_every`` steps."""
     x = ad.linspace(-math.pi, math.pi, 2000)
     y = ad.sin(x)
-    coefficients = coefficients or Coefficients()
-    a, b, c, d = (coefficients.params[k] for k in "abcd")
+    coeffs = coeffs or coefficients()
+    a, b, c, d = (coeffs.tensors[k] for k in "abcd")
     P3 = LegendrePolynomial3.apply
     history = [] if history is None else history
     for t in range(start, steps):
@@ -123,11 +112,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--plot", metavar="PATH", default="legendre.png",
                    help="PNG of the loss curve when matplotlib is installed ('' for none)")
     args = p.parse_args(argv)
-    coefficients = Coefficients()
-    ckpt = C.Checkpoint("legendre", args, coefficients=coefficients)
+    coeffs = coefficients()
+    ckpt = C.Checkpoint("legendre", args, coefficients=coeffs)
     done = ckpt.load()
     history = [tuple(h) for h in done.get("history", [])]
-    result = fit(args.steps, args.lr, graph=args.graph, coefficients=coefficients,
+    result = fit(args.steps, args.lr, graph=args.graph, coeffs=coeffs,
                  start=done.get("step", 0), history=history,
                  on_log=lambda step, hist: ckpt.save(step=step, history=hist))
     ckpt.save(step=max(args.steps, done.get("step", 0)), history=history)

@@ -6,6 +6,7 @@ cov(x, y) / var(x) = -0.68 / 0.52 and passes through the center; gradient descen
 *sum* of squared errors E(m, b) = sum_i (y_i - (m x_i + b))^2 from (m, b) = (0, 0), learning
 rate 1e-4, 1000 iterations, recovers it. The gradient comes from autodiff and is checked
 against the hand-derived one, dE/dm = -2 sum x (y - m x - b), dE/db = -2 sum (y - m x - b).
+``--save``/``--resume`` keep (m, b) and the iteration count.
 
     python examples/linear_regression.py [--n 1000 --lr 1e-4 --iters 1000]
 """
@@ -47,14 +48,18 @@ def hand_gradient(m: float, b: float, x: np.ndarray, y: np.ndarray) -> tuple[flo
     return float(-2 * np.sum(x * r)), float(-2 * np.sum(r))
 
 
-def fit(x: np.ndarray, y: np.ndarray, lr: float = 1e-4, iters: int = 1000):
-    """Gradient descent on the sum of squared errors from (0, 0); returns (m, b, history)."""
+def fit(x: np.ndarray, y: np.ndarray, lr: float = 1e-4, iters: int = 1000,
+        params: C.Params | None = None, start: int = 0, history: list | None = None,
+        on_step=None, every: int = 100):
+    """Gradient descent on the sum of squared errors from (0, 0) (or from ``params`` at
+    iteration ``start``); ``on_step(it, history)`` every ``every`` iterations and at the end.
+    Returns (m, b, history, largest difference from the hand-derived gradient)."""
     xt, yt = ad.tensor(x), ad.tensor(y)
-    m = ad.tensor(0.0, dtype=ad.float64, requires_grad=True)
-    b = ad.tensor(0.0, dtype=ad.float64, requires_grad=True)
-    history = []
+    params = params or line_params()
+    m, b = params.tensors["m"], params.tensors["b"]
+    history = [] if history is None else history
     max_grad_diff = 0.0
-    for it in range(iters):
+    for it in range(start, iters):
         err = ((yt - (m * xt + b)) ** 2).sum()
         m.grad = b.grad = None
         err.backward()
@@ -65,7 +70,15 @@ def fit(x: np.ndarray, y: np.ndarray, lr: float = 1e-4, iters: int = 1000):
         with ad.no_grad():
             m -= lr * m.grad
             b -= lr * b.grad
+        if on_step is not None and ((it + 1) % every == 0 or it + 1 == iters):
+            on_step(it + 1, history)
     return m.item(), b.item(), history, max_grad_diff
+
+
+def line_params() -> C.Params:
+    """m = b = 0, float64, to be fitted."""
+    return C.Params(m=ad.tensor(0.0, dtype=ad.float64, requires_grad=True),
+                    b=ad.tensor(0.0, dtype=ad.float64, requires_grad=True))
 
 
 def main(argv=None) -> dict:
@@ -74,12 +87,21 @@ def main(argv=None) -> dict:
     p.add_argument("--lr", type=float, default=1e-4, help="learning rate")
     p.add_argument("--iters", type=int, default=1000, help="gradient-descent iterations")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--save", metavar="PATH", default=None,
+                   help="write m, b and the iteration count to PATH every 100 iterations")
+    p.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue the fit saved in PATH up to --iters")
     a = p.parse_args(argv)
     x, y = make_blob(a.n, seed=a.seed)
     n = len(x)
     before = sse(0.0, 0.0, x, y) / n
     print(f"Starting gradient descent at b = 0, m = 0, error = {before:.4f} (mean squared)")
-    m, b, hist, gdiff = fit(x, y, a.lr, a.iters)
+    params = line_params()
+    ckpt = C.Checkpoint("linear_regression", a, line=params)
+    done = ckpt.load()
+    m, b, hist, gdiff = fit(x, y, a.lr, a.iters, params, done.get("iteration", 0),
+                            done.get("history"),
+                            lambda it, h: ckpt.save(iteration=it, history=h))
     after = sse(m, b, x, y) / n
     m_ls, b_ls = np.polyfit(x, y, 1)
     m_true, b_true = generating_line()

@@ -9,6 +9,8 @@ parameter moves by more than ``tol`` in a step:
 * an equal-weight mixture 0.5 N(mu1, s1) + 0.5 N(mu2, s2), initialised (1, 1, 2, 2), whose
   log-likelihood is computed stably with logsumexp.
 
+``--save``/``--resume`` keep each model once fitted (a resumed run skips it).
+
     python examples/mle_gaussians.py [--n1 10000 --n2 5000 --lr 0.1 --tol 1e-6]
 """
 from __future__ import annotations
@@ -72,20 +74,34 @@ def main(argv=None) -> dict:
                     help="stop when no parameter moves by more than this in a step")
     ap.add_argument("--max-iters", type=int, default=20000, help="at most this many steps")
     ap.add_argument("--seed", type=int, default=0, help="random seed")
+    ap.add_argument("--save", metavar="PATH", default=None,
+                    help="write the fitted parameters to PATH after each of the two fits")
+    ap.add_argument("--resume", metavar="PATH", default=None,
+                    help="skip the fits already done in PATH")
     a = ap.parse_args(argv)
     data = make_data(a.n1, a.n2, a.seed)
     x = ad.tensor(data)
     param = lambda v: ad.tensor(float(v), dtype=ad.float64, requires_grad=True)  # noqa: E731
 
     mu, sigma = param(1.0), param(1.0)
-    it1, nll1 = gradient_descent(lambda m, s: nll_normal(x, m, s), [mu, sigma], a.lr, a.tol,
-                                 a.max_iters)
+    mix = [param(1.0), param(1.0), param(2.0), param(2.0)]
+    ckpt = C.Checkpoint("mle_gaussians", a, single=C.Params(mu=mu, sigma=sigma),
+                        mixture=C.Params(**dict(zip(["mu1", "s1", "mu2", "s2"], mix))))
+    fits = ckpt.load().get("fits", {})              # name -> (iterations, final NLL)
+    if "single" not in fits:
+        fits["single"] = gradient_descent(lambda m, s: nll_normal(x, m, s), [mu, sigma], a.lr,
+                                          a.tol, a.max_iters)
+        ckpt.save(fits=fits)
+    it1, nll1 = fits["single"]
     print(f"single normal:  mu = {mu.item():.4f}, sigma = {sigma.item():.4f} after {it1} "
           f"iterations; NLL = {nll1:.4f} per point ({nll1 * len(data):.1f} total)")
     print(f"  sample mean = {data.mean():.4f}, sample std = {data.std():.4f}")
 
-    mix = [param(1.0), param(1.0), param(2.0), param(2.0)]
-    it2, nll2 = gradient_descent(lambda *p: nll_mixture(x, *p), mix, a.lr, a.tol, a.max_iters)
+    if "mixture" not in fits:
+        fits["mixture"] = gradient_descent(lambda *p: nll_mixture(x, *p), mix, a.lr, a.tol,
+                                           a.max_iters)
+        ckpt.save(fits=fits)
+    it2, nll2 = fits["mixture"]
     m1, s1, m2, s2 = (p.item() for p in mix)
     print(f"mixture of two: mu1 = {m1:.4f}, s1 = {s1:.4f}, mu2 = {m2:.4f}, s2 = {s2:.4f} after "
           f"{it2} iterations; NLL = {nll2:.4f} per point ({nll2 * len(data):.1f} total)")

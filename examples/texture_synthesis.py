@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     def setup(img: ad.Tensor, opt: optim.Optimizer, losses: list) -> int:
         nonlocal ckpt
-        ckpt = C.Checkpoint("texture_synthesis", args, image=_ImageState(img), optimizer=opt)
+        ckpt = C.Checkpoint("texture_synthesis", args, image=C.Params(pixels=img), optimizer=opt)
         done = ckpt.load()
         losses.extend(done.get("losses", []))
         return max(len(losses) - 1, 0)
@@ -267,20 +267,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     save_png(args.plot, target, img, losses, say=say)
     return {"losses": losses, "initial_loss": losses[0], "final_loss": losses[-1],
             "image": img, "target": target, "seconds": dt, **stats}
-
-
-class _ImageState:
-    """The optimised image as a checkpoint entry (``state_dict``/``load_state_dict``)."""
-
-    def __init__(self, img: ad.Tensor) -> None:
-        self.img = img
-
-    def state_dict(self) -> dict:
-        return {"pixels": self.img.detach().numpy().copy()}
-
-    def load_state_dict(self, state: dict) -> None:
-        with ad.no_grad():
-            self.img.data[...] = np.asarray(state["pixels"])
 
 
 if __name__ == "__main__":

@@ -164,6 +164,23 @@ def _interrupted_after_first_save(mod, argv, monkeypatch):
             mod.main(argv)
 
 
+@pytest.fixture
+def grad_calls(monkeypatch) -> dict:
+    """Counts backward sweeps (``Tensor.backward`` and ``ad.grad``) in ``["n"]``: a resumed
+    run must do fewer than the whole run, or it started over instead of continuing."""
+    calls = {"n": 0}
+
+    def counted(fn):
+        def wrapper(*args, **kwargs):
+            calls["n"] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(ad.Tensor, "backward", counted(ad.Tensor.backward))
+    monkeypatch.setattr(ad, "grad", counted(ad.grad))
+    return calls
+
+
 def _same_weights(a, b) -> None:
     sa, sb = a.state_dict(), b.state_dict()
     assert list(sa) == list(sb)
@@ -171,18 +188,21 @@ def _same_weights(a, b) -> None:
         np.testing.assert_array_equal(sa[k].numpy(), sb[k].numpy(), err_msg=k)
 
 
-def test_mnist_mlp_resume_continues_exactly(data_dir, tmp_path):
+def test_mnist_mlp_resume_continues_exactly(data_dir, tmp_path, grad_calls):
     mod = _load("mnist_mlp")
     base = ["--data", str(data_dir), "--n-train", "256", "--batch-size", "32", "--momentum",
             "0.9", "--quiet", "--plot", ""]
     full = mod.main(base + ["--epochs", "3"])
+    assert grad_calls["n"] == 24
     ckpt = tmp_path / "mlp.npz"
     first = mod.main(base + ["--epochs", "1", "--save", str(ckpt)])
+    grad_calls["n"] = 0
     saved = ad.load(ckpt)
     assert saved["script"] == "mnist_mlp" and saved["progress"]["history"][0]["epoch"] == 1
     assert set(saved["objects"]) == {"model", "optimizer", "shuffle"}
     assert saved["objects"]["optimizer"]["state"]                # momentum buffers are kept
     rest = mod.main(base + ["--epochs", "3", "--resume", str(ckpt)])
+    assert grad_calls["n"] == 16                                 # only epochs 2 and 3 ran
     assert first["losses"] == full["losses"][:8]
     assert rest["losses"] == full["losses"]                      # every batch, bit for bit
     assert [h["test_acc"] for h in rest["history"]] == [h["test_acc"] for h in full["history"]]
@@ -190,7 +210,7 @@ def test_mnist_mlp_resume_continues_exactly(data_dir, tmp_path):
     assert full["losses"][-1] < full["losses"][0]
 
 
-def test_resnet_resume_mid_run_continues_exactly(tmp_path, monkeypatch):
+def test_resnet_resume_mid_run_continues_exactly(tmp_path, monkeypatch, grad_calls):
     """Iteration-based with augmentation and a 1cycle schedule: stopped after its first pass
     (3 of 7 iterations), resumed, it ends where the uninterrupted run ends."""
     mod = _load("resnet_cifar")
@@ -200,24 +220,48 @@ def test_resnet_resume_mid_run_continues_exactly(tmp_path, monkeypatch):
     ckpt = tmp_path / "r.npz"
     _interrupted_after_first_save(mod, base + ["--save", str(ckpt)], monkeypatch)
     assert ad.load(ckpt)["progress"]["iters_done"] == 3
+    grad_calls["n"] = 0
     rest = mod.main(base + ["--resume", str(ckpt)])
+    assert grad_calls["n"] == 4
     assert rest["train_losses"] == full["train_losses"] and len(full["train_losses"]) == 7
     assert rest["test_loss"] == full["test_loss"]
     _same_weights(rest["model"], full["model"])
 
 
-def test_seq2seq_resume_continues_exactly(tmp_path, monkeypatch):
+def test_seq2seq_resume_continues_exactly(tmp_path, monkeypatch, grad_calls):
     mod = _load("seq2seq")
     base = ["--length", "3", "--steps", "20", "--hidden", "16", "--emb", "8", "--batch", "8",
             "--test-size", "20", "--quiet", "--plot", ""]
     full = mod.main(base)
     ckpt = tmp_path / "s.npz"
     _interrupted_after_first_save(mod, base + ["--save", str(ckpt)], monkeypatch)
+    grad_calls["n"] = 0
     rest = mod.main(base + ["--resume", str(ckpt)])
+    assert grad_calls["n"] == 18
     assert len(ad.load(ckpt)["progress"]["losses"]) == 2        # saved every steps // 10
     assert rest["losses"] == full["losses"]
     assert rest["beam_token_acc"] == full["beam_token_acc"]
     _same_weights(rest["model"], full["model"])
+
+
+@pytest.mark.parametrize("name, argv, keys", [
+    ("legendre", ["--steps", "300", "--plot", ""], ["a", "b", "c", "d", "loss"]),
+    ("linear_regression", ["--iters", "300"], ["m", "b", "error_after", "history"]),
+    ("hessian_svm", ["--steps", "250", "--quiet"], ["loss", "accuracy", "lambda_max"]),
+    ("class_imbalance", ["--n", "400", "--epochs", "3", "--quiet"], ["plain", "sampler"]),
+])
+def test_small_fits_resume_exactly(name, argv, keys, tmp_path, monkeypatch, grad_calls):
+    """The resumed run ends where the uninterrupted one does, having done less work."""
+    mod = _load(name)
+    full = mod.main(argv)
+    full_calls = grad_calls["n"]
+    ckpt = tmp_path / "c.npz"
+    _interrupted_after_first_save(mod, argv + ["--save", str(ckpt)], monkeypatch)
+    grad_calls["n"] = 0
+    rest = mod.main(argv + ["--resume", str(ckpt)])
+    assert 0 < grad_calls["n"] < full_calls
+    for k in keys:
+        assert rest[k] == full[k], (name, k)
 
 
 def test_resume_refuses_another_scripts_checkpoint(data_dir, tmp_path):
