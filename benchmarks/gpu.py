@@ -15,6 +15,7 @@ where the GPU (or the library it needs) is absent.
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -74,16 +75,22 @@ def count_launches(fn: Callable[[], object], warmup: int = 1):
     return c
 
 
-def gpu_profile(step: Callable[[], object], per: int = 1, n_repeat: int = 20) -> dict:
+def gpu_profile(step: Callable[[], object], per: int = 1, budget_s: float = 1.0) -> dict:
     """The GPU profile of one benchmark step, divided by ``per`` (the steps one call makes),
     like the times: ``cpu_s`` (host: Python and launches), ``gpu_s`` (device, CUDA events),
     ``launches``/``memcpy``/``memset`` per step, ``launch_method``, the most frequent
     ``kernels`` (name -> launches per step) where the method names them, and ``notes`` for
-    what failed. Never raises: a failed measurement is None (printed 'n/a')."""
+    what failed. About ``budget_s`` of timing (3 to 20 repeats). Never raises: a failed
+    measurement is None (printed 'n/a')."""
     out: dict = {"cpu_s": None, "gpu_s": None, "launches": None, "memcpy": None,
                  "memset": None, "launch_method": None, "kernels": {}, "notes": []}
     try:
-        t = gpu_time(step, n_repeat=n_repeat, n_warmup=2)
+        t0 = time.perf_counter()
+        step()
+        _cupy().cuda.Device().synchronize()
+        one = max(time.perf_counter() - t0, 1e-6)
+        t = gpu_time(step, n_repeat=max(3, min(20, int(budget_s / one))), n_warmup=1,
+                     max_duration=4 * budget_s)
         out["cpu_s"], out["gpu_s"] = t.cpu_s / per, t.gpu_s / per
     except Exception as e:  # noqa: BLE001  (reported, not fatal: the row keeps its times)
         out["notes"].append(f"timing failed: {type(e).__name__}: {e}")

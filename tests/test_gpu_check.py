@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -153,16 +154,39 @@ def test_pytest_targets_put_the_gpu_files_first():
     assert all((ROOT / p).exists() for p in t)
 
 
-def test_fresh_checkout_is_installed_then_restarted(monkeypatch):
+def test_fresh_checkout_is_installed_then_restarted(monkeypatch, tmp_path):
     ran, execs = [], []
-    monkeypatch.setattr(gpu_check.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(gpu_check, "_importable", lambda: False)
+    monkeypatch.delenv("AUTODIFF_GPU_CHECK_SETUP", raising=False)
+    monkeypatch.setenv("PYTHONPATH", "")
     assert gpu_check.ensure_importable(run=lambda cmd, check: ran.append(cmd),
                                        execv=lambda exe, argv: execs.append(argv))
     assert ran[0][1:] == ["-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                           "-e", str(ROOT)]
     assert execs[0][1:3] == ["-m", "benchmarks.gpu_check"]
+    assert os.environ["AUTODIFF_GPU_CHECK_SETUP"].startswith("pip install")
+    with pytest.raises(RuntimeError, match="still not importable"):     # no restart loop
+        gpu_check.ensure_importable(run=None, execv=None)
+
+    def offline(cmd, check):
+        raise subprocess.CalledProcessError(1, cmd)
+    monkeypatch.delenv("AUTODIFF_GPU_CHECK_SETUP")
+    gpu_check.ensure_importable(run=offline, execv=lambda exe, argv: execs.append(argv))
+    tree = Path(os.environ["PYTHONPATH"].split(os.pathsep)[0])
+    assert "symlinked package tree" in os.environ["AUTODIFF_GPU_CHECK_SETUP"]
+    assert len(execs) == 2
     monkeypatch.undo()
     assert not gpu_check.ensure_importable(run=None, execv=None)     # installed: nothing to do
+    # the tree imports as the installed package does, in a fresh interpreter
+    res = subprocess.run([sys.executable, "-S", "-c",
+                          "import autodiff, autodiff.backends.precision, autodiff.nn, "
+                          "autodiff.optim; print(autodiff.backends.__file__)"],
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                             [str(tree), *sys.path[1:]])),
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    shutil.rmtree(tree)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(tree / "autodiff" / "backends" / "__init__.py")
 
 
 # ----------------------------------------------------------------------------- benchmarks
@@ -175,6 +199,9 @@ def test_gpu_profile_never_raises_without_a_gpu():
 
 def test_gpu_profile_divides_by_the_steps_per_call(monkeypatch):
     from autodiff.backends.cupy_backend import LaunchCount
+    import types
+    monkeypatch.setattr(gpu, "_cupy", lambda: types.SimpleNamespace(cuda=types.SimpleNamespace(
+        Device=lambda: types.SimpleNamespace(synchronize=lambda: None))))
     monkeypatch.setattr(gpu, "gpu_time", lambda fn, **kw: gpu.GpuTime(0.04, 0.01, 20))
     monkeypatch.setattr(gpu, "count_launches", lambda fn: LaunchCount(
         40, 4, 0, "torch", "", kernels=["gemm"] * 30 + ["relu"] * 10))
