@@ -202,20 +202,6 @@ def record_multi(op: Rule, outs_data: tuple, inputs: tuple, saved: tuple = (),
     return outs
 
 
-# Transitional (issue 12): the primitives still defined in nn/ record with an ad hoc rule
-# until phase 2 moves them into the registry (autodiff/ops); new code registers a primitive.
-def record_rule(name: str, backward_fn, out_data, inputs: tuple, saved: tuple = (),
-                save_output: bool = False, attrs=None) -> Tensor:
-    """:func:`record` with an unregistered rule ``Rule(name, backward_fn)``."""
-    return record(Rule(name, backward_fn), out_data, inputs, saved, save_output, attrs)
-
-
-def record_multi_rule(name: str, backward_fn, outs_data: tuple, inputs: tuple,
-                      saved: tuple = (), save_outputs: tuple = (), attrs=None) -> tuple:
-    """:func:`record_multi` with an unregistered rule ``Rule(name, backward_fn)``."""
-    return record_multi(Rule(name, backward_fn), outs_data, inputs, saved, save_outputs, attrs)
-
-
 def increment_version(tensor: "Tensor | Iterable[Tensor]") -> None:
     """Mark ``tensor`` (or each tensor of an iterable) as modified in place, as PyTorch's
     ``torch.autograd.graph.increment_version``: a backward that saved it before the write

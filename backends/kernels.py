@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Optional
 
 import numpy
 
-from . import batchnorm, conv_routes, cuda_kernels, get_array_module
+from . import batchnorm, conv_routes, cuda_kernels, get_array_module, rnn_kernels
 
 __all__ = ["Kernels", "kernels_for", "reference_kernels"]
 
@@ -56,6 +56,11 @@ class Kernels:
     max_pool2d_forward: _Fn = None
     max_pool2d_scatter: _Fn = None
     max_pool2d_gather: _Fn = None
+    # recurrent layers (``rnn_kernels``): numba on NumPy; None elsewhere (generic equations)
+    lstm_sequence_forward: _Fn = None
+    lstm_sequence_backward: _Fn = None
+    index_projection_forward: _Fn = None
+    index_projection_backward: _Fn = None
 
 
 def _bn_forward(x, gamma, beta, eps: float = 1e-5, return_var: bool = False):
@@ -72,12 +77,14 @@ def _bn_backward(x, g, gamma, mean, invstd, need_dx: bool = True):
 
 
 _ROUTES = tuple(f.name for f in fields(Kernels) if f.name != "name")
-_CUDA = Kernels("cuda", **{r: getattr(cuda_kernels, r) for r in _ROUTES})
+#: routes only the NumPy backend fills (numba kernels); elsewhere the generic equations run
+NUMPY_ONLY_ROUTES = rnn_kernels.ROUTES
+_CUDA = Kernels("cuda", **{r: getattr(cuda_kernels, r, None) for r in _ROUTES})
 _REFERENCE = replace(_CUDA, name="numpy-reference")     # the same functions take NumPy arrays
 _CONV_XP = {r: getattr(cuda_kernels, r) for r in _ROUTES if r in conv_routes.ROUTES}
 _CPU = Kernels("numpy", cuda_kernels.softmax_cross_entropy_forward,
                cuda_kernels.softmax_cross_entropy_backward, _bn_forward, _bn_backward,
-               **dict(_CONV_XP, **conv_routes.NUMPY_ROUTES))
+               **dict(_CONV_XP, **conv_routes.NUMPY_ROUTES, **rnn_kernels.NUMPY_ROUTES))
 _GENERIC = Kernels("generic", batch_norm_forward=_bn_forward, batch_norm_backward=_bn_backward,
                    **_CONV_XP)
 _CUDA_DTYPES = ("float32", "float64")

@@ -17,14 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"autodiff": ROOT / "autodiff", "autodiff.backends": ROOT / "backends",
             "autodiff.nn": ROOT / "nn", "autodiff.optim": ROOT / "optim"}
 
-# Primitives that still live in nn/ and record on the tape with their own kernels: phase 2 of
-# issue 12 moves them into autodiff/ops (and their kernels behind backends.kernels_for), and
-# empties this list. module -> the imports it is allowed until then.
-PHASE2_NN_IMPORTS = {
-    "autodiff.nn.functional_rnn": {"autodiff.tape", "autodiff.backends.jit",
-                                   "autodiff.backends.pool"},
-}
-
 
 # ----------------------------------------------------------------------------- the import graph
 def module_name(path: Path) -> str:
@@ -180,19 +172,8 @@ def _forbidden_for_nn_optim(module: str) -> bool:
 def test_nn_and_optim_use_neither_the_tape_nor_kernel_modules(path):
     mod = module_name(path)
     bad = {m for m in imports_of(path) if _forbidden_for_nn_optim(m)}
-    allowed = PHASE2_NN_IMPORTS.get(mod, set())
-    assert not bad - allowed, f"{mod} imports {sorted(bad - allowed)}: use the public API " \
-                              f"(autodiff, autodiff.backends.kernels_for)"
-    # the allow-list stays exact: an entry no longer needed must be removed
-    assert allowed <= bad, f"PHASE2_NN_IMPORTS lists {sorted(allowed - bad)} for {mod}, " \
-                           f"which it no longer imports"
-
-
-def test_phase2_allow_list_names_existing_modules():
-    for mod, allowed in PHASE2_NN_IMPORTS.items():
-        assert source_of(mod) is not None, mod
-        for m in allowed:
-            assert source_of(m) is not None, m
+    assert not bad, f"{mod} imports {sorted(bad)}: use the public API (autodiff, autodiff.ops, " \
+                    f"autodiff.backends.kernels_for)"
 
 
 def cupy_mentions(path: Path) -> list[tuple[int, str]]:

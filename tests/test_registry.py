@@ -10,8 +10,7 @@ OpInfo-style: every registered primitive has a row, and for each row
 
 A new primitive is one more row in :data:`ROWS`. A representative run (MLP, CNN and LSTM
 training steps, a custom Function, Hessian-vector products) then checks that every node the
-engine records is a registered primitive, a Function, or one of the nn primitives that phase 2
-of issue 12 moves into the registry (:data:`PHASE2_UNREGISTERED`).
+engine records is a registered primitive or a Function.
 """
 from __future__ import annotations
 
@@ -26,6 +25,7 @@ import autodiff.nn  # noqa: F401  (registers whatever nn registers)
 from autodiff import functional, hessian, nn, optim
 from autodiff.function import FunctionCtx
 from autodiff.nn import functional as F
+from autodiff.nn import functional_rnn as FR
 from autodiff.ops import PRIMITIVES, Primitive
 from autodiff.ops import linear as ops_linear
 from autodiff.ops import pool as ops_pool
@@ -33,11 +33,6 @@ from autodiff.ops.index import index_add_into
 from autodiff.ops.linalg import _einsum_diagonal
 from autodiff.backends import cupy_backend
 
-# The primitives nn/ still records with ad hoc rules; phase 2 of issue 12 registers them (and
-# removes them from here).
-PHASE2_UNREGISTERED = {
-    "rnn_tanh_sequence",
-    "rnn_relu_sequence", "lstm_sequence", "gru_sequence", "index_projection"}
 
 
 # ----------------------------------------------------------------------------- the table
@@ -164,6 +159,16 @@ ROWS = [
         grad_like=lambda x: x * ad.tensor(_MASK)),
     Row("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
         (U(3, 2, 2), P(2, seed=1), U(2, seed=2))),
+    # recurrent layers (each row reads one output; the others are checked by their own rows)
+    Row("rnn_tanh_sequence", lambda xw, h0, w: FR.rnn_tanh_sequence(xw, h0, w)[0],
+        (U(3, 2, 4), U(2, 4, seed=1), U(4, 4, seed=2))),
+    Row("rnn_relu_sequence", lambda xw, h0, w: FR.rnn_relu_sequence(xw, h0, w)[1],
+        (A(3, 2, 4), A(2, 4, seed=1), U(4, 4, low=-0.3, high=0.3, seed=2))),
+    Row("lstm_sequence", lambda xw, h0, c0, w: FR.lstm_sequence(xw, h0, c0, w)[2],
+        (U(3, 2, 8), U(2, 2, seed=1), U(2, 2, seed=2), U(8, 2, seed=3))),
+    Row("gru_sequence", lambda xw, h0, w, b: FR.gru_sequence(xw, h0, w, b)[0],
+        (U(3, 2, 6), U(2, 2, seed=1), U(6, 2, seed=2), U(6, seed=3))),
+    Row("index_projection", lambda w, b: FR.index_projection(_IDS, w, b), (U(6, 4), U(6, seed=1))),
     # losses (label 2 of the last row ignored by ignore_index)
     Row("nll_loss", lambda x: F.nll_loss(x, ad.tensor([1, 0, 2]), ad.tensor([0.5, 1.0, 2.0])),
         (U(3, 3),)),
@@ -199,8 +204,6 @@ def test_registry_rows_are_well_formed():
         assert isinstance(prim, Primitive) and prim.name == name
         assert len(prim.inputs) >= 1 and (not prim.variadic or len(prim.inputs) == 1)
         assert set(prim.saves) <= set(prim.inputs)
-    assert PHASE2_UNREGISTERED.isdisjoint(PRIMITIVES), \
-        "registered in phase 2: remove from PHASE2_UNREGISTERED"
     with pytest.raises(ValueError, match="already registered"):
         ad.ops.primitive("add", lambda ctx, g: (g,), forward=abs, inputs="x",
                          infer=ad.ops.registry.SAME)
@@ -224,9 +227,13 @@ def test_op_records_its_row(row):
         assert len(node.edges) == len(prim.inputs)
     # forward on raw arrays and shape/dtype inference agree with what ran
     arrays = [x.data for x in xs]
-    np.testing.assert_array_equal(ad.tensor(prim.run(arrays, node.attrs)).numpy(), out.numpy())
-    assert prim.out_meta(node.in_meta, node.attrs) == tuple(node.out_meta) == \
-        ((out.shape, out.dtype),)
+    ran = prim.run(arrays, node.attrs)
+    if prim.outputs > 1:           # the row's output is one of the primitive's outputs
+        assert len(ran) == prim.outputs == len(node.out_meta)
+        ran = ran[out._out_idx]
+    np.testing.assert_array_equal(ad.tensor(ran).numpy(), out.numpy())
+    assert prim.out_meta(node.in_meta, node.attrs) == tuple(node.out_meta)
+    assert node.out_meta[out._out_idx] == (out.shape, out.dtype)
     # attributes: the named fields
     if prim.attrs:
         assert len(prim.attr_values(node.attrs)) == len(prim.attrs)
@@ -348,8 +355,6 @@ def test_recorded_nodes_are_registered_primitives(run, monkeypatch):
     for node in tape.nodes:
         if isinstance(node.attrs, FunctionCtx):           # a custom Function's node
             assert node.name.endswith("Backward")
-            continue
-        if node.name in PHASE2_UNREGISTERED:
             continue
         prim = PRIMITIVES.get(node.name)
         assert prim is not None, f"{run}: {node.name} is recorded but not registered"
