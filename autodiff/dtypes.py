@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy
 
-from .backends import current, get_backend
+from .backends import current, device_of, get_array_module, get_backend, on_host, to_host
 
 float32 = numpy.dtype("float32")
 float64 = numpy.dtype("float64")
@@ -56,14 +56,13 @@ def to_array(data, dtype=None, device=None, copy: bool = False):
     """
     xp = xp_for(device) if device is not None else None
     if xp is None:
-        mod = type(data).__module__
-        xp = get_backend("cupy").xp if mod.startswith("cupy") else current().xp
+        xp = get_array_module(data) if device_of(data) == "cuda" else current().xp
     if dtype is not None:
         dtype = numpy.dtype(dtype)
     if hasattr(data, "__array_interface__") or hasattr(data, "__cuda_array_interface__") or \
             isinstance(data, numpy.generic):
-        if type(data).__module__.startswith("cupy") and xp is numpy:
-            data = data.get()
+        if device_of(data) == "cuda" and on_host(xp):
+            data = to_host(data)
         arr = xp.asarray(data, dtype=dtype)
         return arr.copy() if copy else arr
     if dtype is None:

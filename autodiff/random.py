@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy
 
+from .backends import on_host
+
 _state = {"seed": 0, "numpy": numpy.random.default_rng(0), "cupy": None}
 
 
@@ -27,19 +29,15 @@ def initial_seed() -> int:
 def _cupy_rng(reset: bool = False):
     """The CuPy generator of the current device (its state lives in that device's memory),
     each device's seeded with the one seed, as PyTorch's ``manual_seed`` seeds every GPU."""
-    import cupy
+    from .backends.cupy_backend import device_generator
     if _state["cupy"] is None or reset:
         _state["cupy"] = {}
-    dev = cupy.cuda.Device().id
-    gen = _state["cupy"].get(dev)
-    if gen is None:
-        gen = _state["cupy"][dev] = cupy.random.default_rng(_state["seed"])
-    return gen
+    return device_generator(_state["cupy"], _state["seed"])
 
 
 def generator(xp):
     """The generator for array module ``xp``."""
-    if xp is numpy:
+    if on_host(xp):
         return _state["numpy"]
     return _cupy_rng()
 

@@ -32,6 +32,7 @@ import zipfile
 
 import numpy
 
+from .backends import device_of, to_host
 from .tensor import Tensor, make
 
 __all__ = ["save", "load"]
@@ -50,9 +51,7 @@ _SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "I6
 
 def _host(a):
     """A NumPy array from a NumPy/CuPy array."""
-    if type(a).__module__.split(".")[0] == "cupy":
-        return a.get()
-    return numpy.asarray(a)
+    return to_host(a)
 
 
 def _encode_key(k):
@@ -98,7 +97,7 @@ class _Writer:
     def encode(self, obj, path: list):
         if isinstance(obj, Tensor):
             return self._array(obj.data, "tensor", path)
-        if isinstance(obj, numpy.ndarray) or type(obj).__module__.split(".")[0] == "cupy":
+        if isinstance(obj, numpy.ndarray) or device_of(obj) == "cuda":
             return self._array(obj, "ndarray", path)
         if isinstance(obj, numpy.generic):
             return self._array(numpy.asarray(obj), "scalar", path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy
 
-from .backends import current, device_of, get_array_module
+from .backends import current, device_of, get_array_module, on_host
 
 from . import dtypes
 
@@ -233,7 +233,7 @@ def as_tensor_like(x, like: Tensor) -> Tensor:
         dt = like.data.dtype
         if isinstance(x, float) and not dtypes.is_floating(dt):
             dt = dtypes.get_default_dtype()
-        if xp is numpy:
+        if on_host(xp):
             return make(numpy.asarray(x, dtype=dt))
         return make(_device_constant(xp, x, dt))
     return make(xp.asarray(x))

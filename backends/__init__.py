@@ -16,7 +16,7 @@ from .registry import Backend, available_backends, get_backend
 
 __all__ = ["Backend", "available_backends", "get_backend", "set_backend", "current",
            "get_array_module", "device_of", "kernels_for", "reference_kernels",
-           "conv_output_size"]
+           "conv_output_size", "on_host", "to_host"]
 
 _current: Backend | None = None
 
@@ -47,6 +47,19 @@ def get_array_module(*arrays) -> ModuleType:
 def device_of(array) -> str:
     """'cuda' for CuPy arrays, 'cpu' otherwise."""
     return "cuda" if type(array).__module__.startswith("cupy") else "cpu"
+
+
+def on_host(x) -> bool:
+    """Whether ``x`` (an array, or an array module such as a Tensor's ``xp``) lives in host
+    memory: what callers ask instead of which library they hold."""
+    if isinstance(x, ModuleType):
+        return x is numpy
+    return device_of(x) == "cpu"
+
+
+def to_host(a) -> numpy.ndarray:
+    """A NumPy array with the values of the NumPy or CuPy array ``a`` (``a`` itself if NumPy)."""
+    return numpy.asarray(a) if device_of(a) == "cpu" else a.get()
 
 
 def conv_output_size(size: int, k: int, stride: int, pad_before: int, pad_after: int,

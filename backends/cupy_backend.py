@@ -21,7 +21,7 @@ from typing import Iterator
 
 from .registry import Backend
 
-__all__ = ["is_available", "make", "pool_stats", "free_pool", "pinned_array", "synchronize",
+__all__ = ["is_available", "make", "device_generator", "pool_stats", "free_pool", "pinned_array", "synchronize",
            "launch_counter", "LaunchCount"]
 
 
@@ -277,3 +277,14 @@ def launch_counter(method: str = "auto") -> Iterator[LaunchCount]:
                 ", and torch with CUDA is not installed. Set AUTODIFF_CUPTI to libcupti.so's "
                 "path, or use nsys.")
     yield res
+
+
+def device_generator(cache: dict, seed: int):
+    """The CuPy generator of the current device from ``cache`` (device id -> generator), made
+    from ``seed`` on first use: a generator's state lives in its device's memory."""
+    import cupy
+    dev = cupy.cuda.Device().id
+    gen = cache.get(dev)
+    if gen is None:
+        gen = cache[dev] = cupy.random.default_rng(seed)
+    return gen

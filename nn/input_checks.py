@@ -19,7 +19,7 @@ from typing import Callable
 import numpy
 
 import autodiff as ad
-from autodiff.backends import get_array_module
+from autodiff.backends import get_array_module, on_host
 from autodiff.tensor import Tensor
 
 __all__ = ["array_like", "checks_now", "deferred_check", "poison", "row_ids"]
@@ -35,7 +35,7 @@ def array_like(value, like: Tensor, dtype=None):
 def checks_now(array) -> bool:
     """Whether a data-dependent check of ``array`` runs now: always on the host, on a GPU only
     in anomaly mode (it costs a synchronisation there)."""
-    return get_array_module(array) is numpy or ad.is_anomaly_enabled()
+    return on_host(array) or ad.is_anomaly_enabled()
 
 
 def deferred_check(values, bad, error: Callable[[int], Exception]):

@@ -15,6 +15,7 @@ import numpy
 
 import autodiff as ad
 from autodiff import dtypes as _dtypes
+from autodiff.backends import on_host, to_host
 from autodiff.tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict"]
@@ -102,8 +103,8 @@ def _to_array_like(value, like: Tensor, key: str):
         arr = value
     xp = like.xp
     try:
-        if xp is numpy and type(arr).__module__.startswith("cupy"):
-            arr = arr.get()
+        if on_host(xp):
+            arr = to_host(arr)
         return xp.asarray(arr)
     except Exception as e:  # noqa: BLE001
         raise TypeError(f"load_state_dict: the value for '{key}' ({type(value).__name__}) "
@@ -408,9 +409,9 @@ class Module:
             xp = _dtypes.xp_for(device)
 
             def move(a):
-                if type(a).__module__.split(".")[0] == xp.__name__:
+                if on_host(a) == on_host(xp):
                     return a
-                return a.get() if xp is numpy else xp.asarray(a)
+                return to_host(a) if on_host(xp) else xp.asarray(a)
             self._convert(move)
         return self
 

@@ -8,6 +8,7 @@ The checks run on the source text, so they hold whether or not CuPy, numba or a 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,39 @@ def test_cupy_mentions_finds_code_but_not_docstrings(tmp_path):
 def test_ops_and_tape_do_not_name_cupy(path):
     assert cupy_mentions(path) == [], f"{path.relative_to(ROOT)} names CuPy; put the " \
                                       f"array-library choice in backends (array_ops, kernels_for)"
+
+
+# ----------------------------------------------------------------------------- the array-library seam
+#: Code that decides NumPy vs CuPy by naming a library: ``xp is numpy`` (or ``np``), importing
+#: cupy/cupyx, a module-name test (``__module__``/``__name__`` against "cupy"/"numpy"), or
+#: importing a kernel module (``cuda_kernels``, ``cpu_kernels``).
+LIBRARY_TESTS = re.compile(
+    r"\bis\s+(?:not\s+)?(?:numpy|np)\b(?!\.)|^\s*(?:import|from)\s+cupyx?\b|"
+    r"__(?:module|name)__\b[^\n]*[\"'](?:cupy|numpy)[\"']|\b(?:cuda|cpu)_kernels\b", re.M)
+#: Packages with such tests that belong to other work in progress (issue 12 leaves them):
+#: the data loaders' pinned-memory and device staging, the collectives' device buffers.
+SEAM_EXEMPT = ("autodiff/data/", "autodiff/distributed/")
+
+
+def library_tests(path: Path) -> list[str]:
+    """The lines of ``path`` (docstrings and comments included) that test for NumPy vs CuPy."""
+    text = path.read_text()
+    return [text[:m.start()].count("\n") + 1 for m in LIBRARY_TESTS.finditer(text)]
+
+
+def test_library_tests_finds_each_form(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("if xp is numpy:\n    pass\nok = xp is not np\nimport cupy\nfrom cupyx import a\n"
+                 "t = type(a).__module__.startswith('cupy')\nfrom .cuda_kernels import f\n"
+                 "fine = numpy.ndarray is xp.ndarray\nis_numpy_like = 1\n")
+    assert library_tests(f) == [1, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("path", [p for p in _files("autodiff/**/*.py", "nn/**/*.py",
+                                                    "optim/**/*.py")
+                                  if not str(p.relative_to(ROOT)).startswith(SEAM_EXEMPT)],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_numpy_or_cupy_test_outside_backends(path):
+    lines = library_tests(path)
+    assert not lines, f"{path.relative_to(ROOT)} lines {lines} choose between NumPy and CuPy: " \
+                      f"ask the seam (autodiff.backends: on_host, device_of, kernels_for)"

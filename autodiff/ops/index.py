@@ -8,7 +8,7 @@ import builtins
 
 import numpy
 
-from ..backends import array_ops, device_of, get_array_module
+from ..backends import array_ops, device_of, get_array_module, on_host
 from ..grad_mode import STATE
 from ..tape import increment_version, record
 from ..tensor import Tensor, make
@@ -25,7 +25,7 @@ def _plain_index(idx, xp, shape: tuple, op: str = "getitem"):
         idx = (idx,)
     parts = [i.data if isinstance(i, Tensor) else i for i in idx]
     parts = [numpy.asarray(i) if isinstance(i, list) else i for i in parts]
-    check = xp is not numpy
+    check = not on_host(xp)
     used = builtins.sum(_axes_taken(i) for i in parts)
     out, advanced, axis, on_device = [], False, 0, []
     for i in parts:

@@ -10,7 +10,7 @@ from collections import namedtuple
 
 import numpy
 
-from ..backends import array_ops, get_array_module
+from ..backends import array_ops, get_array_module, on_host
 from ..dtypes import get_default_dtype
 from ..grad_mode import STATE
 from ..tape import record
@@ -136,7 +136,7 @@ def _prod_bw(ctx, g):
     axes, keep = ctx.attrs
     shape = x.shape
     g_full = expand_reduced(g, shape, axes, keep)
-    if not STATE.enabled and get_array_module(x.data) is not numpy:
+    if not STATE.enabled and not on_host(x.data):
         # first order on a GPU: no host read of whether x has zeros
         return (mul(g_full, make(_prod_of_others_first_order(x.data, axes))),)
     if not bool((x.data == 0).any()):
