@@ -108,7 +108,7 @@ def _ad_mlp_loss(params, x, y):
     w1, b1, w2, b2 = params
     h = ad.relu(x @ w1.T + b1)
     logp = ad.log_softmax(h @ w2.T + b2, dim=1)
-    return -logp[ad.arange(len(y)), y].mean()
+    return -logp[ad.arange(len(y), device=y.device), y].mean()
 
 
 def _mlp_fwd_bwd(batch):

@@ -392,7 +392,7 @@ def test_needs_input_grad_with_keyword_tensors():
 # ----------------------------------------------------------------------------- Tensor.__array__
 def test_array_protocol_copy_argument():
     """NumPy 2 passes ``copy`` to ``__array__`` and trusts the answer."""
-    t = t64(X)
+    t = ad.tensor(X, dtype=ad.float64, device="cpu")    # shares memory with NumPy: on the host
     a = np.array(t, copy=True)
     a[0] = 99.0
     np.testing.assert_array_equal(t.numpy(), X)  # a copy: the tensor is untouched

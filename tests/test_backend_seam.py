@@ -88,7 +88,7 @@ def test_array_module_comes_from_the_data():
     assert backends.get_array_module(a, np.zeros(2)) is np
     assert backends.get_array_module() is np
     assert backends.device_of(a) == "cpu"
-    t = ad.tensor([1.0, 2.0])
+    t = ad.tensor([1.0, 2.0], device="cpu")      # (AUTODIFF_BACKEND=cupy: not the default)
     assert t.xp is np and t.device == "cpu"
     assert ad.exp(t).xp is np
 
@@ -102,7 +102,7 @@ def test_backend_fixture(backend):
 
 
 def test_to_cpu_is_identity_on_numpy():
-    t = ad.tensor([1.0, 2.0], requires_grad=True)
+    t = ad.tensor([1.0, 2.0], requires_grad=True, device="cpu")
     assert t.to("cpu") is t and t.cpu() is t
     y = t.to(ad.float64)
     assert y.dtype == np.float64 and y.requires_grad

@@ -146,6 +146,10 @@ def test_index_ops_reject_out_of_range_indices(dev):
         ad.index_select(x, 1, _raw(np.array([0, 4]), dev))
     with pytest.raises(IndexError, match="setitem"):
         x[_raw(np.array([3]), dev)] = 1.0
+    if dev == "cuda":     # a device index into a host tensor: a clear error, as in PyTorch
+        with pytest.raises(TypeError, match="getitem: the index array lives on cuda but the "
+                                            "tensor on cpu"):
+            ad.zeros(3, device="cpu")[_raw(np.array([0]), dev)]
     with pytest.raises(IndexError, match="setitem"):
         x[[0, 3]] = _on(np.ones((2, 4)), dev, grad=True)         # recorded (index_put)
     # in range, negative ones counting from the end: the values NumPy gives

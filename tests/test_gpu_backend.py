@@ -104,7 +104,7 @@ def test_manual_seed_reproducible(backend):
 
 
 def test_cpu_device_and_to_cpu_are_identity():
-    x = ad.tensor([1.0, 2.0])
+    x = ad.tensor([1.0, 2.0], device="cpu")        # (AUTODIFF_BACKEND=cupy: not the default)
     assert x.device == "cpu"
     assert x.to("cpu") is x and x.cpu() is x
 

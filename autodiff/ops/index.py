@@ -32,6 +32,9 @@ def _plain_index(idx, xp, shape: tuple, op: str = "getitem"):
         if isinstance(i, numpy.ndarray) or device_of(i) != "cpu":
             if i.dtype.kind not in "iub":
                 raise IndexError(f"{op}: index arrays must be integer or bool, got {i.dtype}")
+            if not check and not on_host(i):
+                raise TypeError(f"{op}: the index array lives on {device_of(i)} but the tensor "
+                                f"on cpu; move the index with .to('cpu') (or the tensor)")
             if check and i.dtype.kind in "iu" and axis < len(shape) and i.size:
                 n = shape[axis]
                 bad = (i < -n) | (i >= n)
