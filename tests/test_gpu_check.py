@@ -150,8 +150,10 @@ def test_junit_summary_lists_failures(tmp_path):
 
 def test_pytest_targets_put_the_gpu_files_first():
     t = gpu_check.pytest_targets(dry_run=False)
-    assert t[0] == "tests/test_gpu_backend.py" and t[-1] == "tests"
-    assert all((ROOT / p).exists() for p in t)
+    paths = [p for p in t if not p.startswith("--")]
+    assert paths[0] == "tests/test_gpu_backend.py" and paths[-1] == "tests"
+    assert all((ROOT / p).exists() for p in paths)
+    assert "--deselect=tests/test_gpu_check.py::test_dry_run_writes_the_eight_files" in t
 
 
 def test_fresh_checkout_is_installed_then_restarted(monkeypatch, tmp_path):
@@ -258,3 +260,19 @@ def test_pytorch_tf32_follows_autodiff_precision(torch, monkeypatch):
         assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_aims_read_from_the_rows():
+    rows = [{"workload": "wide MLP 4096x4096 x2, batch 4096, train step", "group": "wide-gpu",
+             "gflops": 45_000.0, "ratio": 1.1},
+            {"workload": "ResNet-20 CIFAR train step, batch 128", "group": "resnet", "ratio": 1.3},
+            {"workload": "small MNIST CNN train step, batch 64", "group": "cnn", "ratio": 1.1},
+            {"workload": "MLP 784-100-10 train step (SGD), batch 64", "group": "mlp-train",
+             "ratio": 1.4},
+            {"workload": "MLP 784-100-10 train step (SGD), batch 1024", "group": "mlp-train",
+             "ratio": 3.0}]
+    got = {a["workload"]: (a["value"], a["met"])
+           for a in gpu_check.aims(rows, {"torch_tflops": 50.0})}
+    assert got == {rows[0]["workload"]: (0.9, True), rows[1]["workload"]: (1.3, False),
+                   rows[2]["workload"]: (1.1, True), rows[3]["workload"]: (1.4, True)}
+    assert gpu_check.aims(rows[:1], {}) == []         # no PyTorch rate: nothing to compare
