@@ -12,10 +12,11 @@ step. Printed on rank 0 (medians over steps):
 - at N ranks, the backward's time in three modes timed in alternating rounds (a few steps
   of each in turn, so that all see the same load from other processes): ``no_sync``
   (no communication: the compute alone, under the same load from the other ranks), ``overlap``
-  (DDP with buckets small enough that several are all-reduced while the backward goes on) and
+  (DDP with buckets small enough that several are all-reduced while the backward goes on),
   ``end`` (the ``no_sync`` backward followed by one all-reduce of all the gradients, as
-  without DDP's hooks); the fraction each adds to the ``no_sync`` backward; and the all-reduce
-  of all gradients alone.
+  without DDP's hooks) and ``barrier`` (the ``no_sync`` backward followed by a barrier: what
+  waiting for the slowest rank costs, without moving any data); the fraction each adds to
+  the ``no_sync`` backward; and the all-reduce of all gradients alone.
 """
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ MODELS = {  # name: (builder, input shape, global batch, bucket cap (MB) that ov
     "resnet20": (lambda: resnet_cifar(20, "A"), (3, 32, 32), 128, 0.25),
     "mnist_cnn": (lambda: mnist_cnn((8, 16)), (1, 28, 28), 64, 0.01),
 }
+
+
+def _barrier_after(ddp):
+    """The backward of the ``barrier`` mode: no_sync, then wait for every rank."""
+    def backward(loss) -> None:
+        with ddp.no_sync():
+            loss.backward()
+        dist.barrier()
+    return backward
 
 
 def _average_after(ddp):
@@ -110,20 +120,22 @@ def main(argv=None) -> None:
             modes[name] = (ddp, optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9))
             run(*modes[name], 3)
         out["buckets"] = {k: len(v[0]._buckets) for k, v in modes.items()}
-        acc = {k: {"step": [], "backward": []} for k in ("default", "overlap", "end", "no_sync")}
+        names = ("default", "overlap", "end", "barrier", "no_sync")
+        acc = {k: {"step": [], "backward": []} for k in names}
+        after = {"end": _average_after, "barrier": _barrier_after}
         for _ in range(args.rounds):
             for name in acc:
                 ddp, opt = modes["default" if name == "default" else "overlap"]
                 t = run(ddp, opt, args.steps,
                         ddp.no_sync if name == "no_sync" else contextlib.nullcontext,
-                        _average_after(ddp) if name == "end" else None)
+                        after[name](ddp) if name in after else None)
                 for k in t:
                     acc[name][k].extend(t[k])
         med = {k: {q: float(np.median(v)) for q, v in d.items()} for k, d in acc.items()}
         out["steps_per_s"] = 1 / med["default"]["step"]
         base = med["no_sync"]["backward"]
         out["backward_ms"] = {k: 1e3 * d["backward"] for k, d in med.items()}
-        out["comm_adds"] = {k: med[k]["backward"] / base - 1 for k in ("overlap", "end")}
+        out["adds"] = {k: med[k]["backward"] / base - 1 for k in ("overlap", "end", "barrier")}
         ddp = modes["default"][0]
         flat = ad.zeros(sum(p.numel() for p in ddp.parameters()))
         ts = []
