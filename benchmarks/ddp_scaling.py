@@ -8,7 +8,10 @@ images); N ranks each compute 1/N of it, so every configuration does the same ar
 step. Printed on rank 0 (medians over steps):
 
 - ``steps/s``: whole SGD steps (forward, backward, optimizer) of the plain model at 1 rank,
-  of DistributedDataParallel (default 25 MB buckets) at N ranks;
+  of DistributedDataParallel (default 25 MB buckets) at N ranks; in the N-rank job, rank 0
+  also times the plain model on the whole batch (``single``, the other ranks idle in a
+  barrier) in the same alternating rounds, so that the speedup is not confounded by the
+  machine's speed changing between two jobs;
 - at N ranks, the backward's time in three modes timed in alternating rounds (a few steps
   of each in turn, so that all see the same load from other processes): ``no_sync``
   (no communication: the compute alone, under the same load from the other ranks), ``overlap``
@@ -120,10 +123,20 @@ def main(argv=None) -> None:
             modes[name] = (ddp, optim.SGD(ddp.parameters(), lr=0.01, momentum=0.9))
             run(*modes[name], 3)
         out["buckets"] = {k: len(v[0]._buckets) for k, v in modes.items()}
+        solo = build()
+        solo_opt = optim.SGD(solo.parameters(), lr=0.01, momentum=0.9)
+        whole = (ad.tensor(rng.normal(size=(batch,) + shape).astype(np.float32)),
+                 ad.tensor(rng.integers(0, 10, size=batch)))
+        single = {"step": [], "backward": []}
         names = ("default", "overlap", "end", "barrier", "no_sync")
         acc = {k: {"step": [], "backward": []} for k in names}
         after = {"end": _average_after, "barrier": _barrier_after}
         for _ in range(args.rounds):
+            dist.barrier()
+            if rank == 0:
+                for _ in range(args.steps):
+                    _step(solo, solo_opt, *whole, single)
+            dist.barrier()
             for name in acc:
                 ddp, opt = modes["default" if name == "default" else "overlap"]
                 t = run(ddp, opt, args.steps,
@@ -133,6 +146,9 @@ def main(argv=None) -> None:
                     acc[name][k].extend(t[k])
         med = {k: {q: float(np.median(v)) for q, v in d.items()} for k, d in acc.items()}
         out["steps_per_s"] = 1 / med["default"]["step"]
+        if rank == 0:  # the first round of single steps warms its model up
+            out["single_steps_per_s"] = 1 / float(np.median(single["step"][args.steps:]))
+            out["speedup"] = out["steps_per_s"] / out["single_steps_per_s"]
         base = med["no_sync"]["backward"]
         out["backward_ms"] = {k: 1e3 * d["backward"] for k, d in med.items()}
         out["adds"] = {k: med[k]["backward"] / base - 1 for k in ("overlap", "end", "barrier")}
