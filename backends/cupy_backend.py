@@ -21,7 +21,7 @@ from typing import Iterator
 
 from .registry import Backend
 
-__all__ = ["is_available", "make", "device_generator", "pool_stats", "free_pool", "pinned_array", "synchronize",
+__all__ = ["is_available", "make", "nccl", "device_generator", "pool_stats", "free_pool", "pinned_array", "synchronize",
            "launch_counter", "LaunchCount"]
 
 
@@ -48,6 +48,21 @@ def is_available() -> bool:
         return True
     except RuntimeError:
         return False
+
+
+def nccl():
+    """(cupy, cupy.cuda.nccl) for ``autodiff.distributed``'s NCCL communicator; a RuntimeError
+    saying what is missing (CuPy, a GPU, or CuPy's NCCL library) otherwise."""
+    cupy = _import_cupy()
+    try:
+        from cupy.cuda import nccl as lib
+    except ImportError as e:
+        raise RuntimeError(f"backend 'nccl' needs CuPy's NCCL bindings (cupy.cuda.nccl): {e}") \
+            from None
+    if not getattr(lib, "available", True):
+        raise RuntimeError("backend 'nccl': CuPy found no NCCL library (pip install "
+                           "nvidia-nccl-cu12, or the NCCL matching your CUDA)")
+    return cupy, lib
 
 
 def make() -> Backend:

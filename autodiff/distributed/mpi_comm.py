@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import numpy
 
+from ..backends import on_host, to_host
 from .work import Pending
 
 __all__ = ["MPICommunicator"]
-
-
-def _on_gpu(a) -> bool:
-    return type(a).__module__.startswith("cupy")
 
 
 class MPICommunicator:
@@ -39,10 +36,10 @@ class MPICommunicator:
     @staticmethod
     def _host(a, fill: bool = True):
         """(a NumPy buffer MPI can use, a function writing it back to ``a``, or None)."""
-        if _on_gpu(a):
-            h = a.get() if fill else numpy.empty(a.shape, a.dtype)
-            return h, lambda: a.set(h)
-        return a, None
+        if on_host(a):
+            return a, None
+        h = to_host(a) if fill else numpy.empty(a.shape, a.dtype)
+        return h, lambda: a.set(h)
 
     def _start(self, request, finish=None, keep=()) -> Pending:
         return Pending(request.Test, finish, None, keep)

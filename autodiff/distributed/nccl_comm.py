@@ -10,26 +10,21 @@ is the code the MPI backend runs.
 """
 from __future__ import annotations
 
+from ..backends import on_host
+
 __all__ = ["NCCLCommunicator", "nccl_available"]
 
 
 def _import_nccl():
-    try:
-        import cupy
-        from cupy.cuda import nccl
-    except ImportError as e:
-        raise RuntimeError(f"backend 'nccl' needs CuPy with NCCL (pip install 'autodiff[cuda]'; "
-                           f"cupy.cuda.nccl must import): {e}") from None
-    if not getattr(nccl, "available", True):
-        raise RuntimeError("backend 'nccl': this CuPy build has no NCCL support")
-    return cupy, nccl
+    from ..backends import cupy_backend
+    return cupy_backend.nccl()
 
 
 def nccl_available() -> bool:
     try:
-        cupy, _ = _import_nccl()
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # noqa: BLE001 - no CuPy, no NCCL, no driver: all mean "not available"
+        _import_nccl()
+        return True
+    except RuntimeError:  # no CuPy, no GPU, or no NCCL
         return False
 
 
@@ -73,7 +68,7 @@ class NCCLCommunicator:
 
     @staticmethod
     def _ptr(a) -> int:
-        if not type(a).__module__.startswith("cupy"):
+        if on_host(a):
             raise TypeError("backend 'nccl' needs tensors on the GPU (CuPy arrays); move the "
                             "model and data with .to('cuda'), or use backend='mpi' for CPU "
                             "tensors")
