@@ -229,9 +229,8 @@ def test_ops_and_tape_do_not_name_cupy(path):
 LIBRARY_TESTS = re.compile(
     r"\bis\s+(?:not\s+)?(?:numpy|np)\b(?!\.)|^\s*(?:import|from)\s+cupyx?\b|"
     r"__(?:module|name)__\b[^\n]*[\"'](?:cupy|numpy)[\"']|\b(?:cuda|cpu)_kernels\b", re.M)
-#: Packages with such tests that belong to other work in progress (issue 12 leaves them):
-#: the data loaders' pinned-memory and device staging, the collectives' device buffers.
-SEAM_EXEMPT = ("autodiff/data/", "autodiff/distributed/")
+#: Packages allowed such tests: none (the data loaders and the collectives ask the seam too).
+SEAM_EXEMPT: tuple[str, ...] = ()
 
 
 def library_tests(path: Path) -> list[str]:
