@@ -24,7 +24,7 @@ def _finish(data, requires_grad: bool) -> Tensor:
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new leaf tensor from a list, scalar, NumPy/CuPy array or Tensor (copied)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     return _finish(dtypes.to_array(data, dtype, device, copy=True), requires_grad)
 
 
@@ -33,7 +33,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor):
         if dtype is None and device is None:
             return data
-        data = data.data
+        data = data.array
     return make(dtypes.to_array(data, dtype, device))
 
 

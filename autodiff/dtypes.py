@@ -48,7 +48,7 @@ def xp_for(device):
 
 def to_array(data, dtype=None, device=None, copy: bool = False):
     """Turn user data (lists, scalars, NumPy/CuPy arrays) into a backend array; callers pass a
-    Tensor's ``.data`` (this module sits below the Tensor).
+    Tensor's ``.array`` (this module sits below the Tensor).
 
     Python floats become the default dtype and Python ints int64 (as in PyTorch); arrays
     keep their dtype unless ``dtype`` is given. ``copy``: an array given is always copied

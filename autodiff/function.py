@@ -116,15 +116,15 @@ class Function:
         _refuse_outputs_on_ctx(cls, ctx, outs)
         inputs = [a for a in args if isinstance(a, Tensor)]
         rule = Rule(f"{cls.__name__}Backward", _make_backward(cls, args), ctx.materialize_grads)
-        node = Node(rule, inputs, tuple((o.data.shape, o.data.dtype) for o in outs), ctx)
+        node = Node(rule, inputs, tuple((o.array.shape, o.array.dtype) for o in outs), ctx)
         wrapped = []
         for i, o in enumerate(outs):
-            diff = o.data.dtype.kind == "f" and id(o) not in ctx.non_differentiable
+            diff = o.array.dtype.kind == "f" and id(o) not in ctx.non_differentiable
             if id(o) in dirty:  # modified in place: the same object, rebased onto this node
                 o.grad_fn, o._out_idx, o._requires_grad = (node if diff else None), i, diff
                 wrapped.append(o)
             else:
-                wrapped.append(make(o.data, diff, node if diff else None, i))
+                wrapped.append(make(o.array, diff, node if diff else None, i))
         saved = []
         for t in ctx.to_save:
             if t is None:
@@ -252,7 +252,7 @@ def once_differentiable(backward):
 class _Unreachable(Function):
     @staticmethod
     def forward(ctx, value, *anchors):
-        return make(value.data)
+        return make(value.array)
 
     @staticmethod
     def backward(ctx, *grads):

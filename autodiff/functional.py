@@ -77,7 +77,7 @@ def _prep(inputs, create_graph):
         if create_graph and t._requires_grad:
             out.append(mul(t, 1.0))  # stays connected to the caller's graph
         else:
-            d = make(t.data)
+            d = make(t.array)
             d.requires_grad = True
             out.append(d)
     return tuple(out)
@@ -94,11 +94,11 @@ def _validate_v(vs, refs, fn: str) -> None:
 
 def _default_v(refs, fn: str):
     """v = 1 where it may be omitted: a single tensor of a single element (as PyTorch)."""
-    if len(refs) != 1 or refs[0].data.size != 1:
+    if len(refs) != 1 or refs[0].array.size != 1:
         raise ValueError(f"{fn}: v can only be omitted when it would be a single Tensor of a "
                          f"single element; got {len(refs)} tensors of shapes "
                          f"{[tuple(r.shape) for r in refs]}")
-    return (make(refs[0].xp.ones_like(refs[0].data)),)
+    return (make(refs[0].xp.ones_like(refs[0].array)),)
 
 
 def _check_requires_grad(tensors, kind: str, strict: bool) -> None:
@@ -130,7 +130,7 @@ def _fill(grads, refs, strict: bool, create_graph: bool, stage: str, out_idx: in
         if g is None:
             if strict:
                 raise RuntimeError(_INDEPENDENT[stage].format(i=i, o=out_idx))
-            g = make(refs[i].xp.zeros_like(refs[i].data))
+            g = make(refs[i].xp.zeros_like(refs[i].array))
         elif strict and create_graph and not g._requires_grad:
             raise RuntimeError(_CONSTANT[stage].format(i=i))
         res.append(g)
@@ -168,7 +168,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     with enable_grad():
         xs = _prep(inputs, create_graph)
         if v is None:
-            vs = tuple(make(x.xp.ones_like(x.data)) for x in xs)
+            vs = tuple(make(x.xp.ones_like(x.array)) for x in xs)
         else:
             vs, _ = _as_tuple(v, "v", "jvp")
             _validate_v(vs, xs, "jvp")
@@ -214,7 +214,7 @@ def _vhp(fn: str, func, inputs, v, create_graph: bool, strict: bool):
             _validate_v(vs, xs, fn)
         outs, tuple_out = _as_tuple(func(*xs), "outputs of the user-provided function", fn)
         _check_requires_grad(outs, "outputs", strict)
-        if tuple_out or outs[0].data.size != 1:
+        if tuple_out or outs[0].array.size != 1:
             raise ValueError(f"{fn}: func must return a single-element tensor, got "
                              f"{'a tuple' if tuple_out else f'shape {tuple(outs[0].shape)}'}")
         jac = gradient_graph(outs, xs, strict)
@@ -263,7 +263,7 @@ def jacobian(func, inputs, create_graph: bool = False, strict: bool = False,
         table = []
         for i, o in enumerate(outs):
             rows = [[] for _ in xs]
-            flat_size = o.data.size if o._requires_grad else 0  # constant output: zeros
+            flat_size = o.array.size if o._requires_grad else 0  # constant output: zeros
             for k in range(flat_size):
                 e = o.xp.zeros(flat_size, o.dtype)
                 e[k] = 1
@@ -280,11 +280,11 @@ def _jacobian_forward(func, inputs, create_graph: bool, strict: bool):
     """The Jacobian column by column: J e_k for each basis vector e_k of the inputs."""
     from .ops.shape import reshape, stack
     inputs, tuple_in = _as_tuple(inputs, "inputs", "jacobian")
-    zeros = [make(x.xp.zeros_like(x.data)) for x in inputs]
+    zeros = [make(x.xp.zeros_like(x.array)) for x in inputs]
     cols = None  # cols[i][j]: columns of block (output i, input j)
     for j, x in enumerate(inputs):
-        for k in range(x.data.size):
-            e = x.xp.zeros(x.data.size, x.dtype)
+        for k in range(x.array.size):
+            e = x.xp.zeros(x.array.size, x.dtype)
             e[k] = 1
             tangent = zeros[:j] + [make(e.reshape(x.shape))] + zeros[j + 1:]
             outs, jv = jvp(func, tuple(inputs), tuple(tangent), create_graph, strict)
@@ -320,7 +320,7 @@ def hessian(func, inputs, create_graph: bool = False, strict: bool = False,
         outs, tuple_out = _as_tuple(func(*xs), "outputs of the user-provided function",
                                     "hessian")
         _check_requires_grad(outs, "outputs", strict)
-        if tuple_out or outs[0].data.size != 1:
+        if tuple_out or outs[0].array.size != 1:
             raise ValueError(f"hessian: func must return a single-element tensor, got "
                              f"{'a tuple' if tuple_out else f'shape {tuple(outs[0].shape)}'}")
         jac = _fill(_autograd_grad(outs, xs, create_graph=True), xs, False, True, "back")

@@ -15,10 +15,10 @@ def _outputs(fn, inputs):
 
 def _numerical_jacobian(fn, inputs, i, eps):
     x = inputs[i]
-    if not x.data.flags.c_contiguous:
-        x.data = x.data.copy()  # so the flat view below writes through to x
+    if not x.array.flags.c_contiguous:
+        x.array = x.array.copy()  # so the flat view below writes through to x
     cols = []
-    flat = x.data.reshape(-1)
+    flat = x.array.reshape(-1)
     for k in range(flat.size):
         orig = flat[k].item()
         flat[k] = orig + eps
@@ -36,17 +36,17 @@ def _analytical_jacobian(fn, inputs, i):
     rows = []
     for oi, o in enumerate(outs):
         if not o.requires_grad:
-            rows.extend(numpy.zeros(inputs[i].data.size) for _ in range(o.data.size))
+            rows.extend(numpy.zeros(inputs[i].array.size) for _ in range(o.array.size))
             continue
-        for k in range(o.data.size):
-            e = numpy.zeros(o.data.size, dtype=o.numpy().dtype)
+        for k in range(o.array.size):
+            e = numpy.zeros(o.array.size, dtype=o.numpy().dtype)
             e[k] = 1
             gs = grad([o], [inputs[i]], [make(o.xp.asarray(e.reshape(o.shape)))],
                       retain_graph=True, allow_unused=True)
             g = gs[0]
-            rows.append(numpy.zeros(inputs[i].data.size) if g is None else
+            rows.append(numpy.zeros(inputs[i].array.size) if g is None else
                         g.numpy().reshape(-1).astype(numpy.float64))
-    return numpy.stack(rows) if rows else numpy.zeros((0, inputs[i].data.size))
+    return numpy.stack(rows) if rows else numpy.zeros((0, inputs[i].array.size))
 
 
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -93,7 +93,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float 
         xs, vs = args[:n_in], args[n_in:]
         os = [o for o in _outputs(fn, xs) if o.requires_grad]
         gs = grad(os, [xs[i] for i in diff_idx], list(vs), create_graph=True, allow_unused=True)
-        return tuple(g if g is not None else make(xs[i].xp.zeros_like(xs[i].data))
+        return tuple(g if g is not None else make(xs[i].xp.zeros_like(xs[i].array))
                      for g, i in zip(gs, diff_idx))
 
     return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps, atol, rtol,

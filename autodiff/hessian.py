@@ -57,12 +57,12 @@ def _param_list(params) -> list[Tensor]:
 
 
 def _xp(params: Sequence[Tensor]):
-    return get_array_module(*[p.data for p in params])
+    return get_array_module(*[p.array for p in params])
 
 
 def flatten(tensors: Iterable, xp=None, dtype=numpy.float64):
     """Concatenate tensors (or arrays) into one flat array of ``dtype``."""
-    arrays = [t.data if isinstance(t, Tensor) else t for t in tensors]
+    arrays = [t.array if isinstance(t, Tensor) else t for t in tensors]
     xp = xp or get_array_module(*arrays)
     if not arrays:
         return xp.zeros(0, dtype)
@@ -71,10 +71,10 @@ def flatten(tensors: Iterable, xp=None, dtype=numpy.float64):
 
 def unflatten(vec, params: Sequence[Tensor]) -> list[Tensor]:
     """Split a flat vector (array or Tensor) into tensors shaped and typed like ``params``."""
-    data = vec.data if isinstance(vec, Tensor) else vec
+    data = vec.array if isinstance(vec, Tensor) else vec
     out, i = [], 0
     for p in params:
-        n = int(p.data.size)
+        n = int(p.array.size)
         out.append(make(data[i:i + n].reshape(p.shape).astype(p.dtype, copy=True)))
         i += n
     if i != data.size:
@@ -89,7 +89,7 @@ def _closure_grads(closure: Closure, params: list[Tensor], create_graph: bool):
         if not isinstance(loss, Tensor):
             raise TypeError(f"hessian: the closure must return the loss as a Tensor, got "
                             f"{type(loss).__name__}")
-        if loss.data.size != 1:
+        if loss.array.size != 1:
             raise ValueError(f"hessian: the closure must return a scalar loss, got shape "
                              f"{loss.shape}")
         if not loss.requires_grad:
@@ -104,7 +104,7 @@ def _closure_grads(closure: Closure, params: list[Tensor], create_graph: bool):
                                    "must return the loss without calling loss.backward() (or "
                                    "call backward(create_graph=True))") from e
             raise
-    gs = tuple(make(p.xp.zeros_like(p.data)) if g is None else g for g, p in zip(gs, params))
+    gs = tuple(make(p.xp.zeros_like(p.array)) if g is None else g for g, p in zip(gs, params))
     return loss, gs
 
 
@@ -120,7 +120,7 @@ class HessianOperator:
     def __init__(self, closure: Closure, params) -> None:
         self.params = _param_list(params)
         self.xp = _xp(self.params)
-        self.n = sum(int(p.data.size) for p in self.params)
+        self.n = sum(int(p.array.size) for p in self.params)
         self.loss, gs = _closure_grads(closure, self.params, create_graph=True)
         self._gs = gs
         self._live = [i for i, g in enumerate(gs) if g.requires_grad]
@@ -129,12 +129,12 @@ class HessianOperator:
     @property
     def gradient(self):
         """The gradient at the point, as a flat float64 array."""
-        return flatten([g.data for g in self._gs], self.xp)
+        return flatten([g.array for g in self._gs], self.xp)
 
     def matvec(self, v):
         """``H v`` for a flat vector ``v`` (array or Tensor); returns a flat float64 array."""
         if isinstance(v, Tensor):
-            v = v.data
+            v = v.array
         v = self.xp.asarray(v)
         if v.size != self.n:
             raise ValueError(f"hvp: v has {v.size} entries but the parameters have {self.n}")
@@ -142,7 +142,7 @@ class HessianOperator:
         if not self._live:  # the gradient is constant: H = 0
             return self.xp.zeros(self.n, numpy.float64)
         hs = gradient_vjp(self._gs, self.params, unflatten(v, self.params))
-        return flatten([self.xp.zeros(p.data.size) if h is None else h.data
+        return flatten([self.xp.zeros(p.array.size) if h is None else h.array
                         for h, p in zip(hs, self.params)], self.xp)
 
     __call__ = matvec
@@ -171,9 +171,9 @@ def _as_flat(v, params: list[Tensor], xp):
             if tuple(shape) != tuple(p.shape):
                 raise ValueError(f"hvp: a vector has shape {tuple(shape)} but its parameter "
                                  f"has shape {p.shape}")
-        return flatten([xp.asarray(vi.data if isinstance(vi, Tensor) else vi) for vi in v],
+        return flatten([xp.asarray(vi.array if isinstance(vi, Tensor) else vi) for vi in v],
                        xp), False
-    data = v.data if isinstance(v, Tensor) else xp.asarray(v)
+    data = v.array if isinstance(v, Tensor) else xp.asarray(v)
     return xp.asarray(data, dtype=numpy.float64).reshape(-1), True
 
 
@@ -205,19 +205,19 @@ def hvp_fd(closure: Closure, params, v, h: float | None = None):
     flat, as_flat = _as_flat(v, params, xp)
     if h is None:
         eps = float(numpy.finfo(params[0].dtype).eps)
-        xmax = max(float(xp.abs(p.data).max()) if p.data.size else 0.0 for p in params)
+        xmax = max(float(xp.abs(p.array).max()) if p.array.size else 0.0 for p in params)
         vmax = float(xp.abs(flat).max()) if flat.size else 1.0
         h = eps ** (1 / 3) * max(1.0, xmax) / (vmax or 1.0)
     parts = unflatten(flat, params)
-    saved = [p.data.copy() for p in params]
+    saved = [p.array.copy() for p in params]
 
     def shifted_grad(sign: float):
         with no_grad():
             for p, s, d in zip(params, saved, parts):
-                p.data[...] = s + sign * h * d.data
+                p.array[...] = s + sign * h * d.array
                 increment_version(p)
         _, gs = _closure_grads(closure, params, create_graph=False)
-        return flatten([g.data for g in gs], xp)
+        return flatten([g.array for g in gs], xp)
 
     try:
         gp = shifted_grad(+1.0)
@@ -225,7 +225,7 @@ def hvp_fd(closure: Closure, params, v, h: float | None = None):
     finally:
         with no_grad():
             for p, s in zip(params, saved):
-                p.data[...] = s
+                p.array[...] = s
                 increment_version(p)
     return _format((gp - gm) / (2 * h), params, as_flat)
 

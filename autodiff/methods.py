@@ -27,11 +27,11 @@ def _inplace(op):
             if res.shape != self.shape:
                 raise ValueError(f"{op.__name__}_: result shape {res.shape} does not match the "
                                  f"tensor's shape {self.shape}")
-            self.data, self.grad_fn, self._out_idx = res.data.astype(self.dtype, copy=False), \
+            self.array, self.grad_fn, self._out_idx = res.array.astype(self.dtype, copy=False), \
                 res.grad_fn, res._out_idx
             self._requires_grad = True
         else:
-            o = other.data if isinstance(other, Tensor) else other
+            o = other.array if isinstance(other, Tensor) else other
             try:
                 _NUMPY_INPLACE[op.__name__](_writable(self), o)
             except ValueError:
@@ -66,9 +66,9 @@ _NUMPY_INPLACE = {"add": _np_iadd, "sub": _np_isub, "mul": _np_imul, "div": _np_
 def _writable(self):
     """The data as an array that can be written in place: a 0-d op result is a NumPy scalar
     (immutable, so ``a += b`` on it would silently rebind), made a 0-d array here."""
-    d = self.data
+    d = self.array
     if isinstance(d, numpy.generic):
-        d = self.data = numpy.array(d)
+        d = self.array = numpy.array(d)
     return d
 
 
@@ -91,7 +91,7 @@ def _copy_(self, src):
 
 
 def _clamp_(self, min=None, max=None):  # noqa: A002
-    self.xp.clip(self.data, min, max, out=_writable(self))
+    self.xp.clip(self.array, min, max, out=_writable(self))
     increment_version(self)
     return self
 
@@ -142,7 +142,7 @@ def _register_post_accumulate_grad_hook(self, hook):
 
 
 def _clone(self):
-    return E.mul(self, 1) if self._requires_grad else Tensor(self.data.copy())
+    return E.mul(self, 1) if self._requires_grad else Tensor(self.array.copy())
 
 
 def _max(self, dim=None, keepdim=False, *, axis=None, keepdims=False):

@@ -96,7 +96,7 @@ class _Writer:
 
     def encode(self, obj, path: list):
         if isinstance(obj, Tensor):
-            return self._array(obj.data, "tensor", path)
+            return self._array(obj.array, "tensor", path)
         if isinstance(obj, numpy.ndarray) or device_of(obj) == "cuda":
             return self._array(obj, "ndarray", path)
         if isinstance(obj, numpy.generic):

@@ -42,16 +42,16 @@ class SavedTensor:
     when unpacked (attached to the node), so an output never holds its own node alive.
     """
 
-    __slots__ = ("tensor", "data", "version", "expected", "out_idx")
+    __slots__ = ("tensor", "array", "version", "expected", "out_idx")
 
     def __init__(self, t: Tensor, out_idx: int = -1) -> None:
         self.version = t._version
         self.expected = t._version.v
         self.out_idx = out_idx
         if out_idx < 0:
-            self.tensor, self.data = t, None
+            self.tensor, self.array = t, None
         else:
-            self.tensor, self.data = None, t.data
+            self.tensor, self.array = None, t.array
 
     def unpack(self, node: "Node", position: int) -> Tensor:
         if self.version.v != self.expected:
@@ -62,10 +62,10 @@ class SavedTensor:
                 f"{self.expected}. Clone it before modifying it in place.")
         if self.out_idx < 0:
             return self.tensor
-        return make(self.data, True, node, self.out_idx)
+        return make(self.array, True, node, self.out_idx)
 
     def _shape(self):
-        return self.tensor.shape if self.tensor is not None else self.data.shape
+        return self.tensor.shape if self.tensor is not None else self.array.shape
 
 
 class Rule:
@@ -109,7 +109,7 @@ class Node:
             else:
                 edges.append(None)
                 needs.append(False)
-            d = t.data
+            d = t.array
             in_meta.append((d.shape, d.dtype))
         self.op = op
         self.edges = edges
@@ -205,7 +205,7 @@ def record_multi(op: Rule, outs_data: tuple, inputs: tuple, saved: tuple = (),
 def increment_version(tensor: "Tensor | Iterable[Tensor]") -> None:
     """Mark ``tensor`` (or each tensor of an iterable) as modified in place, as PyTorch's
     ``torch.autograd.graph.increment_version``: a backward that saved it before the write
-    then raises instead of reading the new values. Call it after writing ``.data`` directly
+    then raises instead of reading the new values. Call it after writing ``.array`` directly
     (optimizer updates, running statistics); the in-place methods (``add_``, ``zero_``...)
     call it themselves."""
     if isinstance(tensor, Tensor):
@@ -245,14 +245,14 @@ def _check_finite(name: str, data, inputs) -> None:
     xp = get_array_module(data)
     if bool(xp.isfinite(data).all()):
         return
-    if all(t.data.dtype.kind != "f" or bool(xp.isfinite(t.data).all()) for t in inputs):
+    if all(t.array.dtype.kind != "f" or bool(xp.isfinite(t.array).all()) for t in inputs):
         raise FloatingPointError(
             f"detect_anomaly: {name} produced NaN/inf in its output (shape {data.shape}) "
             f"from finite inputs of shapes {[t.shape for t in inputs]}")
 
 
 def _check_grad(node: Node, g: Tensor, position: int) -> None:
-    d = g.data
+    d = g.array
     if d.dtype.kind == "f" and not bool(get_array_module(d).isfinite(d).all()):
         raise FloatingPointError(
             f"detect_anomaly: the backward of {node.name} (recorded at #{node.seq}) returned "
@@ -371,14 +371,14 @@ def use_gradient_arithmetic(sum_to: Callable, astype: Callable, add: Callable) -
 def _fit(g: Tensor, meta, node: Node, position: int) -> Tensor:
     """Reduce a broadcast gradient to its input's shape and cast it to its dtype."""
     shape, dtype = meta
-    if g.data.shape != shape:
+    if g.array.shape != shape:
         try:
             g = _sum_to(g, shape)
         except ValueError:
             raise RuntimeError(f"backward of {node.name}: the gradient for input {position} has "
                                f"shape {g.shape}, which does not reduce to the input's shape "
                                f"{shape}") from None
-    if g.data.dtype != dtype:
+    if g.array.dtype != dtype:
         g = _astype(g, dtype)
     return g
 
@@ -388,7 +388,7 @@ def _add(a: Tensor | None, b: Tensor) -> Tensor:
     if a is None:
         return b
     if not STATE.enabled:
-        return make(a.data + b.data)
+        return make(a.array + b.array)
     return _grad_add(a, b)
 
 
@@ -429,7 +429,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
     if counts:
         # a hooked leaf's .grad is written, and its hooks run, as soon as its last gradient
         # arrives (DDP starts reducing a bucket while the rest of the sweep runs)
-        owned = {id(g.data) for g in root_grads}
+        owned = {id(g.array) for g in root_grads}
         sum_to_leaf = to_leaf
 
         def to_leaf(leaf, g):
@@ -509,14 +509,14 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
 def _zeros(meta, like: list) -> Tensor:
     """Zeros for an output that received no gradient, on the device of those that did."""
     shape, dtype = meta
-    xp = get_array_module(*[g.data for g in like if g is not None])
+    xp = get_array_module(*[g.array for g in like if g is not None])
     return make(xp.zeros(shape, dtype))
 
 
 def _owned(g: Tensor) -> Tensor:
     """A detached gradient whose array the caller may write (zero_, optimizers): views
     (broadcast, reshape: read-only or aliased) are copied, NumPy scalars made 0-d arrays."""
-    d = g.data
+    d = g.array
     if d.base is not None:
         return make(d.copy())
     if isinstance(d, numpy.generic):
@@ -529,7 +529,7 @@ def _accumulate(leaf_grads, roots, root_grads, create_graph, owned=None) -> None
     tensor owns (a pass-through gradient can reach two leaves as the same array), then run
     the leaf's post-accumulate hooks."""
     if owned is None:
-        owned = {id(g.data) for g in root_grads}
+        owned = {id(g.array) for g in root_grads}
     for leaf, g in leaf_grads.values():
         _accumulate_leaf(leaf, g, owned, create_graph)
         if _post_hooks:
@@ -539,26 +539,26 @@ def _accumulate(leaf_grads, roots, root_grads, create_graph, owned=None) -> None
 def _accumulate_leaf(leaf, g, owned: set, create_graph: bool) -> None:
     """Add one leaf's summed gradient ``g`` to its ``.grad``."""
     if not create_graph:
-        if id(g.data) in owned or g.grad_fn is not None or g.data.base is not None:
-            g = make(g.data.copy())  # views (broadcast, reshape) are read-only or aliased
-        elif isinstance(g.data, numpy.generic):
-            g = make(numpy.array(g.data))  # NumPy scalar -> writable 0-d array
-        owned.add(id(g.data))
+        if id(g.array) in owned or g.grad_fn is not None or g.array.base is not None:
+            g = make(g.array.copy())  # views (broadcast, reshape) are read-only or aliased
+        elif isinstance(g.array, numpy.generic):
+            g = make(numpy.array(g.array))  # NumPy scalar -> writable 0-d array
+        owned.add(id(g.array))
     if leaf.grad is None:
         leaf.grad = g
     elif create_graph:
         leaf.grad = _grad_add(leaf.grad, g)
     else:
-        total = leaf.grad.data + g.data
+        total = leaf.grad.array + g.array
         leaf.grad = make(numpy.array(total) if isinstance(total, numpy.generic) else total)
 
 
 def _as_grad(t: Tensor, g, fn: str) -> Tensor:
     if g is None:
-        if t.data.size != 1:
+        if t.array.size != 1:
             raise RuntimeError(f"{fn}: grad can be implicitly created only for scalar outputs; "
                                f"the output has shape {t.shape}, so pass a gradient of that shape")
-        return make(get_array_module(t.data).ones_like(t.data))
+        return make(get_array_module(t.array).ones_like(t.array))
     if not isinstance(g, Tensor):
         g = Tensor(g, dtype=t.dtype)
     if g.shape != t.shape:
@@ -582,7 +582,7 @@ def backward(tensor: Tensor, gradient=None, retain_graph=None, create_graph: boo
         for t, gi in zip(inputs, grads):
             if gi is not None:
                 gi = gi if create_graph else _owned(gi)
-                t.grad = gi if t.grad is None else make(t.grad.data + gi.data)
+                t.grad = gi if t.grad is None else make(t.grad.array + gi.array)
                 if _post_hooks:
                     _run_post_hooks(t)
         return
@@ -621,7 +621,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bo
     for i, (t, g) in enumerate(zip(inputs, res)):
         if g is None:
             if materialize_grads:
-                g = make(t.xp.zeros_like(t.data))
+                g = make(t.xp.zeros_like(t.array))
             elif not allow_unused:
                 raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used in the graph "
                                    f"of the outputs; pass allow_unused=True to get None for it")

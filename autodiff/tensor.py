@@ -33,15 +33,17 @@ class Tensor:
     """
 
     # _post_acc_hooks is set only on leaves given a post-accumulate-grad hook (tape.py)
-    __slots__ = ("data", "_requires_grad", "grad", "grad_fn", "_out_idx", "_version",
+    # ``array`` is the backend array (NumPy or CuPy) the engine computes on; ``data`` is
+    # PyTorch's detached view of it (a property below)
+    __slots__ = ("array", "_requires_grad", "grad", "grad_fn", "_out_idx", "_version",
                  "_retain", "_post_acc_hooks", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` defer to Tensor.__radd__
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None) -> None:
         if isinstance(data, Tensor):
-            data = data.data
-        self.data = dtypes.to_array(data, dtype, device)
+            data = data.array
+        self.array = dtypes.to_array(data, dtype, device)
         self._requires_grad = False
         self.grad = None
         self.grad_fn = None
@@ -58,9 +60,9 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
-        if flag and not dtypes.is_floating(self.data.dtype):
+        if flag and not dtypes.is_floating(self.array.dtype):
             raise RuntimeError(f"requires_grad: only floating-point tensors can require "
-                               f"gradients, got dtype {self.data.dtype}")
+                               f"gradients, got dtype {self.array.dtype}")
         if not flag and self.grad_fn is not None:
             raise RuntimeError("requires_grad: cannot turn off requires_grad on a non-leaf "
                                "tensor; use .detach()")
@@ -76,54 +78,54 @@ class Tensor:
 
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     def size(self, dim: int | None = None):
         """PyTorch's ``size()``: the shape, or one dimension of it."""
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self.array.shape if dim is None else self.array.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> str:
-        return device_of(self.data)
+        return device_of(self.array)
 
     @property
     def xp(self):
-        return get_array_module(self.data)
+        return get_array_module(self.array)
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     # ----------------------------------------------------------------------------- conversions
     def numpy(self) -> numpy.ndarray:
         """The data as a NumPy array (a copy when it lives on the GPU)."""
-        if device_of(self.data) == "cpu":
-            return self.data
-        return self.data.get()
+        if device_of(self.array) == "cpu":
+            return self.array
+        return self.array.get()
 
     def __array__(self, dtype=None, copy=None):
         """NumPy's protocol: ``copy=True`` never shares the data, ``copy=False`` refuses to
         copy (a dtype change, a GPU tensor), ``None`` copies only when needed."""
-        on_gpu = device_of(self.data) != "cpu"
-        changes = dtype is not None and numpy.dtype(dtype) != self.data.dtype
+        on_gpu = device_of(self.array) != "cpu"
+        changes = dtype is not None and numpy.dtype(dtype) != self.array.dtype
         if copy is False and (on_gpu or changes):
             why = "the data is on the GPU" if on_gpu else \
-                f"dtype {self.data.dtype} -> {numpy.dtype(dtype)}"
+                f"dtype {self.array.dtype} -> {numpy.dtype(dtype)}"
             raise ValueError(f"Tensor.__array__: copy=False, but a copy is needed ({why})")
         a = self.numpy()
         if changes:
@@ -131,10 +133,10 @@ class Tensor:
         return a.copy() if copy and not on_gpu else a
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted to Python "
                              f"scalars, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -146,20 +148,20 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is "
+        if self.array.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.array.size} elements is "
                              f"ambiguous (shape {self.shape}); use .any() or .all()")
         return bool(self.item())
 
     def __index__(self) -> int:
-        if not dtypes.is_integer(self.data.dtype) or self.data.size != 1:
+        if not dtypes.is_integer(self.array.dtype) or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be used as an index")
         return int(self.item())
 
     def detach(self) -> "Tensor":
         """A new tensor sharing the data, cut from the graph."""
         t = Tensor.__new__(Tensor)
-        t.data = self.data
+        t.array = self.array
         t._requires_grad = False
         t.grad = None
         t.grad_fn = None
@@ -167,6 +169,22 @@ class Tensor:
         t._version = self._version
         t._retain = False
         return t
+
+    @property
+    def data(self) -> "Tensor":
+        """PyTorch's ``.data``: a tensor sharing this one's storage, cut from the graph, with a
+        version counter of its own, so writes through it are invisible to autograd (unlike
+        :meth:`detach`, whose in-place writes are caught when a saved tensor is unpacked)."""
+        t = self.detach()
+        t._version = Version()
+        return t
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data: can only be set to a Tensor, got "
+                            f"{type(value).__name__} (wrap arrays with autodiff.as_tensor)")
+        self.array = value.array
 
     def detach_(self) -> "Tensor":
         self.grad_fn = None
@@ -183,8 +201,8 @@ class Tensor:
     def __repr__(self) -> str:
         body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = []
-        if self.data.dtype not in (numpy.float32, numpy.int64, numpy.bool_):
-            extra.append(f"dtype={self.data.dtype}")
+        if self.array.dtype not in (numpy.float32, numpy.int64, numpy.bool_):
+            extra.append(f"dtype={self.array.dtype}")
         if self.device != "cpu":
             extra.append(f"device='{self.device}'")
         if self.grad_fn is not None:
@@ -200,10 +218,10 @@ class Tensor:
         if self._requires_grad:
             raise RuntimeError("__dlpack__: cannot export a tensor that requires grad (the "
                                "other library would bypass the tape); use .detach() first")
-        return self.data.__dlpack__(*args, **kwargs)
+        return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self.array.__dlpack_device__()
 
 
 _NUMPY_SCALARS = frozenset(numpy.sctypeDict.values()) - {numpy.ndarray}
@@ -214,7 +232,7 @@ def make(data, requires_grad: bool = False, grad_fn=None, out_idx: int = 0) -> T
     t = Tensor.__new__(Tensor)
     if data.__class__ in _NUMPY_SCALARS:
         data = numpy.asarray(data)  # 0-d results come back from NumPy as immutable scalars
-    t.data = data
+    t.array = data
     t._requires_grad = requires_grad
     t.grad = None
     t.grad_fn = grad_fn
@@ -228,9 +246,9 @@ def as_tensor_like(x, like: Tensor) -> Tensor:
     """``x`` as a Tensor on ``like``'s device: scalars take ``like``'s dtype when of the same kind."""
     if isinstance(x, Tensor):
         return x
-    xp = get_array_module(like.data)
+    xp = get_array_module(like.array)
     if isinstance(x, (bool, int, float)) and not isinstance(x, numpy.generic):
-        dt = like.data.dtype
+        dt = like.array.dtype
         if isinstance(x, float) and not dtypes.is_floating(dt):
             dt = dtypes.get_default_dtype()
         if on_host(xp):

@@ -133,7 +133,7 @@ def _add_saved(dot, node: Node, me: str, names: dict, new_name) -> None:
         if s is None:
             continue
         if s.out_idx >= 0:
-            what, shape, dtype = "saved output", s.data.shape, s.data.dtype
+            what, shape, dtype = "saved output", s.array.shape, s.array.dtype
         else:
             t = s.tensor
             label = names.get(id(t))

@@ -63,12 +63,12 @@ def _average_after(ddp):
         with ddp.no_sync():
             loss.backward()
         grads = [p.grad for p in ddp.parameters()]
-        flat = ad.Tensor(np.concatenate([g.data.reshape(-1) for g in grads]))
+        flat = ad.Tensor(np.concatenate([g.array.reshape(-1) for g in grads]))
         dist.all_reduce(flat, dist.ReduceOp.AVG)
         o = 0
         for g in grads:
-            g.data[...] = flat.data[o:o + g.data.size].reshape(g.data.shape)
-            o += g.data.size
+            g.array[...] = flat.array[o:o + g.array.size].reshape(g.array.shape)
+            o += g.array.size
     return backward
 
 
@@ -161,7 +161,7 @@ def main(argv=None) -> None:
             dist.all_reduce(flat, dist.ReduceOp.AVG)
             ts.append(time.perf_counter() - t0)
         out["allreduce_ms"] = 1e3 * float(np.median(ts))
-        out["grad_bytes"] = int(flat.data.nbytes)
+        out["grad_bytes"] = int(flat.array.nbytes)
     out["loadavg_1min"] = os.getloadavg()[0]
     if rank == 0:
         print(json.dumps(out))

@@ -203,7 +203,7 @@ class Params:
         with ad.no_grad():
             for k, t in self.tensors.items():
                 v = state[k]
-                t.data[...] = v.numpy() if hasattr(v, "numpy") else v
+                t.array[...] = v.numpy() if hasattr(v, "numpy") else v
         for t in self.tensors.values():
             ad.increment_version(t)
 

@@ -108,9 +108,9 @@ class FeatureExtractor(nn.Module):
                     if ws[k].shape[1] != cin:
                         raise ValueError(f"{weights}: conv{k}.weight has {ws[k].shape[1]} "
                                          f"input channels, expected {cin}")
-                    conv.weight.data[...] = ws[k]
+                    conv.weight.array[...] = ws[k]
                     if bs[k] is not None:
-                        conv.bias.data[...] = bs[k]
+                        conv.bias.array[...] = bs[k]
             convs.append(conv)
         self.convs = nn.ModuleList(convs)
         self.mean = None if mean is None else ad.tensor(mean)

@@ -63,13 +63,13 @@ def _inplace(name: str, input: Tensor, fn) -> Tensor:
         raise RuntimeError(f"{name}(inplace=True): a leaf Variable that requires grad is being "
                            f"used in an in-place operation.")
     # the op's rule may save its input: give it the values before they are overwritten
-    src = make(input.data.copy(), True, input.grad_fn, input._out_idx) if recording else input
+    src = make(input.array.copy(), True, input.grad_fn, input._out_idx) if recording else input
     out = fn(src)
-    data = input.data
+    data = input.array
     if isinstance(data, numpy.generic):  # a 0-d result kept as a NumPy scalar: immutable
-        data = input.data = numpy.array(data)
+        data = input.array = numpy.array(data)
     try:
-        data[...] = out.data
+        data[...] = out.array
     except ValueError as e:
         raise RuntimeError(f"{name}(inplace=True): the input's data (shape {input.shape}) "
                            f"cannot be written in place: {e}") from None
@@ -79,7 +79,7 @@ def _inplace(name: str, input: Tensor, fn) -> Tensor:
         input.grad_fn, input._out_idx = node, out._out_idx
         for s in node.saved:  # the op's saved output is now input: share its data and version
             if s is not None and s.out_idx == out._out_idx:
-                s.data, s.version, s.expected = data, input._version, input._version.v
+                s.array, s.version, s.expected = data, input._version, input._version.v
     return input
 
 
@@ -188,27 +188,27 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when not "
                              "training")
-        inv = 1.0 / xp.sqrt(running_var.data + eps)
+        inv = 1.0 / xp.sqrt(running_var.array + eps)
         scale = make(inv.astype(input.dtype, copy=False))
         if weight is not None:
             scale = ad.mul(weight, scale)
-        shift = ad.mul(ad.neg(make(running_mean.data.astype(input.dtype, copy=False))), scale)
+        shift = ad.mul(ad.neg(make(running_mean.array.astype(input.dtype, copy=False))), scale)
         if bias is not None:
             shift = ad.add(shift, bias)
         return ad.add(ad.mul(input, ad.reshape(scale, shape)), ad.reshape(shift, shape))
 
-    n = input.data.size // C
+    n = input.array.size // C
     if n <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input of shape {tuple(input.shape)}")
     out, mean, var = _norm.batch_norm(input, weight, bias, eps)
     if running_mean is not None:
-        running_mean.data[...] = ((1 - momentum) * running_mean.data +
+        running_mean.array[...] = ((1 - momentum) * running_mean.array +
                                   momentum * mean).astype(running_mean.dtype)
         ad.increment_version(running_mean)
     if running_var is not None:
         unbiased = var * (n / (n - 1))
-        running_var.data[...] = ((1 - momentum) * running_var.data +
+        running_var.array[...] = ((1 - momentum) * running_var.array +
                                  momentum * unbiased).astype(running_var.dtype)
         ad.increment_version(running_var)
     return out
@@ -278,7 +278,7 @@ def _embedding_renorm_(weight: Tensor, idx, max_norm: float, norm_type: float) -
     """Rescale in place the rows of ``weight`` indexed by ``idx`` whose norm exceeds max_norm."""
     xp = weight.xp
     rows = xp.unique(idx.reshape(-1))
-    w = weight.data
+    w = weight.array
     norms = xp.linalg.norm(w[rows], ord=norm_type, axis=1)
     big = norms > max_norm
     if bool(big.any()):
@@ -290,7 +290,7 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a trailing class dim. ``num_classes=-1`` reads the largest
     value (a host synchronisation on a GPU, as in PyTorch). A value outside [0, num_classes)
     raises, on a GPU only in anomaly mode (otherwise its row is all zeros)."""
-    idx = tensor.data if isinstance(tensor, Tensor) else ad.as_tensor(tensor).data
+    idx = tensor.array if isinstance(tensor, Tensor) else ad.as_tensor(tensor).array
     xp = get_array_module(idx)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expects an integer tensor, got dtype {idx.dtype}")

@@ -55,7 +55,7 @@ def _fans(tensor: Tensor, fn: str) -> tuple[int, int]:
 
 
 def _fill(tensor: Tensor, values) -> Tensor:
-    tensor.data[...] = values
+    tensor.array[...] = values
     increment_version(tensor)
     return tensor
 
@@ -172,7 +172,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, "
                          f"got shape {tuple(tensor.shape)}")
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor.array.size // rows
     flat = numpy.asarray(generator(numpy).normal(0.0, 1.0, (rows, cols)))
     if rows < cols:
         flat = flat.T

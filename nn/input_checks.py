@@ -28,8 +28,8 @@ __all__ = ["array_like", "checks_now", "deferred_check", "poison", "row_ids"]
 def array_like(value, like: Tensor, dtype=None):
     """``value`` (Tensor, NumPy/CuPy array, list, scalar) as an array on ``like``'s device
     (moved if it lives elsewhere), in ``dtype`` when given."""
-    data = value.data if isinstance(value, Tensor) else value
-    return ad.as_tensor(data, dtype=dtype, device=like.device).data
+    data = value.array if isinstance(value, Tensor) else value
+    return ad.as_tensor(data, dtype=dtype, device=like.device).array
 
 
 def checks_now(array) -> bool:

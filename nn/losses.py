@@ -88,7 +88,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
         return _reduce(a, reduction)
     quad = ad.mul(ad.mul(d, d), 0.5 / beta)
     lin = ad.sub(a, 0.5 * beta)
-    return _reduce(ad.where(a.data < beta, quad, lin), reduction)
+    return _reduce(ad.where(a.array < beta, quad, lin), reduction)
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
@@ -265,7 +265,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight=None,
     -100 as PyTorch, so x = 0 or 1 gives a finite loss."""
     _check_reduction("binary_cross_entropy", reduction)
     input, target = _pair("binary_cross_entropy", input, target)
-    x = input.data
+    x = input.array
     # on a GPU outside anomaly mode a value outside [0, 1] is not looked for: its log is NaN
     if x.size and checks_now(x) and bool(((x < 0) | (x > 1)).any()):
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
@@ -300,7 +300,7 @@ def hinge_loss(input: Tensor, target: Tensor, margin: float = 1.0,
     """Binary hinge loss max(0, margin - y s) for scores ``input`` and labels y in {-1, +1}."""
     _check_reduction("hinge_loss", reduction)
     input, target = _pair("hinge_loss", input, target)
-    td = target.data
+    td = target.array
     bad = deferred_check(td, (td != 1) & (td != -1), lambda v: ValueError(
         f"hinge_loss: target labels must be -1 or +1, got {v}"))
     loss = ad.relu(ad.sub(margin, ad.mul(input, target)))
@@ -315,7 +315,7 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0,
     as PyTorch computes it, their sum for any other label)."""
     _check_reduction("hinge_embedding_loss", reduction)
     input, target = _pair("hinge_embedding_loss", input, target)
-    td = target.data
+    td = target.array
     neg = ad.relu(ad.sub(margin, input))
     loss = ad.add(ad.where(td != -1, input, 0.0), ad.where(td != 1, neg, 0.0))
     return _reduce(loss, reduction)
@@ -367,7 +367,7 @@ def kl_div(input: Tensor, target: Tensor, reduction: str = "mean",
     if log_target:
         loss = ad.mul(ad.exp(target), ad.sub(target, input))
     else:
-        td = target.data
+        td = target.array
         pos = td > 0
         safe = ad.where(pos, target, 1.0)
         loss = ad.where(pos, ad.mul(target, ad.sub(ad.log(safe), input)),

@@ -38,21 +38,21 @@ class Parameter(Tensor):
         if data is None:
             data = _dtypes.xp_for(None).zeros((0,), _dtypes.get_default_dtype())
         elif isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         Tensor.__init__(self, data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + Tensor.__repr__(self)
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild_parameter, (self.data, self._requires_grad, self.grad))
+        return (_rebuild_parameter, (self.array, self._requires_grad, self.grad))
 
     def __deepcopy__(self, memo):
         if id(self) in memo:
             return memo[id(self)]
-        p = Parameter(self.data.copy(), self._requires_grad)
+        p = Parameter(self.array.copy(), self._requires_grad)
         if self.grad is not None:
-            p.grad = ad.tensor(self.grad.data)
+            p.grad = ad.tensor(self.grad.array)
         memo[id(self)] = p
         return p
 
@@ -96,7 +96,7 @@ def _to_array_like(value, like: Tensor, key: str):
     """A state-dict value (autodiff Tensor, NumPy/CuPy array, PyTorch tensor, number) as an
     array on ``like``'s device."""
     if isinstance(value, Tensor):
-        arr = value.data
+        arr = value.array
     else:
         if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor
             value = value.detach().cpu().numpy()
@@ -380,12 +380,12 @@ class Module:
                     for name, t in reg.items():
                         if t is None:
                             continue
-                        new = fn(t.data)
-                        if new is not t.data:
-                            t.data = new
+                        new = fn(t.array)
+                        if new is not t.array:
+                            t.array = new
                             ad.increment_version(t)
                             if t.grad is not None:
-                                t.grad = ad.tensor(fn(t.grad.data))
+                                t.grad = ad.tensor(fn(t.grad.array))
         return self
 
     def to(self, *args, dtype=None, device=None) -> "Module":
@@ -488,7 +488,7 @@ class Module:
         with ad.no_grad():
             for key, arr in arrays.items():
                 t = targets[key]
-                t.data[...] = arr.astype(t.dtype, copy=False)
+                t.array[...] = arr.astype(t.dtype, copy=False)
                 ad.increment_version(t)
         return _IncompatibleKeys(missing, unexpected)
 

@@ -45,8 +45,8 @@ class _Bucket:
         n = 0
         for p in params:
             self.offsets.append(n)
-            n += p.data.size
-        self.flat = get_array_module(params[0].data).empty(n, params[0].data.dtype)
+            n += p.array.size
+        self.flat = get_array_module(params[0].array).empty(n, params[0].array.dtype)
         self.work = None
         self.reset()
 
@@ -56,25 +56,25 @@ class _Bucket:
 
     def view(self, i: int):
         p = self.params[i]
-        return self.flat[self.offsets[i]:self.offsets[i] + p.data.size].reshape(p.data.shape)
+        return self.flat[self.offsets[i]:self.offsets[i] + p.array.size].reshape(p.array.shape)
 
 
 def _bucketize(params: list, first_cap: int, cap: int) -> list[_Bucket]:
     buckets, cur, size = [], [], 0
     for p in params:
         limit = first_cap if not buckets else cap
-        if cur and (size + p.data.nbytes > limit or _kind(p) != _kind(cur[0])):
+        if cur and (size + p.array.nbytes > limit or _kind(p) != _kind(cur[0])):
             buckets.append(_Bucket(cur))
             cur, size = [], 0
         cur.append(p)
-        size += p.data.nbytes
+        size += p.array.nbytes
     if cur:
         buckets.append(_Bucket(cur))
     return buckets
 
 
 def _kind(t) -> tuple:
-    return (t.data.dtype, t.device)
+    return (t.array.dtype, t.device)
 
 
 class DistributedDataParallel(Module):
@@ -153,14 +153,14 @@ class DistributedDataParallel(Module):
             by_kind.setdefault(_kind(t), []).append(t)
         with ad.no_grad():
             for group in by_kind.values():
-                xp = get_array_module(group[0].data)
-                flat = make(xp.concatenate([t.data.reshape(-1) for t in group]))
+                xp = get_array_module(group[0].array)
+                flat = make(xp.concatenate([t.array.reshape(-1) for t in group]))
                 dist.broadcast(flat, src=src, group=self.process_group)
                 o = 0
                 for t in group:
-                    t.data[...] = flat.data[o:o + t.data.size].reshape(t.data.shape)
+                    t.array[...] = flat.array[o:o + t.array.size].reshape(t.array.shape)
                     ad.increment_version(t)
-                    o += t.data.size
+                    o += t.array.size
 
     def _set_buckets(self, order: list) -> None:
         self._buckets = _bucketize(order, min(_FIRST_BUCKET_BYTES, self.bucket_bytes_cap),
@@ -212,7 +212,7 @@ class DistributedDataParallel(Module):
         if not self._order_complete:
             self._ready_order.append(id(p))
         view = bucket.view(i)
-        view[...] = p.grad.data
+        view[...] = p.grad.array
         bucket.ready[i] = True
         bucket.pending -= 1
         if bucket.pending == 0:
@@ -251,8 +251,8 @@ class DistributedDataParallel(Module):
         g = p.grad
         if self.gradient_as_bucket_view:
             p.grad = make(avg)
-        elif g.grad_fn is None and getattr(g.data.flags, "writeable", True):
-            g.data[...] = avg
+        elif g.grad_fn is None and getattr(g.array.flags, "writeable", True):
+            g.array[...] = avg
             ad.increment_version(g)
         else:
             p.grad = make(avg.copy())

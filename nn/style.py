@@ -113,9 +113,9 @@ def _channel_matrix(x, xp):
 def histogram_remap(features: Tensor, reference) -> Tensor:
     """The values of ``features`` histogram-matched, per channel, to ``reference`` (see the
     module docstring for the ratio correction); a constant tensor shaped like ``features``."""
-    x = features.data
+    x = features.array
     xp = features.xp
-    r = reference.data if isinstance(reference, Tensor) else xp.asarray(reference)
+    r = reference.array if isinstance(reference, Tensor) else xp.asarray(reference)
     X = _channel_matrix(x, xp)
     R = xp.sort(_channel_matrix(r, xp).astype(x.dtype), axis=1)
     c, n = X.shape

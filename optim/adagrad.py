@@ -45,8 +45,8 @@ class Adagrad(Optimizer):
     def _init_group_state(self, group: dict[str, Any]) -> None:
         init = group["initial_accumulator_value"]
         for p in group["params"]:
-            xp = get_array_module(p.data)
-            self.state[p] = {"step": 0, "sum": xp.full_like(p.data, init)}
+            xp = get_array_module(p.array)
+            self.state[p] = {"step": 0, "sum": xp.full_like(p.array, init)}
 
     def _update_group(self, group: dict[str, Any]) -> None:
         lr = float(group["lr"])

@@ -41,7 +41,7 @@ def _norm(a, norm_type: float):
 def get_total_norm(tensors: Iterable, norm_type: float = 2.0,
                    error_if_nonfinite: bool = False) -> Tensor:
     """The ``norm_type`` norm of all the given arrays/Tensors taken together (as one vector)."""
-    arrays = [t.data if isinstance(t, Tensor) else t for t in tensors]
+    arrays = [t.array if isinstance(t, Tensor) else t for t in tensors]
     norm_type = float(norm_type)
     if not arrays:
         return Tensor(0.0)
@@ -68,11 +68,11 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if not params:
         return Tensor(0.0)
     total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)
-    tn = total.data
+    tn = total.array
     xp = get_array_module(tn)
     coef = xp.minimum(max_norm / (tn + 1e-6), 1.0)
     for p in params:
-        g = p.grad.data
+        g = p.grad.array
         c = coef.astype(g.dtype)
         if _writable(g):
             g *= c
@@ -86,7 +86,7 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     """Clamp every gradient element into ``[-clip_value, clip_value]`` in place."""
     clip_value = float(clip_value)
     for p in _grads(parameters):
-        g = p.grad.data
+        g = p.grad.array
         xp = get_array_module(g)
         if _writable(g):
             xp.clip(g, -clip_value, clip_value, out=g)

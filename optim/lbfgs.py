@@ -164,33 +164,33 @@ class LBFGS(Optimizer):
 
     # ---------------------------------------------------------------- flat-vector helpers
     def _xp(self):
-        return get_array_module(self._params[0].data)
+        return get_array_module(self._params[0].array)
 
     def _gather_flat_grad(self):
         xp = self._xp()
         parts = []
         for p in self._params:
             if p.grad is None:
-                parts.append(xp.zeros(p.data.size, dtype=p.dtype))
+                parts.append(xp.zeros(p.array.size, dtype=p.dtype))
             else:
-                parts.append(p.grad.data.reshape(-1))
+                parts.append(p.grad.array.reshape(-1))
         return xp.concatenate(parts)
 
     def _add_grad(self, step_size: float, update) -> None:
         """``params += step_size * update`` (``update`` flat)."""
         offset = 0
         for p in self._params:
-            n = p.data.size
-            p.data += step_size * update[offset:offset + n].reshape(p.shape)
+            n = p.array.size
+            p.array += step_size * update[offset:offset + n].reshape(p.shape)
             ad.increment_version(p)
             offset += n
 
     def _clone_param(self):
-        return [p.data.copy() for p in self._params]
+        return [p.array.copy() for p in self._params]
 
     def _set_param(self, values) -> None:
         for p, v in zip(self._params, values):
-            p.data[...] = v
+            p.array[...] = v
             ad.increment_version(p)
 
     def _directional_evaluate(self, closure, x, t: float, d):

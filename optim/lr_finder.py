@@ -35,7 +35,7 @@ __all__ = ["find_lr", "LRFinder", "LRFinderResult"]
 def _deep_copy(obj: Any) -> Any:
     """Copy a (nested) state dict: Tensors and arrays get fresh data, containers are rebuilt."""
     if isinstance(obj, Tensor):
-        t = Tensor(obj.data.copy())
+        t = Tensor(obj.array.copy())
         t.requires_grad = obj.requires_grad
         return t
     if hasattr(obj, "shape") and hasattr(obj, "dtype") and hasattr(obj, "copy"):

@@ -11,7 +11,7 @@ The structure follows ``torch.optim.Optimizer`` so code written for PyTorch carr
   [index, ...]}]}`` with parameters numbered in group order, as PyTorch does. Unlike PyTorch the
   arrays are copied, so the snapshot does not change with later steps.
 
-Updates run under :class:`autodiff.no_grad` directly on ``p.data`` with in-place array operations
+Updates run under :class:`autodiff.no_grad` directly on ``p.array`` with in-place array operations
 and then call ``autodiff.increment_version(p)`` so saved-tensor checks notice the change.
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _is_array(x: Any) -> bool:
 def _copy_value(v: Any) -> Any:
     """A deep copy of a state value: arrays are copied, containers copied recursively."""
     if isinstance(v, Tensor):
-        return v.data.copy()
+        return v.array.copy()
     if _is_array(v):
         return v.copy()
     if isinstance(v, dict):
@@ -52,12 +52,12 @@ def _copy_value(v: Any) -> Any:
 def _cast_like(v: Any, p: Tensor) -> Any:
     """A loaded state value moved to ``p``'s array module; floating arrays take ``p``'s dtype."""
     if isinstance(v, Tensor):
-        v = v.data
+        v = v.array
     if _is_array(v):
         kind = getattr(v.dtype, "kind", "")
         dtype = p.dtype if kind in "fc" and v.ndim > 0 else None
         # as_tensor moves a CuPy array to the host (numpy.array would refuse it) or back
-        return ad.as_tensor(v, dtype=dtype, device=p.device).data.copy()
+        return ad.as_tensor(v, dtype=dtype, device=p.device).array.copy()
     if isinstance(v, dict):
         return {k: _cast_like(x, p) for k, x in v.items()}
     if isinstance(v, list):
@@ -150,11 +150,11 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
-                elif _writable(g.data):
-                    g.data[...] = 0
+                elif _writable(g.array):
+                    g.array[...] = 0
                     ad.increment_version(g)
                 else:  # a read-only (broadcast) gradient array: replace it
-                    p.grad = Tensor(get_array_module(g.data).zeros(g.shape, g.dtype))
+                    p.grad = Tensor(get_array_module(g.array).zeros(g.shape, g.dtype))
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient; returns the closure's loss."""
@@ -179,8 +179,8 @@ class Optimizer:
         for p in group["params"]:
             if p.grad is None:
                 continue
-            w = p.data
-            g = p.grad.data
+            w = p.array
+            g = p.grad.array
             if maximize:
                 g = -g
             if wd:
@@ -276,7 +276,7 @@ def grad_array(p: Tensor, maximize: bool = False):
     g = p.grad
     if g is None:
         return None
-    g = g.data
+    g = g.array
     return -g if maximize else g
 
 

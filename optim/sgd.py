@@ -61,8 +61,8 @@ class SGD(Optimizer):
             grad = p.grad
             if grad is None:
                 continue
-            w = p.data
-            d = grad.data
+            w = p.array
+            d = grad.array
             fused = kernels_for(w, d).sgd_momentum_update if perturb is None else None
             if fused is not None:  # one kernel launch (CUDA); NoisySGD's noise: the generic path
                 buf, first = None, False

@@ -119,7 +119,7 @@ def _ddp_train(ctx: Ctx, kind: str, opt_name: str = "sgd", bucket_cap_mb=None, m
     if ctx.rank:  # DDP must start every rank from rank 0's weights
         with ad.no_grad():
             for p in model.parameters():
-                p.data[...] += 0.5 * ctx.rank
+                p.array[...] += 0.5 * ctx.rank
     ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb, **ddp_options)
     out = {"n_buckets": len(ddp._buckets)}
     if probe:  # how many buckets are launched when the backward reaches the first layer
@@ -237,7 +237,7 @@ def sc_checkpoint(ctx):
     fresh = make_model("mlp").to(ctx.device)
     with ad.no_grad():
         for p in fresh.parameters():
-            p.data[...] = 0.0
+            p.array[...] = 0.0
     fresh_opt = make_optimizer("adam", fresh.parameters())
     ck = ad.load(path)
     fresh.load_state_dict(ck["model"])
@@ -275,7 +275,7 @@ def sc_collectives(ctx):
     out["reduce_scatter_tensor:AVG"] = host(got)
     base = T(collective_input(r, "float64", (4, 6)))
     # a tensor on a non-contiguous view of base's array: reduced in place through a copy
-    dist.all_reduce(make(base.data[:, ::2]), dist.ReduceOp.MAX)
+    dist.all_reduce(make(base.array[:, ::2]), dist.ReduceOp.MAX)
     out["strided_max"] = host(base)
     t = T(collective_input(r, "float32"))
     work = dist.all_reduce(t, dist.ReduceOp.SUM, async_op=True)

@@ -339,17 +339,17 @@ def test_mark_non_differentiable():
     class SortWithIndex(ad.Function):
         @staticmethod
         def forward(ctx, x):
-            order = x.data.argsort()
+            order = x.array.argsort()
             idx = ad.tensor(order.astype(np.float64), dtype=ad.float64)  # float, yet marked
             ctx.mark_non_differentiable(idx)
             ctx.order = order
-            return ad.tensor(x.data[order], dtype=ad.float64), idx
+            return ad.tensor(x.array[order], dtype=ad.float64), idx
 
         @staticmethod
         def backward(ctx, g, g_idx):
             seen["g_idx"] = g_idx
-            out = np.zeros_like(g.data)
-            out[ctx.order] = g.data
+            out = np.zeros_like(g.array)
+            out[ctx.order] = g.array
             return ad.tensor(out, dtype=ad.float64)
     x = t64(X, True)
     s, idx = SortWithIndex.apply(x)
@@ -396,8 +396,8 @@ def test_array_protocol_copy_argument():
     a = np.array(t, copy=True)
     a[0] = 99.0
     np.testing.assert_array_equal(t.numpy(), X)  # a copy: the tensor is untouched
-    assert np.shares_memory(np.asarray(t), t.data)  # copy=None: no copy when none is needed
-    assert np.shares_memory(np.array(t, copy=False), t.data)
+    assert np.shares_memory(np.asarray(t), t.array)  # copy=None: no copy when none is needed
+    assert np.shares_memory(np.array(t, copy=False), t.array)
     np.testing.assert_array_equal(np.asarray(t, dtype=np.float32), X.astype(np.float32))
     with pytest.raises(ValueError, match="copy=False.*float64 -> float32"):
         np.array(t, dtype=np.float32, copy=False)

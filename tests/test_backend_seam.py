@@ -25,7 +25,7 @@ def _run(code: str, env_value: str | None) -> subprocess.CompletedProcess:
 
 
 PROBE = ("import autodiff as ad; t = ad.zeros(2); "
-         "print(ad.get_backend().name, type(t.data).__module__.split('.')[0], t.device)")
+         "print(ad.get_backend().name, type(t.array).__module__.split('.')[0], t.device)")
 
 
 @pytest.mark.parametrize("value,want", [(None, "numpy numpy cpu"), ("NumPy", "numpy numpy cpu")])
@@ -64,7 +64,7 @@ def test_set_backend_numpy_and_aliases():
             b = ad.set_backend(name)
             assert b.name == "numpy" and b.xp is np and b.device == "cpu"
             assert ad.get_backend() is b
-            assert isinstance(ad.zeros(2).data, np.ndarray)
+            assert isinstance(ad.zeros(2).array, np.ndarray)
     finally:
         ad.set_backend(prev)
     assert set(ad.available_backends()) == {"numpy", "cupy"}

@@ -147,7 +147,7 @@ def test_nan_through_where_trap_and_double_where_remedy():
     inf (or NaN), and where's zero cotangent times inf is NaN. The remedy: a second where that
     feeds the dangerous op a safe input where its branch is not taken."""
     x = x64([-1.0, 0.0, 4.0])
-    naive = ad.where(x.data > 0, ad.sqrt(x), 0.0)  # forward is fine...
+    naive = ad.where(x.array > 0, ad.sqrt(x), 0.0)  # forward is fine...
     np.testing.assert_array_equal(naive.numpy(), [0.0, 0.0, 2.0])
     naive.sum().backward()
     g = x.grad.numpy()
@@ -155,7 +155,7 @@ def test_nan_through_where_trap_and_double_where_remedy():
     assert g[2] == 0.25
 
     x.grad = None
-    pos = x.data > 0
+    pos = x.array > 0
     safe_x = ad.where(pos, x, 1.0)  # inner where: sqrt never sees x <= 0
     remedy = ad.where(pos, ad.sqrt(safe_x), 0.0)
     np.testing.assert_array_equal(remedy.numpy(), naive.numpy())

@@ -146,7 +146,7 @@ def test_tensor_copies_but_as_tensor_shares():
     a[1] = 7
     assert s.numpy()[1] == 7 and f.numpy()[1] == 7
     c = ad.tensor(t)
-    assert c.data is not t.data
+    assert c.array is not t.array
 
 
 def test_int_tensors_for_labels_and_masks():
@@ -176,7 +176,7 @@ def test_tensor_attributes():
     assert np.asarray(t, dtype=np.float32).dtype == np.float32
     assert t.astype(ad.float32).dtype == np.float32
     d = t.detach()
-    assert not d.requires_grad and d.data is t.data
+    assert not d.requires_grad and d.array is t.array
     assert float(ad.tensor(1.5)) == 1.5 and int(ad.tensor(3)) == 3
     r = repr(t)
     assert r.startswith("tensor(") and "requires_grad=True" in r and "float64" in r

@@ -45,7 +45,7 @@ def _on(a, dev, grad=False, dtype=None) -> ad.Tensor:
 
 def _raw(a, dev):
     """A raw array (not a Tensor) on ``dev``: what a user may pass as a target or a weight."""
-    return ad.tensor(a, device=dev).data
+    return ad.tensor(a, device=dev).array
 
 
 def _logp(x: np.ndarray) -> np.ndarray:

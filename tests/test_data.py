@@ -61,7 +61,7 @@ def test_mnist_split(data_dir):
     train, test = D.mnist_split(data_dir, n_train=8000, normalize="unit", as_dataset=True)
     assert len(train) == 8000 and len(test) == 2000
     xb, yb = test[0]
-    assert float(xb.data.max()) <= 1.0 and yb.item() == y[8000]
+    assert float(xb.array.max()) <= 1.0 and yb.item() == y[8000]
 
 
 @pytest.mark.parametrize("compress", [False, True])

@@ -160,7 +160,7 @@ def test_dlpack_numpy_roundtrip_zero_copy():
     a[0, 0] = 42.0                      # seen through the tensor
     assert float(t[0, 0].item()) == 42.0
     back = np.from_dlpack(t)            # Tensor.__dlpack__ / __dlpack_device__
-    t.data[1, 2] = -7.0
+    t.array[1, 2] = -7.0
     assert back[1, 2] == -7.0
     assert np.shares_memory(back, a)
 
@@ -171,7 +171,7 @@ def test_dlpack_torch_roundtrip_zero_copy(torch):
     src[1, 1] = 99.0
     assert float(t[1, 1].item()) == 99.0
     back = torch.from_dlpack(t)
-    t.data[0, 2] = -3.0
+    t.array[0, 2] = -3.0
     assert back[0, 2].item() == -3.0
     assert back.data_ptr() == src.data_ptr()
 

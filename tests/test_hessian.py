@@ -262,7 +262,7 @@ def test_classify_strict_saddle_function():
 
     assert hs.classify_critical_point(f, [p]) == "saddle"
     with ad.no_grad():
-        p.data[...] = [0.0, math.sqrt(2.0)]
+        p.array[...] = [0.0, math.sqrt(2.0)]
     assert hs.classify_critical_point(f, [p]) == "minimum"
 
 
@@ -286,12 +286,12 @@ def test_max_stable_lr_on_quadratic():
         z = x0.copy()
         for _ in range(400):
             with ad.no_grad():
-                x.data[...] = z
+                x.array[...] = z
             g = ad.grad(closure(), [x])[0].numpy()
             z = z - factor * lr_max * g
         assert (np.linalg.norm(g) < 1e-3) == converges
     with ad.no_grad():
-        x.data[...] = x0
+        x.array[...] = x0
 
 
 def test_max_stable_lr_infinite_without_positive_curvature():
@@ -306,7 +306,7 @@ def test_module_parameters_accepted():
     ad.manual_seed(0)
     lin = nn.Linear(3, 2)
     for p in lin.parameters():
-        p.data = p.data.astype(np.float64)
+        p.array = p.array.astype(np.float64)
     x = ad.randn(5, 3, dtype=ad.float64)
 
     def closure():

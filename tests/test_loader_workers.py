@@ -231,14 +231,14 @@ def test_pin_memory(monkeypatch):
         for w in (0, 2):
             batches = list(DataLoader(ds, batch_size=4, pin_memory=True, num_workers=w))
             assert _arrays(batches) == ref
-            assert all(type(t.data) is np.ndarray for b in batches for t in b)
+            assert all(type(t.array) is np.ndarray for b in batches for t in b)
     # with a GPU every array of every batch goes through backends' pinning
     monkeypatch.setattr(cupy_backend, "is_available", lambda: True)
     monkeypatch.setattr(cupy_backend, "pinned_array", lambda a: np.array(a).view(_Pinned))
     for w in (0, 2):
         batches = list(DataLoader(ds, batch_size=4, pin_memory=True, num_workers=w))
         assert _arrays(batches) == ref
-        assert all(type(t.data) is _Pinned for b in batches for t in b)
+        assert all(type(t.array) is _Pinned for b in batches for t in b)
 
 
 @pytest.mark.skipif(not cupy_backend.is_available(), reason="CuPy or a CUDA GPU is absent")

@@ -34,8 +34,8 @@ class TinyLinear:
         return {"weight": self.weight, "bias": self.bias}
 
     def load_state_dict(self, sd):
-        self.weight.data[...] = sd["weight"].data
-        self.bias.data[...] = sd["bias"].data
+        self.weight.array[...] = sd["weight"].array
+        self.bias.array[...] = sd["bias"].array
 
     def __call__(self, x):
         return x @ self.weight + self.bias

@@ -19,7 +19,7 @@ from ref_nn import ACTIVATIONS, BatchNormRef, mlp_loss_and_grads
 def _grads(fn, *arrays):
     ts = [ad.tensor(a, requires_grad=True) for a in arrays]
     out = fn(*ts)
-    out.backward(ad.tensor(np.cos(np.arange(out.data.size)).reshape(out.shape)))
+    out.backward(ad.tensor(np.cos(np.arange(out.array.size)).reshape(out.shape)))
     return out.numpy(), [t.grad.numpy() for t in ts]
 
 

@@ -45,7 +45,7 @@ def test_parameter_is_tensor_with_grad():
     # shares data with the wrapped tensor; results of ops are plain tensors
     t = ad.ones(2)
     p2 = nn.Parameter(t)
-    assert p2.data is t.data
+    assert p2.array is t.array
     assert type(p2 * 2) is ad.Tensor
 
 
@@ -238,10 +238,10 @@ def test_load_state_dict_copies_in_place():
     assert list(b.parameters())[0] is params_before[0]
     for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
-        assert x.data is not y.data
+        assert x.array is not y.array
     # state_dict shares memory (as PyTorch): a snapshot needs a copy
     sd = a.state_dict()
-    assert sd["head.0.weight"].data is a.head[0].weight.data
+    assert sd["head.0.weight"].array is a.head[0].weight.array
 
 
 def test_to_dtype_and_default_dtype():
@@ -376,7 +376,7 @@ def test_deepcopy_is_independent():
     net(ad.randn(3, 4)).sum().backward()
     clone = copy.deepcopy(net)
     assert isinstance(clone.head[0].weight, nn.Parameter)
-    assert clone.head[0].weight.data is not net.head[0].weight.data
+    assert clone.head[0].weight.array is not net.head[0].weight.array
     np.testing.assert_array_equal(clone.head[0].weight.numpy(), net.head[0].weight.numpy())
     with ad.no_grad():
         clone.head[0].weight.add_(1.0)

@@ -693,4 +693,4 @@ def test_update_rule_on_backend(backend, name, kwargs):
     for st in opt.state.values():
         for v in st.values():
             if hasattr(v, "shape") and v.ndim:
-                assert type(v) is type(params[0].data)
+                assert type(v) is type(params[0].array)

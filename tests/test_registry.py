@@ -226,7 +226,7 @@ def test_op_records_its_row(row):
     if not prim.variadic:
         assert len(node.edges) == len(prim.inputs)
     # forward on raw arrays and shape/dtype inference agree with what ran
-    arrays = [x.data for x in xs]
+    arrays = [x.array for x in xs]
     ran = prim.run(arrays, node.attrs)
     if prim.outputs > 1:           # the row's output is one of the primitive's outputs
         assert len(ran) == prim.outputs == len(node.out_meta)

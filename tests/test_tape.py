@@ -43,7 +43,7 @@ def test_diamond_graph_and_shared_subexpression():
 def test_grad_is_not_aliased_between_leaves():
     a, b = x64([1.0, 2.0]), x64([3.0, 4.0])
     (a + b).sum().backward()
-    a.grad.data[0] = 100.0
+    a.grad.array[0] = 100.0
     assert b.grad.numpy()[0] == 1.0
 
 
@@ -209,7 +209,7 @@ def test_grad_mode_restored_after_exception():
 def test_in_place_updates_on_leaves_under_no_grad():
     p = x64([1.0, 2.0])
     (p * p).sum().backward()
-    data_id = id(p.data)
+    data_id = id(p.array)
     with ad.no_grad():
         p -= 0.5 * p.grad
         np.testing.assert_allclose(p.numpy(), [0.0, 0.0])
@@ -217,7 +217,7 @@ def test_in_place_updates_on_leaves_under_no_grad():
         p *= ad.tensor([2.0, 3.0], dtype=ad.float64)
         p /= 2.0
     np.testing.assert_allclose(p.numpy(), [1.0, 1.5])
-    assert id(p.data) == data_id and p.is_leaf and p.requires_grad
+    assert id(p.array) == data_id and p.is_leaf and p.requires_grad
     p.grad.zero_()
     np.testing.assert_array_equal(p.grad.numpy(), [0.0, 0.0])
     with ad.no_grad():

@@ -27,8 +27,8 @@ def default_collate(samples: Sequence[Any]):
             raise ValueError("default_collate: samples have different numbers of fields")
         return tuple(default_collate([s[i] for s in samples]) for i in range(n))
     if isinstance(first, Tensor):
-        xp = get_array_module(first.data)
-        return make(xp.stack([s.data for s in samples]))
+        xp = get_array_module(first.array)
+        return make(xp.stack([s.array for s in samples]))
     if hasattr(first, "__array_interface__") or hasattr(first, "__cuda_array_interface__"):
         xp = get_array_module(first)
         return make(xp.stack([xp.asarray(s) for s in samples]))

@@ -39,7 +39,7 @@ class Dataset:
 def _as_array(x):
     """A backend array for ``x`` (Tensors give their data, arrays are kept without copying)."""
     if isinstance(x, Tensor):
-        return x.data
+        return x.array
     if hasattr(x, "__array_interface__") or hasattr(x, "__cuda_array_interface__"):
         return x
     return dtypes.to_array(x)

@@ -282,7 +282,7 @@ class MNIST(Dataset):
         index = int(index)
         if not -n <= index < n:
             raise IndexError(f"MNIST: index {index} out of range for {n} images")
-        img, target = make(self.data.data[index]), int(self.targets.data[index])
+        img, target = make(self.data.array[index]), int(self.targets.array[index])
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:
@@ -299,7 +299,7 @@ class MNIST(Dataset):
 
     def _batch(self, indices):
         idx = numpy.asarray(indices, dtype=numpy.int64)
-        return make(self.data.data[idx]), make(self.targets.data[idx])
+        return make(self.data.array[idx]), make(self.targets.array[idx])
 
     def __repr__(self) -> str:
         split = "Train" if self.train else "Test"

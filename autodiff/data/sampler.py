@@ -83,7 +83,7 @@ class WeightedRandomSampler(Sampler):
 
     def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
                  seed: int | None = None) -> None:
-        w = numpy.asarray(getattr(weights, "data", weights), dtype=numpy.float64).reshape(-1)
+        w = numpy.asarray(getattr(weights, "array", weights), dtype=numpy.float64).reshape(-1)
         if w.size == 0 or not numpy.all(numpy.isfinite(w)) or numpy.any(w < 0) or w.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
                              "not all zero")
@@ -117,7 +117,7 @@ class ClassBalancedSampler(WeightedRandomSampler):
 
     def __init__(self, labels, num_samples: int | None = None, replacement: bool = True,
                  seed: int | None = None) -> None:
-        y = numpy.asarray(getattr(labels, "data", labels)).reshape(-1)
+        y = numpy.asarray(getattr(labels, "array", labels)).reshape(-1)
         if y.size == 0:
             raise ValueError("ClassBalancedSampler: labels are empty")
         classes, inverse, counts = numpy.unique(y, return_inverse=True, return_counts=True)

@@ -53,7 +53,7 @@ def split_indices(n: int, lengths: Sequence[float], seed: int | None = None,
         perm = g.permutation(n) if shuffle else numpy.arange(n)
         bounds = numpy.cumsum([0] + sizes)
         return [perm[bounds[i]:bounds[i + 1]].astype(numpy.int64) for i in range(len(sizes))]
-    y = numpy.asarray(getattr(stratify, "data", stratify)).reshape(-1)
+    y = numpy.asarray(getattr(stratify, "array", stratify)).reshape(-1)
     if y.size != n:
         raise ValueError(f"split: stratify has {y.size} labels for {n} samples")
     fractions = [s / n for s in sizes] if n else [1.0 / len(sizes)] * len(sizes)

@@ -83,7 +83,7 @@ class _Packed:
 def pack(obj):
     """Tensors -> their arrays, through tuples, lists and dicts."""
     if isinstance(obj, Tensor):
-        return _Packed(obj.data)
+        return _Packed(obj.array)
     if isinstance(obj, (tuple, list)):
         return type(obj)(pack(v) for v in obj)
     if isinstance(obj, dict):

@@ -90,8 +90,8 @@ def _same_as(t: Tensor, ref: Tensor, what: str, name: str) -> None:
 def _blocks(whole: Tensor, part: Tensor, names: tuple, g, what: str) -> tuple:
     """The arrays of ``whole`` and ``part``, checking that ``whole`` holds ``g.size`` blocks of
     ``part``'s size and dtype."""
-    w = _check_tensor(whole, what, names[0]).data
-    p = _check_tensor(part, what, names[1]).data
+    w = _check_tensor(whole, what, names[0]).array
+    p = _check_tensor(part, what, names[1]).array
     if w.size != g.size * p.size or w.dtype != p.dtype:
         raise ValueError(f"{what}: {names[0]} ({w.shape}, {w.dtype}) must hold {g.size} x "
                          f"{names[1]} ({p.shape}, {p.dtype})")
@@ -105,7 +105,7 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
     g = resolve(group, what)
     if g is GroupMember.NON_GROUP_MEMBER:
         return None
-    a = _check_tensor(tensor, what).data
+    a = _check_tensor(tensor, what).array
     name, avg = _op(op, a.dtype, what)
     buf, back = _contiguous(a)
     pending = g.comm.all_reduce(buf, name).then(_landed(tensor, buf, back, avg, g.size))
@@ -119,7 +119,7 @@ def broadcast(tensor: Tensor, src: int = 0, group=None, async_op: bool = False):
     g = resolve(group, what)
     if g is GroupMember.NON_GROUP_MEMBER:
         return None
-    a = _check_tensor(tensor, what).data
+    a = _check_tensor(tensor, what).array
     root = g.group_rank(src, what)
     buf, back = _contiguous(a)
     pending = g.comm.broadcast(buf, root).then(_landed(tensor, buf, back))
@@ -138,12 +138,12 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
                          f"{g.size} ranks")
     for i, t in enumerate(tensor_list):
         _same_as(_check_tensor(t, what, f"tensor_list[{i}]"), tensor, what, f"tensor_list[{i}]")
-    send, _ = _contiguous(tensor.data)
+    send, _ = _contiguous(tensor.array)
     recv = get_array_module(send).empty((g.size,) + send.shape, send.dtype)
 
     def scatter_back():
         for t, part in zip(tensor_list, recv):
-            t.data[...] = part
+            t.array[...] = part
             t._version.v += 1
     pending = g.comm.all_gather(send, recv).then(scatter_back)
     return _run(g, pending, f"all_gather of shape {send.shape}", async_op)
@@ -177,8 +177,8 @@ def reduce_scatter(output: Tensor, input_list: list, op=ReduceOp.SUM, group=None
                          f"{g.size} ranks")
     for i, t in enumerate(input_list):
         _same_as(_check_tensor(t, what, f"input_list[{i}]"), output, what, f"input_list[{i}]")
-    xp = get_array_module(output.data)
-    send = xp.stack([t.data for t in input_list])
+    xp = get_array_module(output.array)
+    send = xp.stack([t.array for t in input_list])
     return _reduce_scatter(g, output, send, op, what, async_op)
 
 
@@ -195,7 +195,7 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op=ReduceOp.SUM, group=
 
 
 def _reduce_scatter(g, output: Tensor, send, op, what: str, async_op: bool):
-    out = output.data
+    out = output.array
     name, avg = _op(op, out.dtype, what)
     recv, back = _contiguous(out)
     pending = g.comm.reduce_scatter(send, recv, name).then(

@@ -20,7 +20,7 @@ class _AllReduce(Function):
     @staticmethod
     def forward(ctx, x: Tensor, op: ReduceOp, group) -> Tensor:
         ctx.op, ctx.group = op, group
-        out = make(x.data.copy())
+        out = make(x.array.copy())
         collectives.all_reduce(out, op, group)
         return out
 

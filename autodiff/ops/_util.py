@@ -10,8 +10,8 @@ def pair(a, b, op: str) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors; scalars and arrays follow the Tensor operand's dtype/device."""
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            if a.data.__class__ is not b.data.__class__ and \
-                    device_of(a.data) != device_of(b.data):  # 0-d results are NumPy scalars
+            if a.array.__class__ is not b.array.__class__ and \
+                    device_of(a.array) != device_of(b.array):  # 0-d results are NumPy scalars
                 raise TypeError(f"{op}: operands live on different devices ({a.device} and "
                                 f"{b.device}); move one with .to()")
             return a, b
@@ -25,8 +25,8 @@ def pair(a, b, op: str) -> tuple[Tensor, Tensor]:
 def _int_to_float(t: Tensor, scalar) -> Tensor:
     """An integer/bool tensor meeting a Python float becomes the default float dtype (as in
     PyTorch: ``int_tensor * 1.5`` is float32, not NumPy's float64)."""
-    if scalar.__class__ is float and t.data.dtype.kind in "iub":
-        return make(t.data.astype(get_default_dtype()))
+    if scalar.__class__ is float and t.array.dtype.kind in "iub":
+        return make(t.array.astype(get_default_dtype()))
     return t
 
 
@@ -43,7 +43,7 @@ def as_array_on(value, x: Tensor):
     host arrays into device memory)."""
     if isinstance(value, (bool, int, float, complex)):
         return value
-    return to_array(value.data if isinstance(value, Tensor) else value, device=x.device)
+    return to_array(value.array if isinstance(value, Tensor) else value, device=x.device)
 
 
 def norm_axis(axis, ndim: int, op: str):

@@ -46,7 +46,7 @@ def conv_output_shape(hw: tuple, geom) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- unfold / fold
 def unfold(x: Tensor, geom, layout: str = "batched") -> Tensor:
     """The columns of ``x`` (N, C, H, W) in ``layout``; recorded as ``im2col``."""
-    return record(IM2COL, _unfold_fw(x.data, geom, layout), (x,), attrs=(geom, layout))
+    return record(IM2COL, _unfold_fw(x.array, geom, layout), (x,), attrs=(geom, layout))
 
 
 def _unfold_fw(x, geom, layout):
@@ -69,7 +69,7 @@ def fold(cols: Tensor, x_shape: tuple, geom, layout: str = "batched") -> Tensor:
     """Columns summed back (overlaps add) into an image of ``x_shape``; recorded as
     ``col2im``."""
     x_shape = tuple(x_shape)
-    return record(COL2IM, _fold_fw(cols.data, x_shape, geom, layout), (cols,),
+    return record(COL2IM, _fold_fw(cols.array, x_shape, geom, layout), (cols,),
                   attrs=(x_shape, geom, layout))
 
 
@@ -96,11 +96,11 @@ COL2IM = primitive("col2im", _fold_bw, forward=_fold_fw, inputs="cols",
 def conv2d(x: Tensor, w: Tensor, bias: Tensor | None, geom, groups: int) -> Tensor:
     """The cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C/groups, kh, kw), plus
     ``bias`` (O,) when given: arguments already checked (``nn.functional.conv2d``)."""
-    k = backends.kernels_for(x.data, w.data)
+    k = backends.kernels_for(x.array, w.array)
     if bias is None:
-        out, cols = k.conv2d_forward(x.data, w.data, None, geom, groups)
+        out, cols = k.conv2d_forward(x.array, w.array, None, geom, groups)
         return record(CONV2D, out, (x, w), (x, w), attrs=(geom, groups, cols))
-    out, cols = k.conv2d_forward(x.data, w.data, bias.data, geom, groups)
+    out, cols = k.conv2d_forward(x.array, w.array, bias.array, geom, groups)
     return record(CONV2D_BIAS, out, (x, w, bias), (x, w), attrs=(geom, groups, cols))
 
 
@@ -123,8 +123,8 @@ def _conv2d_bw(ctx, g):
     needs = ctx.needs_input_grad
     has_b = len(needs) == 3 and needs[2]
     if not STATE.enabled:          # first order: raw arrays (nothing is recorded anyway)
-        grads = backends.kernels_for(g.data, w.data).conv2d_backward(
-            x.data, w.data, cols, g.data, geom, groups, needs[0], needs[1], has_b)
+        grads = backends.kernels_for(g.array, w.array).conv2d_backward(
+            x.array, w.array, cols, g.array, geom, groups, needs[0], needs[1], has_b)
         return tuple(None if a is None else make(a) for a in grads[:len(needs)])
     # create_graph: Tensor ops throughout, the columns rebuilt from x so they carry its graph
     N, C, H, W = x.shape

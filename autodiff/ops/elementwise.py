@@ -21,7 +21,7 @@ def _binary(prim, a, b):
     """A registered two-input primitive on (a, b), saving both when its rule reads them."""
     a, b = pair(a, b, prim.name)
     try:
-        out = prim.forward(a.data, b.data)
+        out = prim.forward(a.array, b.array)
     except ValueError:
         raise _broadcast_error(prim.name, a, b) from None
     return record(prim, out, (a, b), (a, b) if prim.saves else ())
@@ -45,7 +45,7 @@ def add(a, b) -> Tensor:
     if a.__class__ is not Tensor or b.__class__ is not Tensor:
         a, b = pair(a, b, "add")
     try:
-        out = a.data + b.data
+        out = a.array + b.array
     except ValueError:
         raise _broadcast_error("add", a, b) from None
     except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
@@ -58,7 +58,7 @@ def _add_bw(ctx, g):
     return g, g
 
 
-# add, sub and mul write their forward inline (`a.data + b.data`: no call on the hottest path);
+# add, sub and mul write their forward inline (`a.array + b.array`: no call on the hottest path);
 # the registered forward is the same operator (tests/test_registry.py checks they agree)
 ADD = _pointwise("add", _add_bw, operator.add)
 
@@ -67,7 +67,7 @@ def sub(a, b) -> Tensor:
     if a.__class__ is not Tensor or b.__class__ is not Tensor:
         a, b = pair(a, b, "sub")
     try:
-        out = a.data - b.data
+        out = a.array - b.array
     except ValueError:
         raise _broadcast_error("sub", a, b) from None
     except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
@@ -87,7 +87,7 @@ def mul(a, b) -> Tensor:
     if a.__class__ is not Tensor or b.__class__ is not Tensor:
         a, b = pair(a, b, "mul")
     try:
-        out = a.data * b.data
+        out = a.array * b.array
     except ValueError:
         raise _broadcast_error("mul", a, b) from None
     except TypeError:  # NumPy and CuPy arrays do not mix: say so (the fast path skips pair)
@@ -133,7 +133,7 @@ DIV = _pointwise("div", _div_bw, _np_div, saves=("a", "b"), infer=_div_infer)
 
 def neg(x) -> Tensor:
     x = as_t(x)
-    return record(NEG, -x.data, (x,))
+    return record(NEG, -x.array, (x,))
 
 
 def _neg_bw(ctx, g):
@@ -146,9 +146,9 @@ NEG = _pointwise("neg", _neg_bw, operator.neg, inputs=("x",))
 def pow(x, y) -> Tensor:  # noqa: A001
     """``x ** y``; a Python-number exponent is kept as a constant (no gradient for it)."""
     if isinstance(y, (int, float)) and not isinstance(y, bool) and isinstance(x, Tensor):
-        if isinstance(y, float) and x.data.dtype.kind in "iub":
-            x = make(x.data.astype(get_default_dtype()))
-        return record(POW_SCALAR, _scalar_power(x.data, y), (x,), (x,), attrs=y)
+        if isinstance(y, float) and x.array.dtype.kind in "iub":
+            x = make(x.array.astype(get_default_dtype()))
+        return record(POW_SCALAR, _scalar_power(x.array, y), (x,), (x,), attrs=y)
     return _binary(POW, x, y)
 
 
@@ -184,7 +184,7 @@ def _pow_bw(ctx, g):
     gy = None
     if ny:
         # d/dy x**y = x**y log x; taken as 0 where x == 0 (PyTorch's convention)
-        safe_x = where(x.data == 0, 1.0, x)
+        safe_x = where(x.array == 0, 1.0, x)
         gy = mul(g, mul(pow(x, y), log(safe_x)))
     return gx, gy
 
@@ -209,9 +209,9 @@ def _unary(prim, x, attrs=None):
     """A registered one-input primitive on ``x`` (integers become the default float; ``attrs``
     is its one attribute, if any)."""
     x = as_t(x)
-    if x.data.dtype.kind != "f" and prim is not ABS:
-        x = make(x.data.astype(get_default_dtype()))
-    out = prim.forward(x.data) if attrs is None else prim.forward(x.data, attrs)
+    if x.array.dtype.kind != "f" and prim is not ABS:
+        x = make(x.array.astype(get_default_dtype()))
+    out = prim.forward(x.array) if attrs is None else prim.forward(x.array, attrs)
     return record(prim, out, (x,), (x,) if prim.saves else (), prim.save_output, attrs)
 
 
@@ -297,7 +297,7 @@ def abs(x) -> Tensor:  # noqa: A001
 
 def _abs_bw(ctx, g):
     (x,) = ctx.saved_tensors
-    return (mul(g, make(x.xp.sign(x.data).astype(x.dtype))),)
+    return (mul(g, make(x.xp.sign(x.array).astype(x.dtype))),)
 
 
 ABS = _unary_row("abs", _abs_bw, _ufunc("abs"), "x")
@@ -305,7 +305,7 @@ ABS = _unary_row("abs", _abs_bw, _ufunc("abs"), "x")
 
 def sign(x) -> Tensor:
     x = as_t(x)
-    return make(x.xp.sign(x.data))
+    return make(x.xp.sign(x.array))
 
 
 def sin(x) -> Tensor:
@@ -350,7 +350,7 @@ def _fused_bw(kind: str, y: Tensor, g: Tensor):
     kernel takes the arrays."""
     if _GRAD.enabled:
         return None
-    d = array_ops.fused_backward(kind, y.data, g.data)
+    d = array_ops.fused_backward(kind, y.array, g.array)
     return None if d is None else make(d)
 
 
@@ -401,7 +401,7 @@ def _relu_bw(ctx, g):
     fused = _fused_bw("relu", y, g)
     if fused is not None:
         return (fused,)
-    return (mul(g, make((y.data > 0).astype(y.dtype))),)
+    return (mul(g, make((y.array > 0).astype(y.dtype))),)
 
 
 RELU = _unary_row("relu", _relu_bw, array_ops.relu_forward, "output")
@@ -417,7 +417,7 @@ def _leaky_relu_fw(d, negative_slope):
 
 def _leaky_relu_bw(ctx, g):
     (x,) = ctx.saved_tensors
-    slope = make(x.xp.where(x.data > 0, 1.0, ctx.attrs).astype(x.dtype))
+    slope = make(x.xp.where(x.array > 0, 1.0, ctx.attrs).astype(x.dtype))
     return (mul(g, slope),)
 
 
@@ -429,8 +429,8 @@ def elu(x, alpha: float = 1.0) -> Tensor:
     x = as_t(x)
     # where, not minimum(x, 0): minimum would split the gradient at the tie x = 0, giving
     # elu'(0) = alpha / 2; this gives alpha, as PyTorch (and keeps expm1 finite for large x)
-    neg_part = mul(expm1(where(x.data > 0, 0.0, x)), alpha)
-    return where(x.data > 0, x, neg_part)
+    neg_part = mul(expm1(where(x.array > 0, 0.0, x)), alpha)
+    return where(x.array > 0, x, neg_part)
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -439,9 +439,9 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     A primitive (not relu + log1p(exp(-|x|))): that composite has the kinks of relu and abs at
     0, where their conventional zero gradients would give softplus'(0) = 0 instead of 1/2."""
     x = as_t(x)
-    if x.data.dtype.kind != "f":
-        x = make(x.data.astype(get_default_dtype()))
-    return record(SOFTPLUS, _softplus_fw(x.data, beta, threshold), (x,), (x,),
+    if x.array.dtype.kind != "f":
+        x = make(x.array.astype(get_default_dtype()))
+    return record(SOFTPLUS, _softplus_fw(x.array, beta, threshold), (x,), (x,),
                   attrs=(beta, threshold))
 
 
@@ -458,7 +458,7 @@ def _softplus_bw(ctx, g):
     (x,) = ctx.saved_tensors
     beta, threshold = ctx.attrs
     bx = mul(x, beta) if beta != 1 else x
-    return (mul(g, where(bx.data > threshold, 1.0, sigmoid(bx))),)
+    return (mul(g, where(bx.array > threshold, 1.0, sigmoid(bx))),)
 
 
 SOFTPLUS = _unary_row("softplus", _softplus_bw, _softplus_fw, "x", attrs=("beta", "threshold"))
@@ -490,15 +490,15 @@ def where(condition, a, b) -> Tensor:
     """``a`` where ``condition`` else ``b``. NaN trap: a NaN/inf in the branch not taken still
     poisons the gradient of ops feeding it (0 * inf); guard the op's *input* with a second
     ``where`` (see README, 'conventions')."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    cond = condition.array if isinstance(condition, Tensor) else condition
     if isinstance(a, Tensor) or not isinstance(b, Tensor):
         a, b = pair(a, b, "where")
     else:
         b, a = pair(b, a, "where")
-    xp = get_array_module(a.data)
+    xp = get_array_module(a.array)
     cond = xp.asarray(cond, dtype=bool)
     try:
-        out = _where_fw(a.data, b.data, cond)
+        out = _where_fw(a.array, b.array, cond)
     except ValueError:
         raise ValueError(f"where: condition {cond.shape}, x {a.shape} and y {b.shape} cannot "
                          f"be broadcast together") from None
@@ -545,10 +545,10 @@ def _ufunc2(name: str):
 def _tie_split(ctx, g, first_wins):
     a, b = ctx.saved_tensors
     xp = g.xp
-    wa = xp.where(first_wins(a.data, b.data), 1.0, xp.where(a.data == b.data, 0.5, 0.0))
+    wa = xp.where(first_wins(a.array, b.array), 1.0, xp.where(a.array == b.array, 0.5, 0.0))
     wa = make(wa.astype(g.dtype))
     na, nb = ctx.needs_input_grad
-    return (mul(g, wa) if na else None), (mul(g, make(1 - wa.data)) if nb else None)
+    return (mul(g, wa) if na else None), (mul(g, make(1 - wa.array)) if nb else None)
 
 
 def _max_bw(ctx, g):
@@ -568,9 +568,9 @@ def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
     x = as_t(x)
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
-    lo = min.data if isinstance(min, Tensor) else min
-    hi = max.data if isinstance(max, Tensor) else max
-    return record(CLIP, _clip_fw(x.data, lo, hi), (x,), (x,), attrs=(lo, hi))
+    lo = min.array if isinstance(min, Tensor) else min
+    hi = max.array if isinstance(max, Tensor) else max
+    return record(CLIP, _clip_fw(x.array, lo, hi), (x,), (x,), attrs=(lo, hi))
 
 
 def _clip_fw(d, lo, hi):
@@ -582,9 +582,9 @@ def _clip_bw(ctx, g):
     lo, hi = ctx.attrs
     keep = x.xp.ones(x.shape, bool)
     if lo is not None:
-        keep &= x.data >= lo
+        keep &= x.array >= lo
     if hi is not None:
-        keep &= x.data <= hi
+        keep &= x.array <= hi
     return (mul(g, make(keep.astype(g.dtype))),)
 
 
@@ -603,7 +603,7 @@ def _compare(fn):
     def op(a, b):
         a, b = pair(a, b, fn)
         try:
-            return make(getattr(a.xp, fn)(a.data, b.data))
+            return make(getattr(a.xp, fn)(a.array, b.array))
         except ValueError:
             raise ValueError(f"{fn}: shapes {a.shape} and {b.shape} cannot be broadcast "
                              f"together") from None
@@ -625,24 +625,24 @@ logical_xor = _compare("logical_xor")
 
 def logical_not(x) -> Tensor:
     x = as_t(x)
-    return make(x.xp.logical_not(x.data))
+    return make(x.xp.logical_not(x.array))
 
 
 def isnan(x) -> Tensor:
     x = as_t(x)
-    return make(x.xp.isnan(x.data))
+    return make(x.xp.isnan(x.array))
 
 
 def isfinite(x) -> Tensor:
     x = as_t(x)
-    return make(x.xp.isfinite(x.data))
+    return make(x.xp.isfinite(x.array))
 
 
 def floor(x) -> Tensor:
     x = as_t(x)
-    return make(x.xp.floor(x.data))
+    return make(x.xp.floor(x.array))
 
 
 def round(x) -> Tensor:  # noqa: A001
     x = as_t(x)
-    return make(x.xp.round(x.data))
+    return make(x.xp.round(x.array))

@@ -23,7 +23,7 @@ def _plain_index(idx, xp, shape: tuple, op: str = "getitem"):
     device arrays with one synchronisation for the whole index."""
     if not isinstance(idx, tuple):
         idx = (idx,)
-    parts = [i.data if isinstance(i, Tensor) else i for i in idx]
+    parts = [i.array if isinstance(i, Tensor) else i for i in idx]
     parts = [numpy.asarray(i) if isinstance(i, list) else i for i in parts]
     check = not on_host(xp)
     used = builtins.sum(_axes_taken(i) for i in parts)
@@ -76,7 +76,7 @@ def getitem(x, idx) -> Tensor:
     x = as_t(x)
     key, advanced = _plain_index(idx, x.xp, x.shape)
     try:
-        out = _getitem_fw(x.data, key, advanced)
+        out = _getitem_fw(x.array, key, advanced)
     except IndexError as e:
         raise _bad_index("getitem", idx, x, e) from None
     return record(GETITEM, out, (x,), attrs=(key, advanced))
@@ -110,7 +110,7 @@ GETITEM = primitive("getitem", _getitem_bw, forward=_getitem_fw, inputs="x",
 def index_add_into(g, shape, key, advanced) -> Tensor:
     """zeros(shape) with ``g`` added at ``key`` (repeated indices accumulate); the VJP of
     getitem, whose own VJP is getitem again."""
-    return record(INDEX_ADD, _index_add_fw(g.data, shape, key, advanced), (g,),
+    return record(INDEX_ADD, _index_add_fw(g.array, shape, key, advanced), (g,),
                   attrs=(shape, key, advanced))
 
 
@@ -142,7 +142,7 @@ def index_put(x, idx, value) -> Tensor:
         make(x.xp.asarray(as_array_on(value, x), dtype=x.dtype))
     key, advanced = _plain_index(idx, x.xp, x.shape, "setitem")
     try:
-        out = _index_put_fw(x.data, value.data, key, advanced)
+        out = _index_put_fw(x.array, value.array, key, advanced)
     except IndexError as e:
         raise _bad_index("setitem", idx, x, e) from None
     except ValueError as e:
@@ -180,7 +180,7 @@ def setitem(x: Tensor, idx, value) -> None:
         key, _ = _plain_index(idx, x.xp, x.shape, "setitem")
         v = as_array_on(value, x)
         try:
-            x.data[key] = v
+            x.array[key] = v
         except IndexError as e:
             raise _bad_index("setitem", idx, x, e) from None
         except ValueError as e:
@@ -192,7 +192,7 @@ def setitem(x: Tensor, idx, value) -> None:
         raise RuntimeError("setitem: a leaf tensor that requires grad cannot be modified in "
                            "place; write into a clone, or do it under autodiff.no_grad()")
     new = index_put(_snapshot(x), idx, value)
-    x.data, x.grad_fn, x._out_idx, x._requires_grad = new.data, new.grad_fn, 0, True
+    x.array, x.grad_fn, x._out_idx, x._requires_grad = new.array, new.grad_fn, 0, True
     increment_version(x)
 
 
@@ -202,13 +202,13 @@ def _snapshot(x: Tensor) -> Tensor:
     It gets its own version counter: x is rebased onto a new array, so the old array it
     holds is never written again, and an op that saves it (``b *= 3`` saves the old b) must
     not see the rebase of x as a modification."""
-    return make(x.data, x._requires_grad, x.grad_fn, x._out_idx)
+    return make(x.array, x._requires_grad, x.grad_fn, x._out_idx)
 
 
 def gather(x, dim: int, index) -> Tensor:
     """PyTorch's ``gather``: out[i][j] = x[i][index[i][j]] for dim=1 (any rank)."""
     x = as_t(x)
-    index = index.data if isinstance(index, Tensor) else index
+    index = index.array if isinstance(index, Tensor) else index
     xp = x.xp
     index = xp.asarray(index)
     if index.ndim != x.ndim:
@@ -221,7 +221,7 @@ def gather(x, dim: int, index) -> Tensor:
 
 def index_select(x, dim: int, index) -> Tensor:
     x = as_t(x)
-    index = index.data if isinstance(index, Tensor) else x.xp.asarray(index)
+    index = index.array if isinstance(index, Tensor) else x.xp.asarray(index)
     if index.ndim != 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {index.shape}")
     return getitem(x, (slice(None),) * (dim % x.ndim) + (index,))
@@ -234,7 +234,7 @@ def take_along_axis(x, indices, axis: int) -> Tensor:
 def sort(x, dim: int = -1, descending: bool = False):
     """(values, indices) along ``dim``; values carry the gradient (routed back by index)."""
     x = as_t(x)
-    idx = x.xp.argsort(x.data, axis=dim, kind="stable")
+    idx = x.xp.argsort(x.array, axis=dim, kind="stable")
     if descending:
         idx = x.xp.flip(idx, axis=dim)
     return SortResult(gather(x, dim, idx), make(idx))

@@ -41,7 +41,7 @@ def matmul(a, b) -> Tensor:
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
     try:
-        out = a.data @ b.data
+        out = a.array @ b.array
     except ValueError:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned (inner "
                          f"dimensions {a.shape[-1]} and {b.shape[-2]}, or batch dims do not "
@@ -63,7 +63,7 @@ def _matmul_infer(in_meta):
     return ((batch + (sa[-2], sb[-1]), numpy.result_type(da, db)),)
 
 
-# the forward is `a.data @ b.data`, inline in _matmul; operands have >= 2 dims (matmul
+# the forward is `a.array @ b.array`, inline in _matmul; operands have >= 2 dims (matmul
 # promotes 1-D ones around it)
 MATMUL = primitive("matmul", _matmul_bw, forward=operator.matmul, inputs=("a", "b"),
                    saves=("a", "b"), infer=_matmul_infer)
@@ -114,7 +114,7 @@ def einsum(subscripts: str, *operands) -> Tensor:
                                      f"sizes {sorted(sizes)} (operand shape {o.shape})")
             operands[k], in_specs[k] = _einsum_diagonal(o, s)
     try:
-        res = _einsum_fw([o.data for o in operands], in_specs, out)
+        res = _einsum_fw([o.array for o in operands], in_specs, out)
     except ValueError as e:
         raise ValueError(f"einsum: {subscripts!r} with shapes {[o.shape for o in operands]}: "
                          f"{e}") from None
@@ -137,7 +137,7 @@ def _einsum_diagonal(x: Tensor, spec: str) -> tuple[Tensor, str]:
     zeros: an einsum with one identity matrix per extra occurrence, so it differentiates
     again."""
     uniq = "".join(dict.fromkeys(spec))
-    return record(EINSUM_DIAGONAL, _einsum_diagonal_fw(x.data, spec, uniq), (x,),
+    return record(EINSUM_DIAGONAL, _einsum_diagonal_fw(x.array, spec, uniq), (x,),
                   attrs=(spec, uniq)), uniq
 
 

@@ -24,8 +24,8 @@ __all__ = ["linear", "dropout", "embedding", "embedding_grad_scale"]
 def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
     """``x @ w.T (+ b)``: x (..., in), w (out, in), b (out,) or (); shapes already checked."""
     if b is None:
-        return record(LINEAR, _linear_fw([x.data, w.data]), (x, w), (x, w))
-    return record(LINEAR, _linear_fw([x.data, w.data, b.data]), (x, w, b), (x, w, b))
+        return record(LINEAR, _linear_fw([x.array, w.array]), (x, w), (x, w))
+    return record(LINEAR, _linear_fw([x.array, w.array, b.array]), (x, w, b), (x, w, b))
 
 
 def _linear_fw(arrays):
@@ -63,7 +63,7 @@ LINEAR = primitive("linear", _linear_bw, forward=_linear_fw, inputs="*tensors",
 # ----------------------------------------------------------------------------- constant scales
 def dropout(x: Tensor, mask) -> Tensor:
     """``x * mask`` for the constant array ``mask`` (zeros and 1/(1-p))."""
-    return record(DROPOUT, x.data * mask, (x,), attrs=mask)
+    return record(DROPOUT, x.array * mask, (x,), attrs=mask)
 
 
 def _mul_attrs_bw(ctx, g):
@@ -73,7 +73,7 @@ def _mul_attrs_bw(ctx, g):
 
 def embedding_grad_scale(x: Tensor, scale) -> Tensor:
     """``x`` itself, with the gradient multiplied by the constant array ``scale``."""
-    return record(EMBEDDING_GRAD_SCALE, x.data, (x,), attrs=scale)
+    return record(EMBEDDING_GRAD_SCALE, x.array, (x,), attrs=scale)
 
 
 def _mul_fw(x, mask):
@@ -94,7 +94,7 @@ EMBEDDING_GRAD_SCALE = primitive("embedding_grad_scale", _mul_attrs_bw, forward=
 def embedding(w: Tensor, idx, bad=None) -> Tensor:
     """The rows of ``w`` at the integer array ``idx`` (checked); NaN rows where the boolean
     mask ``bad`` is set (out-of-range ids on a GPU, see ``nn/input_checks.py``)."""
-    out = _embedding_fw(w.data, idx, w.shape)
+    out = _embedding_fw(w.array, idx, w.shape)
     if bad is not None:
         xp = get_array_module(out)
         out = xp.where(bad[..., None], xp.asarray(float("nan"), dtype=out.dtype), out)

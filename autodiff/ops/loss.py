@@ -36,7 +36,7 @@ def nll_loss(x2: Tensor, safe, coef, total, reduction: str, tshape: tuple) -> Te
     """-coef[i] * x2[i, safe[i]] per row of log-probabilities ``x2`` (rows, C): summed and
     divided by ``total`` ('mean'; 0/0 gives NaN, as PyTorch), summed ('sum', total None), or
     shaped ``tshape`` ('none')."""
-    return record(NLL, _nll_fw(x2.data, safe, coef, total, reduction, tshape), (x2,),
+    return record(NLL, _nll_fw(x2.array, safe, coef, total, reduction, tshape), (x2,),
                   attrs=(safe, coef, total, reduction, tuple(tshape)))
 
 
@@ -74,10 +74,10 @@ NLL = primitive("nll_loss", _nll_bw, forward=_nll_fw, inputs="input",
 def cross_entropy(x2: Tensor, tf, ignore_index: int, reduction: str, tshape: tuple):
     """Softmax cross-entropy of logits ``x2`` (rows, C) with labels ``tf`` (rows,) on the
     backend's fused kernels; None where the backend has none (the caller composes it)."""
-    k = backends.kernels_for(x2.data, tf)
+    k = backends.kernels_for(x2.array, tf)
     if k.softmax_cross_entropy_forward is None:
         return None
-    out, prob, count = _ce_forward(x2.data, tf, ignore_index, reduction, tshape)
+    out, prob, count = _ce_forward(x2.array, tf, ignore_index, reduction, tshape)
     return record(CROSS_ENTROPY, out, (x2,), (x2,),
                   attrs=(tf, ignore_index, reduction, tuple(tshape), prob, count))
 
@@ -108,7 +108,7 @@ def _ce_bw(ctx, g):
         gr = div(gr, make(count))
     if not STATE.enabled:                # first order: the kernel
         k = backends.kernels_for(prob, tf)
-        return (make(k.softmax_cross_entropy_backward(prob, tf, gr.data, ignore_index)),)
+        return (make(k.softmax_cross_entropy_backward(prob, tf, gr.array, ignore_index)),)
     # create_graph: softmax(x) - onehot(t) on the kept rows, with Tensor ops
     (x2,) = ctx.saved_tensors
     xp = get_array_module(prob)
@@ -133,7 +133,7 @@ CROSS_ENTROPY = primitive("cross_entropy", _ce_bw, forward=_ce_fw, inputs="input
 # ----------------------------------------------------------------------------- binary
 def binary_cross_entropy(x: Tensor, t: Tensor) -> Tensor:
     """-(t log x + (1 - t) log(1 - x)) elementwise, the logs clamped at -100 (PyTorch)."""
-    return record(BCE, _bce_fw(x.data, t.data), (x, t), (x, t))
+    return record(BCE, _bce_fw(x.array, t.array), (x, t), (x, t))
 
 
 def _bce_fw(x, t):
@@ -165,7 +165,7 @@ def binary_cross_entropy_with_logits(x: Tensor, t: Tensor, pos_weight: Tensor | 
     max(x, 0) - x t + log1p(exp(-|x|)) and to PyTorch's pos_weight form, without cancellation
     for large |x|. The gradient is sigmoid(x) - t exactly (at x = 0 too)."""
     inputs = (x, t) if pos_weight is None else (x, t, pos_weight)
-    return record(BCE_LOGITS, _bce_logits_fw([a.data for a in inputs]), inputs, inputs)
+    return record(BCE_LOGITS, _bce_logits_fw([a.array for a in inputs]), inputs, inputs)
 
 
 def _bce_logits_fw(arrays):

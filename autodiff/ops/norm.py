@@ -25,7 +25,7 @@ def batch_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
         inputs.append(weight)
     if bias is not None:
         inputs.append(bias)
-    out, mean, invstd, var = _forward([t.data for t in inputs], eps, weight is not None,
+    out, mean, invstd, var = _forward([t.array for t in inputs], eps, weight is not None,
                                       bias is not None)
     y = record(BATCH_NORM, out, tuple(inputs), tuple(inputs),
                attrs=(eps, weight is not None, bias is not None, mean, invstd))
@@ -57,8 +57,8 @@ def _batch_norm_bw(ctx, g):
     need = ctx.needs_input_grad
     if not STATE.enabled:
         # first order: two passes of raw array math (per-channel sums, then grad_input)
-        gx, s2, s1 = backends.kernels_for(x.data).batch_norm_backward(
-            x.data, g.data, w.data if has_w else None, mean_a, invstd_a, bool(need[0]))
+        gx, s2, s1 = backends.kernels_for(x.array).batch_norm_backward(
+            x.array, g.array, w.array if has_w else None, mean_a, invstd_a, bool(need[0]))
         dt = x.dtype
         grads = [make(gx) if need[0] else None]
         if has_w:
@@ -73,7 +73,7 @@ def _batch_norm_bw(ctx, g):
     centred = sub(x, mean)
     invstd = div(1.0, sqrt(add(_mean(mul(centred, centred), axes, True), eps)))
     xhat = mul(centred, invstd)
-    n = x.data.size // x.shape[1]
+    n = x.array.size // x.shape[1]
     grads = []
     if need[0]:
         gxhat = mul(g, reshape(w, _channel_shape(x))) if has_w else g

@@ -20,7 +20,7 @@ __all__ = ["max_pool2d", "pool_scatter", "pool_gather"]
 def max_pool2d(x: Tensor, geom) -> tuple[Tensor, object]:
     """(the maxima of the windows ``geom`` over ``x`` (N, C, H, W), their flat H*W indices as a
     raw int64 array); arguments already checked (``nn.functional.max_pool2d``)."""
-    out, idx = _forward(x.data, geom)
+    out, idx = _forward(x.array, geom)
     return record(MAX_POOL2D, out, (x,), attrs=(geom, idx)), idx
 
 
@@ -46,7 +46,7 @@ def _max_pool2d_infer(in_meta, geom, idx):
 def pool_scatter(g: Tensor, idx, x_shape: tuple) -> Tensor:
     """zeros(x_shape) with g (N, C, OH, OW) added at the flat H*W indices ``idx``."""
     x_shape = tuple(x_shape)
-    return record(SCATTER, _scatter_fw(g.data, idx, x_shape), (g,), attrs=(idx, x_shape))
+    return record(SCATTER, _scatter_fw(g.array, idx, x_shape), (g,), attrs=(idx, x_shape))
 
 
 def _scatter_fw(g, idx, x_shape):
@@ -63,7 +63,7 @@ def _scatter_infer(in_meta, idx, x_shape):
 
 def pool_gather(x: Tensor, idx, x_shape: tuple) -> Tensor:
     """x (N, C, H, W) read at the flat indices ``idx`` (the scatter's adjoint)."""
-    return record(GATHER, _gather_fw(x.data, idx, x_shape), (x,), attrs=(idx, x_shape))
+    return record(GATHER, _gather_fw(x.array, idx, x_shape), (x,), attrs=(idx, x_shape))
 
 
 def _gather_fw(x, idx, x_shape):

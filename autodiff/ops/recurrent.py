@@ -88,7 +88,7 @@ class _TensorOps:
 
     @staticmethod
     def relu_mask(h):
-        return make((h.data > 0).astype(h.dtype))
+        return make((h.array > 0).astype(h.dtype))
 
     @staticmethod
     def t(w):
@@ -239,7 +239,7 @@ def _grads_needed(ctx, grads):
 
 
 def _rnn_sequence(xw: Tensor, h0: Tensor, w_hh: Tensor, relu: bool):
-    hs, hT = _rnn_fw(xw.data, h0.data, w_hh.data, relu)
+    hs, hT = _rnn_fw(xw.array, h0.array, w_hh.array, relu)
     res = record_multi(RNN_RELU if relu else RNN_TANH, (_stack(hs), hT), (xw, h0, w_hh),
                        saved=(xw, h0, w_hh), attrs=(relu, hs))
     return res[0], res[1]
@@ -267,9 +267,9 @@ def _rnn_sequence_bw(ctx, g_out, g_hT):
         hs_t, _, _ = _rnn_forward(K, xw, h0, w_hh, relu)
         grads = _rnn_backward(K, hs_t, h0, w_hh, g_out, g_hT, relu)
     else:
-        K = _ArrayOps(get_array_module(g_out.data))
-        grads = tuple(make(a) for a in _rnn_backward(K, hs, h0.data, w_hh.data, g_out.data,
-                                                     g_hT.data, relu))
+        K = _ArrayOps(get_array_module(g_out.array))
+        grads = tuple(make(a) for a in _rnn_backward(K, hs, h0.array, w_hh.array, g_out.array,
+                                                     g_hT.array, relu))
     return _grads_needed(ctx, grads)
 
 
@@ -302,7 +302,7 @@ def lstm_sequence(xw: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor) -> tuple:
     """Run the LSTM recurrence over ``xw`` (T, B, 4H) (input projection plus both biases).
     Returns (outputs (T, B, H), h_T, c_T). The backend's fused kernels run where it has them
     (numba on NumPy), else the generic array equations."""
-    out, hT, cT, state = _lstm_fw(xw.data, h0.data, c0.data, w_hh.data)
+    out, hT, cT, state = _lstm_fw(xw.array, h0.array, c0.array, w_hh.array)
     return record_multi(LSTM, (out, hT, cT), (xw, h0, c0, w_hh),
                         saved=(xw, h0, c0, w_hh), attrs=state)
 
@@ -329,13 +329,13 @@ def _lstm_sequence_bw(ctx, g_out, g_hT, g_cT):
         hs_t, _, _, cache_t = _lstm_forward(K, xw, h0, c0, w_hh)
         grads = _lstm_backward(K, hs_t, cache_t, h0, w_hh, g_out, g_hT, g_cT)
     elif k is not None:
-        grads = tuple(make(a) for a in k.lstm_sequence_backward(state, w_hh.data, g_out.data,
-                                                               g_hT.data, g_cT.data))
+        grads = tuple(make(a) for a in k.lstm_sequence_backward(state, w_hh.array, g_out.array,
+                                                               g_hT.array, g_cT.array))
     else:
         hs, cache = state
-        K = _ArrayOps(get_array_module(g_out.data))
-        grads = tuple(make(a) for a in _lstm_backward(K, hs, cache, h0.data, w_hh.data,
-                                                      g_out.data, g_hT.data, g_cT.data))
+        K = _ArrayOps(get_array_module(g_out.array))
+        grads = tuple(make(a) for a in _lstm_backward(K, hs, cache, h0.array, w_hh.array,
+                                                      g_out.array, g_hT.array, g_cT.array))
     return _grads_needed(ctx, grads)
 
 
@@ -348,7 +348,7 @@ def gru_sequence(xw: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Optional[Tensor] = 
     """Run the GRU recurrence over ``xw = x W_ih^T + b_ih`` (T, B, 3H); ``b_hh`` stays inside
     (the reset gate multiplies ``h W_hn^T + b_hn``). Returns (outputs (T, B, H), h_T)."""
     inputs = (xw, h0, w_hh) if b_hh is None else (xw, h0, w_hh, b_hh)
-    hs, hT, cache = _gru_fw([t.data for t in inputs])
+    hs, hT, cache = _gru_fw([t.array for t in inputs])
     res = record_multi(GRU, (_stack(hs), hT), inputs, saved=inputs, attrs=(hs, cache))
     return res[0], res[1]
 
@@ -374,9 +374,9 @@ def _gru_sequence_bw(ctx, g_out, g_hT):
         hs_t, _, cache_t = _gru_forward(K, xw, h0, w_hh, b_hh)
         grads = _gru_backward(K, hs_t, cache_t, h0, w_hh, g_out, g_hT, b_hh is not None)
     else:
-        K = _ArrayOps(get_array_module(g_out.data))
+        K = _ArrayOps(get_array_module(g_out.array))
         grads = tuple(None if a is None else make(a) for a in _gru_backward(
-            K, hs, cache, h0.data, w_hh.data, g_out.data, g_hT.data, b_hh is not None))
+            K, hs, cache, h0.array, w_hh.array, g_out.array, g_hT.array, b_hh is not None))
     return _grads_needed(ctx, grads[:len(saved)])
 
 
@@ -392,7 +392,7 @@ def index_projection(idx, w_ih: Tensor, b_ih: Optional[Tensor] = None,
     [0, V), as a row gather of ``W_ih^T`` (``idx.shape + (G,)``); NaN rows where the mask
     ``bad`` is set. The weight gradient is a scatter-add of the output gradient's rows."""
     inputs = (w_ih,) + tuple(b for b in (b_ih, b_hh) if b is not None)
-    out = _projection_fw([t.data for t in inputs], idx)
+    out = _projection_fw([t.array for t in inputs], idx)
     if bad is not None:
         xp = get_array_module(out)
         out = xp.where(bad[..., None], xp.asarray(float("nan"), dtype=out.dtype), out)
@@ -415,9 +415,9 @@ def _index_projection_bw(ctx, g):
     idx, V, nb = ctx.attrs
     G = g.shape[-1]
     flat = idx.reshape(-1)
-    k = backends.kernels_for(g.data, flat)
+    k = backends.kernels_for(g.array, flat)
     if not STATE.enabled and k.index_projection_backward is not None:
-        gw, gb = k.index_projection_backward(flat, g.data.reshape(-1, G), V, bool(nb))
+        gw, gb = k.index_projection_backward(flat, g.array.reshape(-1, G), V, bool(nb))
         gw, gb = make(gw), (make(gb) if nb else None)
     else:            # scatter-add of the rows (recorded under create_graph: its VJP gathers)
         g2 = reshape(g, (-1, G))

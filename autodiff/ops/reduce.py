@@ -48,7 +48,7 @@ def _reduce_args(x, axis, dim, keepdims, keepdim, op):
 # ----------------------------------------------------------------------------- sum / mean
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=False, dtype=None) -> Tensor:  # noqa: A001
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "sum")
-    return record(SUM, _sum_fw(x.data, axes, keep, dtype), (x,), attrs=(axes, keep, dtype))
+    return record(SUM, _sum_fw(x.array, axes, keep, dtype), (x,), attrs=(axes, keep, dtype))
 
 
 def _sum_fw(x, axes, keep, dtype):
@@ -123,7 +123,7 @@ def std(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=Non
 
 def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "prod")
-    return record(PROD, _prod_fw(x.data, axes, keep), (x,), (x,), save_output=True,
+    return record(PROD, _prod_fw(x.array, axes, keep), (x,), (x,), save_output=True,
                   attrs=(axes, keep))
 
 
@@ -136,10 +136,10 @@ def _prod_bw(ctx, g):
     axes, keep = ctx.attrs
     shape = x.shape
     g_full = expand_reduced(g, shape, axes, keep)
-    if not STATE.enabled and not on_host(x.data):
+    if not STATE.enabled and not on_host(x.array):
         # first order on a GPU: no host read of whether x has zeros
-        return (mul(g_full, make(_prod_of_others_first_order(x.data, axes))),)
-    if not bool((x.data == 0).any()):
+        return (mul(g_full, make(_prod_of_others_first_order(x.array, axes))),)
+    if not bool((x.array == 0).any()):
         # prod_{j != i} x_j = out / x_i; differentiable again (d(out / x_i)/dx_i = 0)
         return (mul(g_full, div(expand_reduced(out, shape, axes, keep), x)),)
     return (mul(g_full, _prod_of_others(x, axes)),)
@@ -184,12 +184,12 @@ PROD = _reduction("prod", _prod_bw, _prod_fw, saves="x", save_output=True)
 def _extreme(x, axis, keepdims, dim, keepdim, prim, argpick):
     torch_style = dim is not None
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, prim.name)
-    if x.data.size == 0:
+    if x.array.size == 0:
         raise ValueError(f"{prim.name}: reduction over an empty tensor of shape {x.shape}")
-    out = record(prim, prim.forward(x.data, axes, keep), (x,), (x,), save_output=True,
+    out = record(prim, prim.forward(x.array, axes, keep), (x,), (x,), save_output=True,
                  attrs=(axes, keep))
     if torch_style and len(axes) == 1:
-        idx = argpick(x.data, axis=axes[0])
+        idx = argpick(x.array, axis=axes[0])
         if keep:
             idx = x.xp.expand_dims(idx, axes[0])
         return MaxResult(out, make(idx))
@@ -199,8 +199,8 @@ def _extreme(x, axis, keepdims, dim, keepdim, prim, argpick):
 def _extreme_bw(ctx, g):
     x, out = ctx.saved_tensors
     axes, keep = ctx.attrs
-    out_full = out.data if keep else out.data.reshape(reduced_shape(x.shape, axes, True))
-    mask = x.data == out_full
+    out_full = out.array if keep else out.array.reshape(reduced_shape(x.shape, axes, True))
+    mask = x.array == out_full
     weight = mask / mask.sum(axis=axes, keepdims=True)
     return (mul(expand_reduced(g, x.shape, axes, keep), make(weight.astype(x.dtype))),)
 
@@ -247,7 +247,7 @@ def amin(x, axis=None, keepdims=False):
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
     x = as_t(x)
     a = dim if dim is not None else axis
-    out = x.data.argmax(axis=a)
+    out = x.array.argmax(axis=a)
     if (keepdims or keepdim) and a is not None:
         out = x.xp.expand_dims(out, a)
     return make(x.xp.asarray(out))
@@ -256,7 +256,7 @@ def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
     x = as_t(x)
     a = dim if dim is not None else axis
-    out = x.data.argmin(axis=a)
+    out = x.array.argmin(axis=a)
     if (keepdims or keepdim) and a is not None:
         out = x.xp.expand_dims(out, a)
     return make(x.xp.asarray(out))
@@ -264,12 +264,12 @@ def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
 
 def any(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
     x = as_t(x)
-    return make(x.xp.asarray(x.data.any(axis=axis, keepdims=keepdims)))
+    return make(x.xp.asarray(x.array.any(axis=axis, keepdims=keepdims)))
 
 
 def all(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
     x = as_t(x)
-    return make(x.xp.asarray(x.data.all(axis=axis, keepdims=keepdims)))
+    return make(x.xp.asarray(x.array.all(axis=axis, keepdims=keepdims)))
 
 
 # ----------------------------------------------------------------------------- norms
@@ -281,7 +281,7 @@ def norm(x, ord=None, axis=None, keepdims=False, *, dim=None, keepdim=False, p=N
         order = 2
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "norm")
     if order == 2:
-        return record(NORM, _norm2_fw(x.data, axes, keep), (x,), (x,), save_output=True,
+        return record(NORM, _norm2_fw(x.array, axes, keep), (x,), (x,), save_output=True,
                       attrs=(axes, keep))
     if order == 1:
         return sum(_abs(x), axes, keep)
@@ -299,7 +299,7 @@ def _norm2_bw(ctx, g):
     x, n = ctx.saved_tensors
     axes, keep = ctx.attrs
     n_full = expand_reduced(n, x.shape, axes, keep)
-    safe = where(n_full.data == 0, 1.0, n_full)  # x is 0 there, so x / 1 = 0
+    safe = where(n_full.array == 0, 1.0, n_full)  # x is 0 there, so x / 1 = 0
     return (mul(expand_reduced(g, x.shape, axes, keep), div(x, safe)),)
 
 
@@ -318,7 +318,7 @@ def _stable_max(x, axes):
 def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
     """log(sum(exp(x))) without overflow; over all -inf it is -inf with zero gradients."""
     x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "logsumexp")
-    return record(LOGSUMEXP, _logsumexp_fw(x.data, axes, keep), (x,), (x,), save_output=True,
+    return record(LOGSUMEXP, _logsumexp_fw(x.array, axes, keep), (x,), (x,), save_output=True,
                   attrs=(axes, keep))
 
 
@@ -335,7 +335,7 @@ def _logsumexp_bw(ctx, g):
     x, out = ctx.saved_tensors
     axes, keep = ctx.attrs
     out_full = expand_reduced(out, x.shape, axes, keep)
-    safe = where(x.xp.isneginf(out_full.data), 0.0, out_full)
+    safe = where(x.xp.isneginf(out_full.array), 0.0, out_full)
     return (mul(expand_reduced(g, x.shape, axes, keep), exp(sub(x, safe))),)
 
 
@@ -350,7 +350,7 @@ def _along(name, backward, forward, **kw):
 def softmax(x, axis: int = -1, *, dim=None) -> Tensor:
     x = as_t(x)
     a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    return record(SOFTMAX, _softmax_fw(x.data, a), (x,), save_output=True, attrs=a)
+    return record(SOFTMAX, _softmax_fw(x.array, a), (x,), save_output=True, attrs=a)
 
 
 def _softmax_fw(x, dim):
@@ -370,7 +370,7 @@ SOFTMAX = _along("softmax", _softmax_bw, _softmax_fw, save_output=True)
 def log_softmax(x, axis: int = -1, *, dim=None) -> Tensor:
     x = as_t(x)
     a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    return record(LOG_SOFTMAX, _log_softmax_fw(x.data, a), (x,), save_output=True, attrs=a)
+    return record(LOG_SOFTMAX, _log_softmax_fw(x.array, a), (x,), save_output=True, attrs=a)
 
 
 def _log_softmax_fw(x, dim):
@@ -392,7 +392,7 @@ LOG_SOFTMAX = _along("log_softmax", _log_softmax_bw, _log_softmax_fw, save_outpu
 def cumsum(x, axis: int = 0, *, dim=None) -> Tensor:
     x = as_t(x)
     a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    return record(CUMSUM, _cumsum_fw(x.data, a), (x,), attrs=a)
+    return record(CUMSUM, _cumsum_fw(x.array, a), (x,), attrs=a)
 
 
 def _cumsum_fw(x, dim):

@@ -19,10 +19,10 @@ def reshape(x, *shape) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     try:
-        out = x.data.reshape(shape)
+        out = x.array.reshape(shape)
     except (ValueError, TypeError):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
-                         f"({x.data.size} elements) into shape {tuple(shape)}") from None
+                         f"({x.array.size} elements) into shape {tuple(shape)}") from None
     return record(RESHAPE, out, (x,), attrs=out.shape)
 
 
@@ -46,7 +46,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return reshape(x, (1,))
     s, e = start_dim % x.ndim, end_dim % x.ndim
     shape = x.shape[:s] + (-1,) + x.shape[e + 1:]
-    if x.data.size == 0:
+    if x.array.size == 0:
         shape = x.shape[:s] + (int(numpy.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
     return reshape(x, shape)
 
@@ -79,7 +79,7 @@ def permute(x, *dims) -> Tensor:
         raise ValueError(f"permute: {tuple(dims)} is not a permutation of the {x.ndim} dims of "
                          f"a tensor of shape {x.shape}")
     dims = tuple(d % x.ndim for d in dims)
-    return record(PERMUTE, _permute_fw(x.data, dims), (x,), attrs=dims)
+    return record(PERMUTE, _permute_fw(x.array, dims), (x,), attrs=dims)
 
 
 def _permute_fw(x, dims):
@@ -136,7 +136,7 @@ def broadcast_to(x, shape) -> Tensor:
     if x.shape == shape:
         return x
     try:
-        out = _broadcast_fw(x.data, shape)
+        out = _broadcast_fw(x.array, shape)
     except ValueError:
         raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
     return record(BROADCAST_TO, out, (x,), attrs=shape)
@@ -172,7 +172,7 @@ def sum_to(x, shape) -> Tensor:
     shape = tuple(shape)
     if x.shape == shape:
         return x
-    return record(SUM_TO, _sum_to_fw(x.data, shape), (x,), attrs=shape)
+    return record(SUM_TO, _sum_to_fw(x.array, shape), (x,), attrs=shape)
 
 
 def _sum_to_fw(x, shape):
@@ -199,7 +199,7 @@ def astype(x, dtype) -> Tensor:
     dtype = numpy.dtype(dtype)
     if x.dtype == dtype:
         return x
-    out = _astype_fw(x.data, dtype)
+    out = _astype_fw(x.array, dtype)
     if dtype.kind != "f":
         return make(out)
     return record(ASTYPE, out, (x,), attrs=dtype)
@@ -224,8 +224,8 @@ ASTYPE = primitive("astype", _astype_bw, forward=_astype_fw, inputs="x", attrs="
 def to_device(x, device: str) -> Tensor:
     """Copy to 'cpu' or 'cuda' (differentiable)."""
     x = as_t(x)
-    out = array_ops.to_device(x.data, device)
-    if out is x.data:
+    out = array_ops.to_device(x.array, device)
+    if out is x.array:
         return x
     return record(TO_DEVICE, out, (x,), attrs=(x.device, device))
 
@@ -264,7 +264,7 @@ def cat(tensors, dim: int = 0, axis: int | None = None) -> Tensor:
         raise TypeError(f"cat: tensors live on different devices "
                         f"({', '.join(sorted({t.device for t in tensors}))}); move them with .to()")
     sizes = [t.shape[d] for t in tensors]
-    return record(CAT, _cat_fw([t.data for t in tensors], d, sizes), tuple(tensors),
+    return record(CAT, _cat_fw([t.array for t in tensors], d, sizes), tuple(tensors),
                   attrs=(d, sizes))
 
 
@@ -384,7 +384,7 @@ def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
         raise ValueError(f"pad: negative padding {pad_width}")
     pw = tuple((int(a), int(b)) for a, b in pw)
     if mode == "constant":
-        return record(PAD, _pad_fw(x.data, pw, value), (x,), attrs=(pw, value))
+        return record(PAD, _pad_fw(x.array, pw, value), (x,), attrs=(pw, value))
     if mode == "reflect":
         for d, (a, b) in enumerate(pw):
             n = x.shape[d]
@@ -421,7 +421,7 @@ PAD = primitive("pad", _pad_bw, forward=_pad_fw, inputs="x", attrs=("pad_width",
 def flip(x, dims) -> Tensor:
     x = as_t(x)
     axes = norm_axis(dims, x.ndim, "flip")
-    return record(FLIP, _flip_fw(x.data, axes), (x,), attrs=axes)
+    return record(FLIP, _flip_fw(x.array, axes), (x,), attrs=axes)
 
 
 def _flip_fw(x, dims):
@@ -438,5 +438,5 @@ FLIP = primitive("flip", _flip_bw, forward=_flip_fw, inputs="x", attrs="dims", i
 def take(x, index) -> Tensor:
     """PyTorch's ``take``: index into the flattened tensor."""
     x = as_t(x)
-    return getitem(reshape(x, (-1,)), (index.data if isinstance(index, Tensor) else
+    return getitem(reshape(x, (-1,)), (index.array if isinstance(index, Tensor) else
                                        x.xp.asarray(index)))

@@ -32,9 +32,9 @@ def sync_batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Ten
     axes = (0,) + tuple(range(2, input.ndim))
     shape = (1, C) + (1,) * (input.ndim - 2)
     xp = input.xp
-    count = make(xp.asarray([input.data.size // C], dtype=numpy.int64))  # on input's device
+    count = make(xp.asarray([input.array.size // C], dtype=numpy.int64))  # on input's device
     dist.all_reduce(count, group=group)
-    n = int(count.data[0])
+    n = int(count.array[0])
     if n <= 1:
         raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel over all ranks "
                          f"when training, got {n} (input of shape {tuple(input.shape)} here)")
@@ -47,9 +47,9 @@ def sync_batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Ten
         out = out * ad.reshape(weight, shape)
     if bias is not None:
         out = out + ad.reshape(bias, shape)
-    for stat, value in ((running_mean, mean.data), (running_var, var.data * (n / (n - 1)))):
+    for stat, value in ((running_mean, mean.array), (running_var, var.array * (n / (n - 1)))):
         if stat is not None:
-            stat.data[...] = ((1 - momentum) * stat.data + momentum * xp.asarray(value)
+            stat.array[...] = ((1 - momentum) * stat.array + momentum * xp.asarray(value)
                               ).astype(stat.dtype)
             ad.increment_version(stat)
     return out
