@@ -1,6 +1,8 @@
 """Small helpers shared by the op modules."""
 from __future__ import annotations
 
+import operator
+
 from ..backends import device_of
 from ..dtypes import get_default_dtype, to_array
 from ..tensor import Tensor, as_tensor_like, make
@@ -46,17 +48,24 @@ def as_array_on(value, x: Tensor):
     return to_array(value.array if isinstance(value, Tensor) else value, device=x.device)
 
 
+def norm_dim(dim, ndim: int, op: str) -> int:
+    """One dimension as a non-negative int. A 0-d tensor accepts -1 and 0 (both give 0), as in
+    PyTorch; out of range raises PyTorch's IndexError, naming ``op``."""
+    d = operator.index(dim)
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, "
+                         f"{n - 1}], but got {d})")
+    return d % n
+
+
 def norm_axis(axis, ndim: int, op: str):
-    """Normalise an int / tuple / None axis argument to a sorted tuple of non-negative ints."""
+    """Normalise an int / tuple / None axis argument to a sorted tuple of non-negative ints
+    (None: every dimension; a 0-d tensor has none, and accepts the dims -1 and 0)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        a = int(a)
-        if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ValueError(f"{op}: dimension {a} is out of range for a tensor of {ndim} dims")
-        out.append(a % ndim if ndim else 0)
+    axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
+    out = [norm_dim(a, ndim, op) for a in axes]
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated dimension in {axis}")
-    return tuple(sorted(out))
+    return tuple(sorted(out)) if ndim else ()
