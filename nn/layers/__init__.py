@@ -1,5 +1,6 @@
 """Layer modules, one file per family."""
 from .activation import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
 from .containers import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
