@@ -3,7 +3,6 @@ from .functional_activation import *  # noqa: F401,F403
 from .functional_attention import *  # noqa: F401,F403
 from .functional_conv import *  # noqa: F401,F403
 from .functional_core import *  # noqa: F401,F403
-from .functional_pool import *  # noqa: F401,F403
 from .functional_distance import *  # noqa: F401,F403
 from .functional_rnn import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
