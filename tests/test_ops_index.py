@@ -144,7 +144,7 @@ def test_setitem_on_saved_tensor_detected():
 
 def test_index_put():
     x = x64(np.arange(4.0))
-    out = ad.index_put(x, np.array([1, 3]), ad.tensor([9.0, 8.0], dtype=ad.float64))
+    out = ad.index_put(x, (np.array([1, 3]),), ad.tensor([9.0, 8.0], dtype=ad.float64))
     np.testing.assert_array_equal(out.numpy(), [0, 9, 2, 8])
     np.testing.assert_array_equal(x.numpy(), [0, 1, 2, 3])  # out of place
     out.sum().backward()
