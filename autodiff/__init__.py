@@ -27,10 +27,14 @@ from .ops.elementwise import (abs, add, clip, cos, div, elu, eq, erf, exp, expm1
                               logical_not, logical_or, lt, maximum, minimum, mul, ne, neg, pow,
                               relu, rsub, sigmoid, sign, sin, softplus, sqrt, sub, tan, tanh,
                               where)
-from .ops.index import argsort, gather, getitem, index_put, index_select, sort, take_along_axis
+from .ops.index import gather, getitem, index_put, index_select, take_along_axis
 from .ops.linalg import dot, einsum, matmul, outer
-from .ops.reduce import (all, amax, amin, any, argmax, argmin, cumsum, log_softmax, logsumexp,
-                         max, mean, min, norm, prod, softmax, std, sum, var)
+from .ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin, count_nonzero,
+                         log_softmax, logsumexp, max, mean, min, nanmean, nansum, norm, prod,
+                         softmax, std, std_mean, sum, var, var_mean)
+from .ops.scan import cummax, cummin, cumprod, cumsum, diff, logcumsumexp
+from .ops.search import (argsort, bucketize, histc, kthvalue, median, mode, msort, nanmedian,
+                         searchsorted, sort, topk, unique, unique_consecutive)
 from .ops.shape import (astype, broadcast_to, cat, chunk, concatenate, expand, flatten, flip,
                         movedim, pad, permute, repeat, repeat_interleave, reshape, split,
                         squeeze, stack, sum_to, swapaxes, take, tile, transpose, unbind,

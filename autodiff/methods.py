@@ -7,9 +7,10 @@ import numpy
 
 from . import tape
 from .grad_mode import STATE
-from .ops import elementwise as E, index as I, linalg as L, reduce as R, shape as S
+from .ops import elementwise as E, index as I, linalg as L, shape as S
 from .ops._util import as_array_on
 from .random import generator
+from .methods_reduce import METHODS as _REDUCE_METHODS
 from .tape import increment_version
 from .tensor import Tensor, as_tensor_like
 
@@ -145,18 +146,6 @@ def _clone(self):
     return E.mul(self, 1) if self._requires_grad else Tensor(self.array.copy())
 
 
-def _max(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-    if axis is not None:
-        return R.max(self, axis, keepdims or keepdim)
-    return R.max(self, dim=dim, keepdim=keepdim) if dim is not None else R.max(self)
-
-
-def _min(self, dim=None, keepdim=False, *, axis=None, keepdims=False):
-    if axis is not None:
-        return R.min(self, axis, keepdims or keepdim)
-    return R.min(self, dim=dim, keepdim=keepdim) if dim is not None else R.min(self)
-
-
 def _view(self, *shape):
     return S.reshape(self, *shape)
 
@@ -228,11 +217,7 @@ _METHODS = {
     "minimum": E.minimum, "clip": E.clip, "clamp": E.clip, "eq": E.eq, "ne": E.ne,
     "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge, "isnan": E.isnan,
     "isfinite": E.isfinite, "floor": E.floor, "round": E.round,
-    # reductions
-    "sum": R.sum, "mean": R.mean, "var": R.var, "std": R.std, "prod": R.prod, "max": _max,
-    "min": _min, "amax": R.amax, "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin,
-    "norm": R.norm, "logsumexp": R.logsumexp, "softmax": R.softmax,
-    "log_softmax": R.log_softmax, "cumsum": R.cumsum, "any": R.any, "all": R.all,
+    # reductions, scans, sorting and searching: methods_reduce.py
     # shape
     "reshape": S.reshape, "view": _view, "flatten": S.flatten, "squeeze": S.squeeze,
     "unsqueeze": S.unsqueeze, "permute": S.permute, "transpose": S.transpose,
@@ -243,13 +228,14 @@ _METHODS = {
     "type_as": _type_as, "float": _float, "double": _double, "long": _long, "bool": _bool,
     "clone": _clone, "sum_to": S.sum_to,
     # indexing and linear algebra
-    "gather": I.gather, "take": S.take, "index_select": I.index_select, "sort": I.sort,
-    "argsort": I.argsort, "matmul": L.matmul, "dot": L.dot, "outer": L.outer,
+    "gather": I.gather, "take": S.take, "index_select": I.index_select,
+    "matmul": L.matmul, "dot": L.dot, "outer": L.outer,
     # device and dtype moves, the tape
     "to": _to, "cpu": _cpu, "cuda": _cuda, "backward": _backward,
     "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
 }
 
+_METHODS.update(_REDUCE_METHODS)  # sum, max, cumprod, sort, topk, ... (methods_reduce.py)
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(_T)

@@ -1,26 +1,97 @@
-"""Reductions and the softmax family, each registered beside its VJP rule.
+"""Reductions and the softmax family, with PyTorch's signatures, each primitive registered
+beside its VJP rule.
 
-Conventions at non-differentiable points: ties of ``max``/``min`` share the gradient evenly;
-the 2-norm's gradient at 0 is 0; ``logsumexp`` over all -inf gives zero gradients.
+Every reduction takes ``dim``/``keepdim`` and, as PyTorch does, ``axis``/``keepdims`` as
+aliases with the same result; ``dim=None`` or ``()`` reduces every dimension; a 0-d tensor takes
+the dims -1 and 0 and stays 0-d; a dim out of range raises PyTorch's IndexError.
+
+Gradients at ties, as PyTorch: ``max()``/``min()`` over all elements and ``amax``/``amin``
+share the gradient evenly among the tied elements (NaN counts as equal to NaN); ``max(dim)``,
+``min(dim)`` and every op that returns indices give it to the returned index. The 2-norm's
+gradient at 0 is 0; ``logsumexp`` over all -inf gives zero gradients.
 """
 from __future__ import annotations
 
 import builtins
 from collections import namedtuple
+from functools import partial
 
 import numpy
 
-from ..backends import array_ops, get_array_module, on_host
+from .. import backends
+from ..backends import get_array_module, on_host
 from ..dtypes import get_default_dtype
 from ..grad_mode import STATE
 from ..tape import record
 from ..tensor import Tensor, make
-from ._util import as_t, norm_axis
-from .elementwise import abs as _abs, add, div, exp, mul, pow as _pow, sub, where
+from ._util import as_t, norm_axis, norm_dim
+from .elementwise import (abs as _abs, div, exp, maximum, minimum, mul, pow as _pow, step, sub,
+                          where)
+from .index import gather
 from .registry import REDUCED, SAME, primitive, reduced_shape
 from .shape import astype, broadcast_to, permute, reshape, unsqueeze
 
-MaxResult = namedtuple("MaxResult", ["values", "indices"])
+# PyTorch's named tuples (torch.return_types.*): ``.values``/``.indices``, ``.min``/``.max``
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+MinMax = namedtuple("MinMax", ["min", "max"])
+
+_INT64 = numpy.dtype("int64")
+
+
+# ----------------------------------------------------------------------------- arguments
+def dim_arg(dim, axis, op: str, default=None):
+    """``dim``, or its NumPy spelling ``axis`` (an alias in PyTorch too); ``default`` is the
+    op's default dim (given with ``axis``, ``dim`` must have been left at it)."""
+    if axis is None:
+        return dim
+    if dim is not None and dim != default:
+        raise TypeError(f"{op}(): got both dim={dim!r} and its alias axis={axis!r}")
+    return axis
+
+
+def keep_arg(keepdim, keepdims) -> bool:
+    """``keepdim``, or its NumPy spelling ``keepdims`` (an alias in PyTorch too)."""
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+def reduce_args(x, dim, keepdim, op: str, axis=None, keepdims=None):
+    """(tensor, sorted non-negative axes, keepdim) of a reduction; ``None`` and ``()`` mean
+    every dimension (PyTorch)."""
+    x = as_t(x)
+    dim = dim_arg(dim, axis, op)
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None
+    return x, norm_axis(dim, x.ndim, op), keep_arg(keepdim, keepdims)
+
+
+def on_vector(x: Tensor, run):
+    """``run(x)``, with a 0-d ``x`` seen as shape (1,) and the results made 0-d again: the ops
+    along one dim accept a 0-d tensor (dim 0 or -1) and keep its shape, as PyTorch's."""
+    if x.ndim:
+        return run(x)
+    out = run(reshape(x, (1,)))
+    if not isinstance(out, tuple):
+        return reshape(out, ())
+    parts = [reshape(o, ()) for o in out]
+    return tuple(parts) if type(out) is tuple else type(out)(*parts)
+
+
+def select_along(x: Tensor, d: int, idx, keep: bool, result=ValuesIndices):
+    """(values, indices) of a value-selecting op along ``d``: ``idx`` an int64 array shaped as
+    the output with ``keepdim`` (size k along ``d``); the values' gradient goes to the
+    indices (PyTorch's ``value_selecting_reduction_backward``)."""
+    values = gather(x, d, idx)
+    if not keep:
+        shape = values.shape[:d] + values.shape[d + 1:]
+        values, idx = reshape(values, shape), idx.reshape(shape)
+    return result(values, make(idx))
+
+
+def _nonempty(x: Tensor, axes, op: str) -> None:
+    for a in axes:
+        if x.shape[a] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size (a "
+                             f"tensor of shape {x.shape})")
 
 
 def expand_reduced(g: Tensor, shape, axes, keepdims: bool) -> Tensor:
@@ -37,23 +108,36 @@ def _reduction(name, backward, forward, **kw):
     return primitive(name, backward, forward=forward, inputs="x", **kw)
 
 
-def _reduce_args(x, axis, dim, keepdims, keepdim, op):
-    x = as_t(x)
-    if dim is not None:
-        axis = dim
-    keep = bool(keepdims or keepdim)
-    return x, norm_axis(axis, x.ndim, op), keep
+def accumulation_dtype(x: Tensor, dtype=None):
+    """PyTorch's result dtype of sum/prod/cumsum/cumprod: ``dtype`` if given, int64 for
+    integer and bool input, else None (the input's)."""
+    if dtype is not None:
+        return numpy.dtype(dtype)
+    return _INT64 if x.dtype.kind in "biu" else None
+
+
+def _as_float(x: Tensor, dtype=None) -> Tensor:
+    """``x`` cast to ``dtype``, or integer/bool input to the default float dtype."""
+    if dtype is not None:
+        return astype(x, dtype)
+    return x if x.dtype.kind in "fc" else astype(x, get_default_dtype())
+
+
+def _count(x: Tensor, axes) -> int:
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return n
 
 
 # ----------------------------------------------------------------------------- sum / mean
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=False, dtype=None) -> Tensor:  # noqa: A001
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "sum")
+def sum(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None) -> Tensor:  # noqa: A001
+    x, axes, keep = reduce_args(x, dim, keepdim, "sum", axis, keepdims)
+    dtype = accumulation_dtype(x, dtype)
     return record(SUM, _sum_fw(x.array, axes, keep, dtype), (x,), attrs=(axes, keep, dtype))
 
 
 def _sum_fw(x, axes, keep, dtype):
-    if x.dtype.kind == "b":
-        x = x.astype("int64")
     return get_array_module(x).asarray(x.sum(axis=axes, keepdims=keep, dtype=dtype))
 
 
@@ -64,65 +148,108 @@ def _sum_bw(ctx, g):
 
 def _sum_infer(in_meta, axes, keep, dtype):
     (shape, in_dtype), = in_meta
-    if dtype is None:
-        dtype = numpy.dtype("int64") if in_dtype.kind == "b" else in_dtype
-    return ((reduced_shape(shape, axes, keep), dtype),)
+    return ((reduced_shape(shape, axes, keep), in_dtype if dtype is None else dtype),)
 
 
 SUM = _reduction("sum", _sum_bw, _sum_fw, attrs=("axes", "keepdim", "dtype"), infer=_sum_infer)
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "mean")
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
-    if x.dtype.kind != "f":
-        x = astype(x, get_default_dtype())
+def nansum(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+    """Sum with NaN counted as 0 (their gradient is 0)."""
+    x, axes, keep = reduce_args(x, dim, keepdim, "nansum", axis, keepdims)
+    if x.dtype.kind in "fc":
+        x = where(x.xp.isnan(x.array), 0.0, x)
+    return sum(x, axes, keep, dtype=dtype)
+
+
+def mean(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+    x, axes, keep = reduce_args(x, dim, keepdim, "mean", axis, keepdims)
+    x = _as_float(x, dtype)
+    n = _count(x, axes)
     return div(sum(x, axes, keep), float(n)) if n else mul(sum(x, axes, keep), float("nan"))
 
 
-def _count_and_correction(x, axes, correction, unbiased, ddof) -> tuple[int, int]:
-    """(elements reduced, Bessel correction): PyTorch's ``correction``/``unbiased`` and
-    NumPy's ``ddof`` spellings, unbiased (1) by default."""
+def nanmean(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+    """Mean of the non-NaN elements (NaN where there are none)."""
+    x, axes, keep = reduce_args(x, dim, keepdim, "nanmean", axis, keepdims)
+    if dtype is not None:
+        x = astype(x, dtype)
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"nanmean(): expected a floating point input, got {x.dtype}; use "
+                        f"mean() for integer tensors")
+    valid = ~x.xp.isnan(x.array)
+    n = x.xp.asarray(valid.sum(axis=axes, keepdims=keep)).astype(x.dtype)
+    with backends.kernels_for(x.array).quiet_float_errors(x.array):   # 0/0: NaN, no warning
+        return div(nansum(x, axes, keep), make(n))
+
+
+# ----------------------------------------------------------------------------- var / std
+def _moments_args(x, dim, unbiased, keepdim, correction, keepdims, axis, ddof, op):
+    """(tensor in a float dtype, axes, keepdim, elements reduced, Bessel correction) for
+    var/std/var_mean/std_mean: PyTorch's ``correction`` and ``unbiased`` (also positional:
+    ``var(x, dim, unbiased, keepdim)``, ``var(x, unbiased)``) and NumPy's ``ddof``; the
+    default is unbiased (correction 1)."""
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    x, axes, keep = reduce_args(x, dim, keepdim, op, axis, keepdims)
     c = 1
     for v in (correction, ddof):
         if v is not None:
             c = v
     if unbiased is not None:
         c = 1 if unbiased else 0
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
-    return n, c
+    return _as_float(x), axes, keep, _count(x, axes), c
 
 
-def var(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=None,
-        unbiased=None, ddof=None) -> Tensor:
-    """Variance. Like PyTorch the default is unbiased (``correction=1``); pass ``ddof=0``
-    (NumPy) or ``unbiased=False`` for the population variance."""
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "var")
-    n, c = _count_and_correction(x, axes, correction, unbiased, ddof)
+def _var(x, axes, keep, n, c) -> Tensor:
     centred = sub(x, mean(x, axes, True))
     return div(sum(mul(centred, centred), axes, keep), float(builtins.max(n - c, 0)))
 
 
-def std(x, axis=None, keepdims=False, *, dim=None, keepdim=False, correction=None,
-        unbiased=None, ddof=None) -> Tensor:
-    """Standard deviation (unbiased by default, as :func:`var`). Computed as the 2-norm of the
-    centred values, so its gradient where all values are equal is 0 (the norm convention),
-    not NaN."""
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "std")
-    n, c = _count_and_correction(x, axes, correction, unbiased, ddof)
-    if x.dtype.kind != "f":
-        x = astype(x, get_default_dtype())
+def _std(x, axes, keep, n, c) -> Tensor:
+    # the 2-norm of the centred values: the gradient where all values are equal is 0, not NaN
     centred = sub(x, mean(x, axes, True))
-    denom = float(builtins.max(n - c, 0)) ** 0.5
-    return div(norm(centred, axis=axes, keepdims=keep), denom)
+    return div(norm(centred, dim=axes, keepdim=keep), float(builtins.max(n - c, 0)) ** 0.5)
 
 
-def prod(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "prod")
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None,
+        axis=None, ddof=None) -> Tensor:
+    """Variance, unbiased by default (PyTorch); ``correction=0``, ``unbiased=False`` or
+    ``ddof=0`` for the population variance."""
+    return _var(*_moments_args(x, dim, unbiased, keepdim, correction, keepdims, axis, ddof,
+                               "var"))
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None,
+        axis=None, ddof=None) -> Tensor:
+    """Standard deviation (unbiased by default, as :func:`var`); its gradient where all values
+    are equal is 0 (the norm convention), not NaN."""
+    return _std(*_moments_args(x, dim, unbiased, keepdim, correction, keepdims, axis, ddof,
+                               "std"))
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None,
+             axis=None, ddof=None) -> tuple:
+    """(var, mean), as PyTorch's ``var_mean``."""
+    x, axes, keep, n, c = _moments_args(x, dim, unbiased, keepdim, correction, keepdims, axis,
+                                        ddof, "var_mean")
+    return _var(x, axes, keep, n, c), mean(x, axes, keep)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None,
+             axis=None, ddof=None) -> tuple:
+    """(std, mean), as PyTorch's ``std_mean``."""
+    x, axes, keep, n, c = _moments_args(x, dim, unbiased, keepdim, correction, keepdims, axis,
+                                        ddof, "std_mean")
+    return _std(x, axes, keep, n, c), mean(x, axes, keep)
+
+
+# ----------------------------------------------------------------------------- prod
+def prod(x, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None) -> Tensor:
+    x, axes, keep = reduce_args(x, dim, keepdim, "prod", axis, keepdims)
+    dtype = accumulation_dtype(x, dtype)
+    if dtype is not None and dtype != x.dtype:
+        x = astype(x, dtype)
     return record(PROD, _prod_fw(x.array, axes, keep), (x,), (x,), save_output=True,
                   attrs=(axes, keep))
 
@@ -165,9 +292,7 @@ def _prod_of_others(x: Tensor, axes: tuple) -> Tensor:
     perm = kept + list(axes)
     xt = permute(x, perm) if perm != list(range(x.ndim)) else x
     lead = xt.shape[:len(kept)]
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
+    n = _count(x, axes)
     flat = reshape(xt, lead + (n,))
     eye = x.xp.eye(n, dtype=bool)
     others = prod(where(eye, 1.0, unsqueeze(flat, -2)), -1)  # row i: x with x_i replaced by 1
@@ -181,39 +306,88 @@ PROD = _reduction("prod", _prod_bw, _prod_fw, saves="x", save_output=True)
 
 
 # ----------------------------------------------------------------------------- max / min
-def _extreme(x, axis, keepdims, dim, keepdim, prim, argpick):
-    torch_style = dim is not None
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, prim.name)
-    if x.array.size == 0:
-        raise ValueError(f"{prim.name}: reduction over an empty tensor of shape {x.shape}")
-    out = record(prim, prim.forward(x.array, axes, keep), (x,), (x,), save_output=True,
-                 attrs=(axes, keep))
-    if torch_style and len(axes) == 1:
-        idx = argpick(x.array, axis=axes[0])
-        if keep:
-            idx = x.xp.expand_dims(idx, axes[0])
-        return MaxResult(out, make(idx))
-    return out
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """PyTorch's three forms: ``max(x)`` the largest element (tied maxima share the gradient
+    evenly); ``max(x, dim, keepdim=False)`` (``axis``/``keepdims`` too) the named tuple
+    (values, indices), the gradient going to the indices; ``max(x, other)`` with a Tensor
+    ``other``: the elementwise :func:`maximum`."""
+    return _extreme(x, dim, keepdim, axis, keepdims, MAX, maximum, _xp_argmax)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """Min; see :func:`max` (``min(x, other)`` is :func:`minimum`)."""
+    return _extreme(x, dim, keepdim, axis, keepdims, MIN, minimum, _xp_argmin)
+
+
+def _extreme(x, dim, keepdim, axis, keepdims, prim, elementwise, argpick):
+    op = prim.name
+    if isinstance(dim, Tensor):
+        return elementwise(x, dim)
+    dim = dim_arg(dim, axis, op)
+    x = as_t(x)
+    keep = keep_arg(keepdim, keepdims)
+    if dim is None:
+        if x.array.size == 0:
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for "
+                               f"input.numel() == 0 (a tensor of shape {x.shape}); give dim")
+        return _even_extreme(x, tuple(range(x.ndim)), keep, prim)
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"{op}(): dim must be an int, got {dim!r}; a{op}() reduces over "
+                        f"several dims")
+    d = norm_dim(dim, x.ndim, op)
+    return on_vector(x, lambda t: _extreme_along(t, d, keep, op, argpick))
+
+
+def _extreme_along(x: Tensor, d: int, keep: bool, op: str, argpick) -> ValuesIndices:
+    _nonempty(x, (d,), op)
+    idx = x.xp.expand_dims(argpick(x.array, d), d).astype(_INT64, copy=False)
+    return select_along(x, d, idx, keep)
+
+
+def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """The largest values over ``dim`` (all dims by default); tied maxima share the gradient
+    evenly (PyTorch)."""
+    x, axes, keep = reduce_args(x, dim, keepdim, "amax", axis, keepdims)
+    return _even_extreme(x, axes, keep, MAX)
+
+
+def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """The smallest values; see :func:`amax`."""
+    x, axes, keep = reduce_args(x, dim, keepdim, "amin", axis, keepdims)
+    return _even_extreme(x, axes, keep, MIN)
+
+
+def aminmax(x, *, dim=None, keepdim=False, axis=None, keepdims=None) -> MinMax:
+    """(min, max) as :func:`amin` and :func:`amax` (a named tuple ``.min``/``.max``)."""
+    dim = dim_arg(dim, axis, "aminmax")
+    keep = keep_arg(keepdim, keepdims)
+    return MinMax(amin(x, dim, keep), amax(x, dim, keep))
+
+
+def _even_extreme(x: Tensor, axes: tuple, keep: bool, prim) -> Tensor:
+    _nonempty(x, axes, prim.name)
+    return record(prim, prim.forward(x.array, axes, keep), (x,), (x,), save_output=True,
+                  attrs=(axes, keep))
+
+
+def _tie_weights(axes, x, m):
+    """1 / (number of ties) where ``x`` equals its extreme ``m`` (NaN equal to NaN), else 0."""
+    xp = get_array_module(x)
+    hit = x == m
+    if x.dtype.kind in "fc":
+        hit |= xp.isnan(x) & xp.isnan(m)
+    return hit / hit.sum(axis=axes, keepdims=True)
 
 
 def _extreme_bw(ctx, g):
     x, out = ctx.saved_tensors
     axes, keep = ctx.attrs
-    out_full = out.array if keep else out.array.reshape(reduced_shape(x.shape, axes, True))
-    mask = x.array == out_full
-    weight = mask / mask.sum(axis=axes, keepdims=True)
-    return (mul(expand_reduced(g, x.shape, axes, keep), make(weight.astype(x.dtype))),)
-
-
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
-    """Max over ``axis`` (values only, NumPy style) or over ``dim`` (PyTorch style: a
-    (values, indices) pair). Tied maxima share the gradient evenly."""
-    return _extreme(x, axis, keepdims, dim, keepdim, MAX, _xp_argmax)
-
-
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=False):  # noqa: A001
-    """Min; see :func:`max`."""
-    return _extreme(x, axis, keepdims, dim, keepdim, MIN, _xp_argmin)
+    m = out if keep else reshape(out, reduced_shape(x.shape, axes, True))
+    if STATE.enabled:   # create_graph: the weights stay on x's graph (their derivative is 0)
+        weight = step(partial(_tie_weights, axes), x, m)
+    else:
+        weight = make(_tie_weights(axes, x.array, m.array).astype(x.dtype, copy=False))
+    return (mul(expand_reduced(g, x.shape, axes, keep), weight),)
 
 
 def _xp_max(a, axes, keep):
@@ -236,58 +410,89 @@ def _xp_argmin(a, axis):
     return a.argmin(axis=axis)
 
 
-def amax(x, axis=None, keepdims=False):
-    return max(x, axis, keepdims)
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """Index (int64) of the first largest element over ``dim``, or of the flattened tensor."""
+    return _arg_extreme(x, dim, keepdim, axis, keepdims, "argmax", _xp_argmax)
 
 
-def amin(x, axis=None, keepdims=False):
-    return min(x, axis, keepdims)
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """Index (int64) of the first smallest element; see :func:`argmax`."""
+    return _arg_extreme(x, dim, keepdim, axis, keepdims, "argmin", _xp_argmin)
 
 
-def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
+def _arg_extreme(x, dim, keepdim, axis, keepdims, op, argpick) -> Tensor:
     x = as_t(x)
-    a = dim if dim is not None else axis
-    out = x.array.argmax(axis=a)
-    if (keepdims or keepdim) and a is not None:
-        out = x.xp.expand_dims(out, a)
-    return make(x.xp.asarray(out))
+    dim = dim_arg(dim, axis, op)
+    keep = keep_arg(keepdim, keepdims)
+    xp, a = x.xp, x.array
+    if dim is None:
+        if a.size == 0:
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for "
+                               f"input.numel() == 0 (a tensor of shape {x.shape})")
+        out = xp.asarray(argpick(a.reshape(-1), 0))
+        if keep:
+            out = out.reshape((1,) * x.ndim)
+    else:
+        d = norm_dim(dim, x.ndim, op)
+        if x.ndim == 0:
+            out = xp.zeros((), _INT64)
+        else:
+            _nonempty(x, (d,), op)
+            out = argpick(a, d)
+            if keep:
+                out = xp.expand_dims(out, d)
+    return make(xp.asarray(out).astype(_INT64, copy=False))
 
 
-def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
-    x = as_t(x)
-    a = dim if dim is not None else axis
-    out = x.array.argmin(axis=a)
-    if (keepdims or keepdim) and a is not None:
-        out = x.xp.expand_dims(out, a)
-    return make(x.xp.asarray(out))
+# ----------------------------------------------------------------------------- any / all / count
+def any(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:  # noqa: A001
+    x, axes, keep = reduce_args(x, dim, keepdim, "any", axis, keepdims)
+    return make(x.xp.asarray(x.array.any(axis=axes, keepdims=keep)))
 
 
-def any(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
-    x = as_t(x)
-    return make(x.xp.asarray(x.array.any(axis=axis, keepdims=keepdims)))
+def all(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:  # noqa: A001
+    x, axes, keep = reduce_args(x, dim, keepdim, "all", axis, keepdims)
+    return make(x.xp.asarray(x.array.all(axis=axes, keepdims=keep)))
 
 
-def all(x, axis=None, keepdims=False) -> Tensor:  # noqa: A001
-    x = as_t(x)
-    return make(x.xp.asarray(x.array.all(axis=axis, keepdims=keepdims)))
+def count_nonzero(x, dim=None, *, axis=None) -> Tensor:
+    """The number (int64) of nonzero elements over ``dim`` (an int or a tuple; all by
+    default)."""
+    x, axes, _ = reduce_args(x, dim, False, "count_nonzero", axis)
+    return make(x.xp.asarray((x.array != 0).sum(axis=axes)).astype(_INT64, copy=False))
 
 
 # ----------------------------------------------------------------------------- norms
-def norm(x, ord=None, axis=None, keepdims=False, *, dim=None, keepdim=False, p=None) -> Tensor:
-    """Vector p-norm over ``axis`` (all elements by default; ``p``/``ord`` 2, 1, inf, or any
-    positive number; 'fro' = 2). The gradient of the 2-norm at 0 is 0."""
-    order = p if p is not None else ord
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None, *, ord=None, axis=None,
+         keepdims=None) -> Tensor:
+    """Vector p-norm over ``dim`` (all elements by default): ``p`` (or NumPy's ``ord``) 'fro'
+    (= 2), any real number, ``inf``, ``-inf`` or 0 (the count of nonzeros, gradient 0). The
+    gradient of the 2-norm at 0 is 0."""
+    order = p if ord is None else ord
     if order is None or order == "fro":
         order = 2
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "norm")
+    if isinstance(order, str):
+        raise NotImplementedError(f"norm: p={order!r} is not supported (only 'fro' and numbers; "
+                                  f"the nuclear norm needs an SVD)")
+    x, axes, keep = reduce_args(x, dim, keepdim, "norm", axis, keepdims)
+    x = _as_float(x, dtype)
+    order = float(order)
     if order == 2:
         return record(NORM, _norm2_fw(x.array, axes, keep), (x,), (x,), save_output=True,
                       attrs=(axes, keep))
     if order == 1:
         return sum(_abs(x), axes, keep)
     if order == float("inf"):
-        return max(_abs(x), axes, keep)
+        return amax(_abs(x), axes, keep)
+    if order == float("-inf"):
+        return amin(_abs(x), axes, keep)
+    if order == 0:
+        return sum(step(_nonzero, x), axes, keep)
     return _pow(sum(_pow(_abs(x), order), axes, keep), 1.0 / order)
+
+
+def _nonzero(a):
+    return a != 0
 
 
 def _norm2_fw(x, axes, keep):
@@ -307,17 +512,20 @@ NORM = _reduction("norm", _norm2_bw, _norm2_fw, saves="x", save_output=True)
 
 
 # ----------------------------------------------------------------------------- softmax family
-# NumPy's log(0) and -inf - -inf warnings are silenced (array_ops.quiet_float_errors): over a
-# slice of all -inf, logsumexp is -inf and log_softmax NaN, as in PyTorch, without a warning.
+# NumPy's log(0) and -inf - -inf warnings are silenced (``kernels_for(x).quiet_float_errors``):
+# over a slice of all -inf, logsumexp is -inf and log_softmax NaN, as in PyTorch, without a
+# warning.
 def _stable_max(x, axes):
     xp = get_array_module(x)
     m = x.max(axis=axes, keepdims=True)
     return xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
 
 
-def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tensor:
-    """log(sum(exp(x))) without overflow; over all -inf it is -inf with zero gradients."""
-    x, axes, keep = _reduce_args(x, axis, dim, keepdims, keepdim, "logsumexp")
+def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None) -> Tensor:
+    """log(sum(exp(x))) over ``dim`` without overflow (all dims when None); over all -inf it is
+    -inf with zero gradients."""
+    x, axes, keep = reduce_args(x, dim, keepdim, "logsumexp", axis, keepdims)
+    x = _as_float(x)
     return record(LOGSUMEXP, _logsumexp_fw(x.array, axes, keep), (x,), (x,), save_output=True,
                   attrs=(axes, keep))
 
@@ -325,7 +533,7 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=False) -> Tenso
 def _logsumexp_fw(x, axes, keep):
     xp = get_array_module(x)
     m = _stable_max(x, axes)
-    with array_ops.quiet_float_errors(x):    # log(0) = -inf is the answer over all -inf
+    with backends.kernels_for(x).quiet_float_errors(x):  # log(0) = -inf: the answer over all -inf
         with_m = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
     out = with_m if keep else with_m.reshape(reduced_shape(x.shape, axes, False))
     return xp.asarray(out)
@@ -347,10 +555,18 @@ def _along(name, backward, forward, **kw):
     return primitive(name, backward, forward=forward, inputs="x", attrs="dim", infer=SAME, **kw)
 
 
-def softmax(x, axis: int = -1, *, dim=None) -> Tensor:
-    x = as_t(x)
-    a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    return record(SOFTMAX, _softmax_fw(x.array, a), (x,), save_output=True, attrs=a)
+def _softmax_args(x, dim, dtype, axis, op):
+    x = _as_float(as_t(x), dtype)
+    dim = dim_arg(dim, axis, op, -1)
+    return x, norm_dim(-1 if dim is None else dim, x.ndim, op)
+
+
+def softmax(x, dim=None, dtype=None, *, axis=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (the last by default), computed from x - max(x);
+    ``dtype`` casts the input first (PyTorch)."""
+    x, d = _softmax_args(x, dim, dtype, axis, "softmax")
+    return on_vector(x, lambda t: record(SOFTMAX, _softmax_fw(t.array, d), (t,),
+                                         save_output=True, attrs=d))
 
 
 def _softmax_fw(x, dim):
@@ -367,16 +583,17 @@ def _softmax_bw(ctx, g):
 SOFTMAX = _along("softmax", _softmax_bw, _softmax_fw, save_output=True)
 
 
-def log_softmax(x, axis: int = -1, *, dim=None) -> Tensor:
-    x = as_t(x)
-    a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    return record(LOG_SOFTMAX, _log_softmax_fw(x.array, a), (x,), save_output=True, attrs=a)
+def log_softmax(x, dim=None, dtype=None, *, axis=None) -> Tensor:
+    """log(softmax(x)) along ``dim`` (the last by default), computed stably."""
+    x, d = _softmax_args(x, dim, dtype, axis, "log_softmax")
+    return on_vector(x, lambda t: record(LOG_SOFTMAX, _log_softmax_fw(t.array, d), (t,),
+                                         save_output=True, attrs=d))
 
 
 def _log_softmax_fw(x, dim):
     xp = get_array_module(x)
     shifted = x - _stable_max(x, (dim,))
-    with array_ops.quiet_float_errors(x):
+    with backends.kernels_for(x).quiet_float_errors(x):
         return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
 
 
@@ -386,23 +603,3 @@ def _log_softmax_bw(ctx, g):
 
 
 LOG_SOFTMAX = _along("log_softmax", _log_softmax_bw, _log_softmax_fw, save_output=True)
-
-
-# ----------------------------------------------------------------------------- scans
-def cumsum(x, axis: int = 0, *, dim=None) -> Tensor:
-    x = as_t(x)
-    a = (dim if dim is not None else axis) % builtins.max(x.ndim, 1)
-    return record(CUMSUM, _cumsum_fw(x.array, a), (x,), attrs=a)
-
-
-def _cumsum_fw(x, dim):
-    return get_array_module(x).cumsum(x, axis=dim)
-
-
-def _cumsum_bw(ctx, g):
-    a = ctx.attrs
-    # reverse cumulative sum: total - cumsum(g) + g
-    return (add(sub(sum(g, a, True), cumsum(g, a)), g),)
-
-
-CUMSUM = _along("cumsum", _cumsum_bw, _cumsum_fw)
