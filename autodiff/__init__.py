@@ -40,6 +40,17 @@ from .ops.shape import (astype, broadcast_to, cat, chunk, concatenate, expand, f
                         squeeze, stack, sum_to, swapaxes, take, tile, transpose, unbind,
                         unsqueeze, view)
 from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
+# shape, structure, products and sampling for the PyTorch port
+from .ops.diagonals import diag, diag_embed, diagonal, trace, tril, triu
+from .ops.distance import cdist
+from .ops.products import cross, inner, kron, tensordot
+from .ops.shape import fliplr, flipud, moveaxis, roll, rot90, swapdims, unflatten
+from .ops.stacking import (atleast_1d, atleast_2d, atleast_3d, block_diag, broadcast_shapes,
+                           broadcast_tensors, column_stack, dstack, hstack, meshgrid, row_stack,
+                           tensor_split, vstack)
+from .random import Generator
+from .sampling import bernoulli, multinomial, normal, poisson
+from . import linalg  # noqa: E402
 from .tape import Tape, backward, grad, increment_version
 from .tensor import Tensor
 from . import functional  # noqa: E402

@@ -9,7 +9,7 @@ from . import tape
 from .grad_mode import STATE
 from .ops import elementwise as E, index as I, linalg as L, shape as S
 from .ops._util import as_array_on
-from .random import generator
+from .shape_methods import METHODS as _SHAPE_METHODS
 from .methods_reduce import METHODS as _REDUCE_METHODS
 from .tape import increment_version
 from .tensor import Tensor, as_tensor_like
@@ -93,19 +93,6 @@ def _copy_(self, src):
 
 def _clamp_(self, min=None, max=None):  # noqa: A002
     self.xp.clip(self.array, min, max, out=_writable(self))
-    increment_version(self)
-    return self
-
-
-def _uniform_(self, a=0.0, b=1.0):
-    _writable(self)[...] = generator(self.xp).uniform(a, b, self.shape)
-    increment_version(self)
-    return self
-
-
-def _normal_(self, mean=0.0, std=1.0):
-    # mean + std * z: CuPy's Generator has standard_normal but no normal()
-    _writable(self)[...] = mean + std * generator(self.xp).standard_normal(self.shape)
     increment_version(self)
     return self
 
@@ -236,6 +223,7 @@ _METHODS = {
 }
 
 _METHODS.update(_REDUCE_METHODS)  # sum, max, cumprod, sort, topk, ... (methods_reduce.py)
+_METHODS.update(_SHAPE_METHODS)   # roll, tril, unfold, ..., the samplers (shape_methods.py)
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(_T)

@@ -1,4 +1,5 @@
-"""Random number state: one seed for both backends (``manual_seed``)."""
+"""Random number state: one seed for both backends (``manual_seed``), and ``Generator``
+objects (PyTorch's ``torch.Generator``) for streams of their own."""
 from __future__ import annotations
 
 import numpy
@@ -35,11 +36,62 @@ def _cupy_rng(reset: bool = False):
     return device_generator(_state["cupy"], _state["seed"])
 
 
-def generator(xp):
-    """The generator for array module ``xp``."""
+def generator(xp, gen: "Generator | None" = None):
+    """The generator for array module ``xp``: the global one (``manual_seed``), or ``gen``'s
+    stream when a :class:`Generator` is given (its device must be ``xp``'s)."""
+    if gen is not None:
+        return gen._stream(xp)
     if on_host(xp):
         return _state["numpy"]
     return _cupy_rng()
+
+
+class Generator:
+    """PyTorch's ``torch.Generator``: a random stream of its own for the ``generator=``
+    argument of the samplers, on one device ('cpu' or 'cuda'). ``get_state`` returns a dict
+    (PyTorch: a uint8 tensor); states are not interchangeable with PyTorch's."""
+
+    default_seed = 67280421310721          # PyTorch's default_rng_seed_val
+
+    def __init__(self, device="cpu") -> None:
+        self.device = str(device)
+        self._seed = self.default_seed
+        self._rng = None
+
+    def manual_seed(self, seed: int) -> "Generator":
+        self._seed = int(seed)
+        self._rng = None
+        return self
+
+    def seed(self) -> int:
+        """Re-seed from the operating system's entropy; return the new seed."""
+        self.manual_seed(int(numpy.random.SeedSequence().entropy) % 2 ** 63)
+        return self._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def _stream(self, xp):
+        if on_host(xp) != (self.device.split(":")[0] == "cpu"):
+            raise RuntimeError(f"Generator: a generator on {self.device!r} cannot draw numbers "
+                               f"for a tensor on the other device; make it with that device")
+        if self._rng is None:
+            self._rng = xp.random.default_rng(self._seed)
+        return self._rng
+
+    def get_state(self) -> dict:
+        if self._rng is None:
+            self._rng = numpy.random.default_rng(self._seed) if self.device == "cpu" else None
+        if self._rng is None or not hasattr(self._rng.bit_generator, "state"):
+            raise NotImplementedError("Generator.get_state: only CPU generators have a state "
+                                      "to save")
+        return {"seed": self._seed, "state": self._rng.bit_generator.state}
+
+    def set_state(self, state: dict) -> "Generator":
+        self.manual_seed(state["seed"])
+        self._rng = numpy.random.default_rng(self._seed)
+        self._rng.bit_generator.state = state["state"]
+        return self
 
 
 def get_rng_state() -> dict:

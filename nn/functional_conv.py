@@ -329,48 +329,16 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     """``torch.nn.functional.pad``: ``pad`` = (left, right) of the last dim, then (top, bottom)
     of the one before, and so on. Modes 'constant' (``value``, default 0), 'reflect' (mirror
     without repeating the edge), 'replicate' (repeat the edge), 'circular' (wrap around).
-    Negative constant padding crops, as in PyTorch."""
+    Negative padding crops in every mode, as in PyTorch (``autodiff.pad`` says how)."""
     x = _as_tensor(input, "pad")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ValueError(f"pad: the pad tuple must have an even length of at most 2*{x.ndim}, "
                          f"got {pad}")
+    if mode != "constant" and value is not None and value != 0:
+        raise ValueError(f"pad: padding mode {mode!r} does not take a value (got {value})")
     widths = [(0, 0)] * x.ndim
     for k in range(len(pad) // 2):
         widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
-    if mode == "constant":
-        if any(a < 0 or b < 0 for a, b in widths):           # negative padding crops
-            crop = tuple(slice(max(-a, 0), n - max(-b, 0))
-                         for (a, b), n in zip(widths, x.shape))
-            x = x[crop]
-            widths = [(max(a, 0), max(b, 0)) for a, b in widths]
-        if all(a == 0 and b == 0 for a, b in widths):
-            return x
-        return ad.pad(x, widths, mode="constant", value=0.0 if value is None else value)
-    if any(a < 0 or b < 0 for a, b in widths):
-        raise ValueError(f"pad: negative padding {pad} is only supported in constant mode")
-    if mode == "reflect":
-        for d, (a, b) in enumerate(widths):
-            if a >= x.shape[d] or b >= x.shape[d]:
-                raise ValueError(f"pad: reflect padding {(a, b)} must be smaller than dimension "
-                                 f"{d} of size {x.shape[d]} (input shape {tuple(x.shape)})")
-        return ad.pad(x, widths, mode="reflect")
-    if mode in ("replicate", "circular"):
-        out = x
-        for d, (a, b) in enumerate(widths):
-            if a == 0 and b == 0:
-                continue
-            n = x.shape[d]
-            idx = numpy.arange(-a, n + b)
-            if mode == "replicate":
-                idx = numpy.clip(idx, 0, n - 1)
-            else:
-                if a > n or b > n:
-                    raise ValueError(f"pad: circular padding {(a, b)} exceeds dimension {d} of "
-                                     f"size {n}")
-                idx = idx % n
-            out = out[(slice(None),) * d + (idx,)]
-        return out
-    raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got "
-                     f"{mode!r}")
+    return ad.pad(x, widths, mode=mode, value=0.0 if value is None else value)
 

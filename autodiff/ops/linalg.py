@@ -10,7 +10,8 @@ import numpy
 from ..backends import get_array_module
 from ..tape import record
 from ..tensor import Tensor, make
-from ._util import as_t, pair
+from ._util import pair
+from .einsum_spec import einsum_operands
 from .elementwise import mul
 from .registry import primitive
 from .shape import broadcast_to, reshape, squeeze, swapaxes, unsqueeze
@@ -78,18 +79,22 @@ def dot(a, b) -> Tensor:
 
 
 def outer(a, b) -> Tensor:
+    """The outer product of two 1-d tensors: out[i, j] = a[i] * b[j]."""
     a, b = pair(a, b, "outer")
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: expects two 1-d tensors, got shapes {a.shape} and {b.shape}")
     return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
 def einsum(subscripts: str, *operands) -> Tensor:
     """Einstein summation; the VJP of each operand is another einsum (then broadcast over any
     index that only that operand carries). An index repeated within one operand (``'ii->i'``,
-    ``'ii'``, ``'bii,bi->b'``) takes that operand's diagonal first (:func:`_einsum_diagonal`)."""
-    operands = [as_t(o) for o in operands]
-    spec = subscripts.replace(" ", "")
-    if "..." in spec:
-        raise ValueError("einsum: ellipsis '...' is not supported; name the dimensions")
+    ``'ii'``, ``'bii,bi->b'``) takes that operand's diagonal first (:func:`_einsum_diagonal`).
+    PyTorch's forms: operands as one list, the sublist form, the broadcast ellipsis ``...``
+    (:func:`einsum_spec.einsum_operands`)."""
+    spec, operands = einsum_operands(subscripts, operands)
+    same_dtype("einsum", *[(f"operand {i}", o) for i, o in enumerate(operands)])
+    subscripts = spec
     if "->" in spec:
         ins, out = spec.split("->")
     else:

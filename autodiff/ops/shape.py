@@ -8,7 +8,7 @@ import numpy
 from ..backends import array_ops, get_array_module
 from ..tape import record
 from ..tensor import Tensor, make
-from ._util import as_t, norm_axis
+from ._util import as_t, norm_axis, norm_dim
 from .index import getitem
 from .registry import SAME, SHAPE_ATTR, primitive
 
@@ -121,12 +121,35 @@ def swapaxes(x, axis1: int, axis2: int) -> Tensor:
     return permute(x, dims)
 
 
-def movedim(x, source: int, destination: int) -> Tensor:
+swapdims = swapaxes
+
+
+def movedim(x, source, destination) -> Tensor:
+    """PyTorch's ``movedim``/``moveaxis``: the dims ``source`` (an int or a sequence) move to
+    positions ``destination``; the others keep their order."""
     x = as_t(x)
-    dims = list(range(x.ndim))
-    d = dims.pop(source)
-    dims.insert(destination % x.ndim, d)
-    return permute(x, dims)
+    src = norm_dims(source, x.ndim, "movedim")
+    dst = norm_dims(destination, x.ndim, "movedim")
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} must have "
+                         f"the same number of dims")
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dim in source {source} or destination "
+                         f"{destination}")
+    rest = iter(d for d in range(x.ndim) if d not in src)
+    where_from = dict(zip(dst, src))
+    return permute(x, [where_from[i] if i in where_from else next(rest)
+                       for i in range(x.ndim)])
+
+
+moveaxis = movedim
+
+
+def norm_dims(dims, ndim: int, op: str) -> list[int]:
+    """An int or a sequence of dims, each made non-negative by ``norm_dim`` (PyTorch's range
+    rule and IndexError), in the given order."""
+    dims = list(dims) if isinstance(dims, (tuple, list)) else [dims]
+    return [norm_dim(d, ndim, op) for d in dims]
 
 
 # ----------------------------------------------------------------------------- broadcast
@@ -162,6 +185,9 @@ def expand(x, *sizes) -> Tensor:
     lead = len(sizes) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: cannot expand shape {x.shape} to {sizes}")
+    if any(s == -1 for s in sizes[:lead]):
+        raise ValueError(f"expand: the size -1 is not allowed in a new leading dimension "
+                         f"(expanding shape {x.shape} to {tuple(sizes)})")
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     return broadcast_to(x, shape)
 
@@ -376,28 +402,64 @@ def repeat_interleave(x, repeats: int, dim: int | None = None) -> Tensor:
 
 
 def pad(x, pad_width, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """NumPy-style ``pad``: ``pad_width`` is an int, a (before, after) pair, or one pair per
-    dim; modes 'constant' and 'reflect'."""
+    """NumPy's ``pad_width`` (an int, a (before, after) pair, or one pair per dim) with
+    PyTorch's modes: 'constant' (``value``), 'reflect' (mirror without repeating the edge),
+    'replicate' (repeat the edge), 'circular' (wrap around). A negative width crops, as in
+    PyTorch: in 'constant' and 'circular' mode the crop comes first (the wrap reads the cropped
+    tensor); in 'reflect' and 'replicate' mode each output index maps into the whole input."""
     x = as_t(x)
-    pw = numpy.broadcast_to(numpy.asarray(pad_width, dtype=numpy.int64), (x.ndim, 2))
-    if (pw < 0).any():
-        raise ValueError(f"pad: negative padding {pad_width}")
-    pw = tuple((int(a), int(b)) for a, b in pw)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
+    try:
+        pw = numpy.broadcast_to(numpy.asarray(pad_width, dtype=numpy.int64), (x.ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width} does not fit a tensor of shape "
+                         f"{x.shape}") from None
+    pw = [(int(a), int(b)) for a, b in pw]
+    if mode in ("constant", "circular") and any(a < 0 or b < 0 for a, b in pw):
+        for d, ((a, b), n) in enumerate(zip(pw, x.shape)):
+            if n + min(a, 0) + min(b, 0) < 0:
+                raise ValueError(f"pad: widths {(a, b)} crop more than dimension {d} of size "
+                                 f"{n} (input shape {x.shape})")
+        x = getitem(x, tuple(slice(-min(a, 0), n + min(b, 0)) for (a, b), n in zip(pw, x.shape)))
+        pw = [(max(a, 0), max(b, 0)) for a, b in pw]
     if mode == "constant":
-        return record(PAD, _pad_fw(x.array, pw, value), (x,), attrs=(pw, value))
+        if all(a == 0 and b == 0 for a, b in pw):
+            return x
+        return record(PAD, _pad_fw(x.array, tuple(pw), value), (x,), attrs=(tuple(pw), value))
+    out = x
+    for d, (a, b) in enumerate(pw):
+        if a != 0 or b != 0:
+            out = getitem(out, (slice(None),) * d + (_pad_index(x.shape, d, a, b, mode),))
+    return out
+
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_index(shape: tuple, d: int, a: int, b: int, mode: str):
+    """Which input index along dim ``d`` (of size n) each output index of a (a, b)-padded
+    dimension reads: output i reads input i - a, mirrored, clipped or wrapped into [0, n)."""
+    n = shape[d]
+    if n + a + b <= 0 and mode != "circular":
+        raise ValueError(f"pad: widths {(a, b)} leave nothing of dimension {d} of size {n} "
+                         f"(input shape {shape})")
+    if mode == "reflect" and (a >= n or b >= n):
+        raise ValueError(f"pad: reflect padding {(a, b)} must be smaller than dimension {d} of "
+                         f"size {n} (input shape {shape})")
+    if mode == "circular" and (a > n or b > n):
+        raise ValueError(f"pad: circular padding {(a, b)} wraps around dimension {d} of size "
+                         f"{n} more than once (input shape {shape} after any cropping)")
+    if mode == "replicate" and n == 0:
+        raise ValueError(f"pad: cannot replicate the edge of the empty dimension {d} "
+                         f"(input shape {shape})")
+    idx = numpy.arange(-a, n + b)
     if mode == "reflect":
-        for d, (a, b) in enumerate(pw):
-            n = x.shape[d]
-            if a == 0 and b == 0:
-                continue
-            if a >= n or b >= n:
-                raise ValueError(f"pad: reflect padding ({a}, {b}) must be smaller than the "
-                                 f"dimension {d} of size {n}")
-            idx = numpy.concatenate([numpy.arange(a, 0, -1), numpy.arange(n),
-                                     numpy.arange(n - 2, n - 2 - b, -1)])
-            x = getitem(x, (slice(None),) * d + (idx,))
-        return x
-    raise ValueError(f"pad: mode must be 'constant' or 'reflect', got {mode!r}")
+        idx = numpy.abs(idx)
+        return numpy.where(idx > n - 1, 2 * (n - 1) - idx, idx)
+    if mode == "replicate":
+        return numpy.clip(idx, 0, n - 1)
+    return idx % n
 
 
 def _pad_fw(x, pad_width, value):
@@ -433,6 +495,97 @@ def _flip_bw(ctx, g):
 
 
 FLIP = primitive("flip", _flip_bw, forward=_flip_fw, inputs="x", attrs="dims", infer=SAME)
+
+
+def fliplr(x) -> Tensor:
+    x = as_t(x)
+    if x.ndim < 2:
+        raise ValueError(f"fliplr: the input must have at least 2 dims, got shape {x.shape}")
+    return flip(x, 1)
+
+
+def flipud(x) -> Tensor:
+    x = as_t(x)
+    if x.ndim < 1:
+        raise ValueError("flipud: the input must have at least 1 dim, got a 0-d tensor")
+    return flip(x, 0)
+
+
+def roll(x, shifts, dims=None) -> Tensor:
+    """PyTorch's ``roll``: element i moves to i + shift along each dim (wrapping around);
+    without ``dims`` the flattened tensor rolls and keeps its shape."""
+    x = as_t(x)
+    shifts = [shifts] if isinstance(shifts, int) else [int(s) for s in shifts]
+    if dims is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll: without dims, shifts must be one int, got {shifts}")
+        return reshape(roll(reshape(x, (-1,)), shifts, 0), x.shape)
+    dims = norm_dims(dims, x.ndim, "roll")
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+    for s, d in zip(shifts, dims):
+        n = x.shape[d] if x.ndim else 1
+        if n == 0 or s % n == 0:
+            continue
+        s %= n
+        pre = (slice(None),) * d
+        x = cat([getitem(x, pre + (slice(n - s, n),)), getitem(x, pre + (slice(0, n - s),))], d)
+    return x
+
+
+def rot90(x, k: int = 1, dims=(0, 1)) -> Tensor:
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first dim towards
+    the second (PyTorch's and NumPy's direction)."""
+    x = as_t(x)
+    if len(dims) != 2:
+        raise ValueError(f"rot90: dims must name 2 dims, got {dims}")
+    d0, d1 = norm_dims(dims, x.ndim, "rot90")
+    if x.ndim < 2 or d0 == d1:
+        raise ValueError(f"rot90: needs two different dims of a tensor of at least 2 dims, "
+                         f"got dims {tuple(dims)} for shape {x.shape}")
+    k %= 4
+    if k == 1:
+        return swapaxes(flip(x, d1), d0, d1)
+    if k == 2:
+        return flip(x, (d0, d1))
+    if k == 3:
+        return swapaxes(flip(x, d0), d0, d1)
+    return x
+
+
+def unflatten(x, dim: int, sizes) -> Tensor:
+    """Split dimension ``dim`` into ``sizes`` (one entry may be -1)."""
+    x = as_t(x)
+    (d,) = norm_dims(dim, x.ndim, "unflatten")
+    sizes = tuple(int(s) for s in sizes)
+    known = int(numpy.prod([s for s in sizes if s != -1]))
+    n = x.shape[d]
+    if not sizes or sizes.count(-1) > 1 or (-1 not in sizes and known != n) or \
+            (-1 in sizes and (known == 0 or n % known)):
+        raise ValueError(f"unflatten: sizes {sizes} do not multiply up to dimension {dim} of "
+                         f"size {n} (input shape {x.shape})")
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1:])
+
+
+def unfold(x, dimension: int, size: int, step: int) -> Tensor:
+    """PyTorch's ``Tensor.unfold``: every window of ``size`` elements along ``dimension``,
+    ``step`` apart; the windows take that dimension's place and their elements form a new last
+    dimension."""
+    x = as_t(x)
+    (d,) = norm_dims(dimension, x.ndim, "unfold")
+    if x.ndim == 0:                 # PyTorch: a 0-d tensor unfolds to shape (size,)
+        if size not in (0, 1):
+            raise ValueError(f"unfold: size {size} must be 0 or 1 for a 0-d tensor")
+        return getitem(reshape(x, (1,)), slice(0, size))
+    n = x.shape[d]
+    if size > n or size < 0:
+        raise ValueError(f"unfold: size {size} must be in [0, {n}], the size of dimension "
+                         f"{dimension} (input shape {x.shape})")
+    if step <= 0:
+        raise ValueError(f"unfold: step must be positive, got {step}")
+    starts = numpy.arange((n - size) // step + 1) * step
+    windows = getitem(x, (slice(None),) * d + (starts[:, None] + numpy.arange(size),))
+    return movedim(windows, d + 1, -1)
 
 
 def take(x, index) -> Tensor:
