@@ -132,13 +132,16 @@ ROWS = [
     # reductions
     Row("sum", lambda x: ad.sum(x, 1, keepdims=True), (U(2, 3),)),
     Row("prod", lambda x: ad.prod(x, 0), (P(3, 2),)),
-    Row("max", lambda x: ad.max(x, 1), (U(2, 4),)),
-    Row("min", lambda x: ad.min(x, 0, keepdims=True), (U(3, 2),)),
+    Row("max", lambda x: ad.amax(x, 1), (U(2, 4),)),
+    Row("min", lambda x: ad.amin(x, 0, keepdim=True), (U(3, 2),)),
     Row("norm", lambda x: ad.norm(x, axis=1), (A(2, 3),)),
     Row("logsumexp", lambda x: ad.logsumexp(x, 1), (U(2, 3),)),
     Row("softmax", lambda x: ad.softmax(x, 0), (U(3, 2),)),
     Row("log_softmax", lambda x: ad.log_softmax(x, -1), (U(2, 3),)),
     Row("cumsum", lambda x: ad.cumsum(x, 1), (U(2, 3),)),
+    Row("cumprod", lambda x: ad.cumprod(x, 1),   # zeros: the rule exact to second order
+        (np.array([[2.0, 0.0, 3.0, 0.0], [0.5, -1.5, 1.0, 2.0]]),)),
+    Row("logcumsumexp", lambda x: ad.logcumsumexp(x, 0), (U(4, 2),)),
     # convolution and pooling (the channel-major layout of im2col/col2im is in test_conv)
     Row("im2col", lambda x: F.unfold(x, (2, 3), padding=1, stride=(2, 1)), (U(2, 2, 3, 4),)),
     Row("col2im", lambda c: F.fold(c, (3, 4), 2, padding=(1, 0)), (U(2, 8, 12),)),
