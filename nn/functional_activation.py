@@ -6,9 +6,9 @@ prelu, rrelu.
 Each is a composition of differentiable engine ops (so double backward works). Where PyTorch's
 derivative at a kink differs from what a naive composition gives, the composition is written
 with ``where`` on the same comparison PyTorch's backward uses: hardtanh/relu6/hardsigmoid have
-gradient 0 *at* their bounds (PyTorch's ``hardtanh_backward`` tests strictly), hardswish has
-``x/3 + 1/2`` on the closed interval [-3, 3], softshrink/hardshrink 0 at +-lambd, threshold 0 at
-the threshold, prelu/rrelu the slope at 0.
+gradient 0 *at* their bounds (PyTorch's ``hardtanh_backward`` tests strictly), hardswish 0 at -3
+and 1 at 3, softshrink/hardshrink 0 at +-lambd, threshold 0 at the threshold, prelu/rrelu the
+slope at 0.
 """
 from __future__ import annotations
 
@@ -104,14 +104,14 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * relu6(x + 3) / 6; gradient 0 below -3, x/3 + 1/2 on [-3, 3], 1 above (PyTorch's
-    ``hardswish_backward``, whose closed interval gives -1/2 at -3 and 3/2 at 3)."""
+    """x * relu6(x + 3) / 6; gradient 0 up to -3, x/3 + 1/2 on (-3, 3), 1 from 3 on (PyTorch's
+    ``hardswish_backward``)."""
     if inplace:
         return _inplace("hardswish", input, hardswish)
     x = _t(input)
     d = x.array
     mid = ad.div(ad.mul(x, ad.add(x, 3.0)), 6.0)
-    return ad.where(d < -3, 0.0, ad.where(d <= 3, mid, x))
+    return ad.where(d <= -3, 0.0, ad.where(d < 3, mid, x))
 
 
 def logsigmoid(input: Tensor) -> Tensor:

@@ -13,16 +13,15 @@ from ..module import Module, Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
-class _BatchNorm(Module):
-    """Shared implementation of BatchNorm1d/2d (PyTorch's parameters, buffers and semantics).
+class _NormBase(Module):
+    """Parameters and buffers of the batch and instance norms (PyTorch's ``_NormBase``).
 
     State dict: ``weight``, ``bias`` (when ``affine``), ``running_mean``, ``running_var``,
-    ``num_batches_tracked`` (when ``track_running_stats``). ``momentum=None`` gives the
-    cumulative moving average, as PyTorch; ``bias=False`` (keyword) keeps only the scale.
+    ``num_batches_tracked`` (when ``track_running_stats``); ``bias=False`` (keyword) keeps only
+    the scale.
     """
 
     _expected_dims: tuple = ()
-    _batch_norm = staticmethod(F.batch_norm)  # SyncBatchNorm reduces over ranks
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,
@@ -72,6 +71,21 @@ class _BatchNorm(Module):
             dims = " or ".join(f"{d}D" for d in self._expected_dims)
             raise ValueError(f"{type(self).__name__}: expected {dims} input, got shape "
                              f"{tuple(input.shape)}")
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """Shared implementation of BatchNorm1d/2d (PyTorch's parameters, buffers and semantics).
+    ``momentum=None`` gives the cumulative moving average, as PyTorch."""
+
+    _batch_norm = staticmethod(F.batch_norm)  # SyncBatchNorm reduces over ranks
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        super()._check_input_dim(input)
         if input.shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}: expected {self.num_features} channels "
                              f"(dim 1), got input of shape {tuple(input.shape)}")
@@ -91,11 +105,6 @@ class _BatchNorm(Module):
         return self._batch_norm(input, self.running_mean if track else None,
                                 self.running_var if track else None, self.weight, self.bias,
                                 use_batch, factor, self.eps)
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
