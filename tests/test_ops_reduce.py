@@ -65,12 +65,12 @@ REDUCTIONS = {
                 lambda x, a, k: np.std(x, axis=a, keepdims=k), None),
     "prod": (lambda x, a, k: ad.prod(x, axis=a, keepdims=k),
              lambda x, a, k: np.prod(x, axis=a, keepdims=k), None),
-    "max": (lambda x, a, k: ad.max(x, axis=a, keepdims=k),
-            lambda x, a, k: np.max(x, axis=a, keepdims=k), distinct_values),
-    "min": (lambda x, a, k: ad.min(x, axis=a, keepdims=k),
-            lambda x, a, k: np.min(x, axis=a, keepdims=k), distinct_values),
     "amax": (lambda x, a, k: ad.amax(x, a, k),
              lambda x, a, k: np.amax(x, axis=a, keepdims=k), distinct_values),
+    "amin": (lambda x, a, k: ad.amin(x, axis=a, keepdims=k),
+             lambda x, a, k: np.amin(x, axis=a, keepdims=k), distinct_values),
+    "nansum": (lambda x, a, k: ad.nansum(x, dim=a, keepdim=k),
+               lambda x, a, k: np.nansum(x, axis=a, keepdims=k), None),
     "norm": (lambda x, a, k: ad.norm(x, axis=a, keepdims=k),
              lambda x, a, k: np.sqrt((x * x).sum(axis=a, keepdims=k)), None),
     "norm1": (lambda x, a, k: ad.norm(x, 1, axis=a, keepdims=k),
@@ -114,12 +114,15 @@ def test_var_std_unbiased_default(case):
     if n < 2:
         return
     x = x64(a)
-    np.testing.assert_allclose(ad.var(x, axis, keep).numpy(),
+    np.testing.assert_allclose(ad.var(x, axis, keepdim=keep).numpy(),
                                np.var(a, axis=axis, keepdims=keep, ddof=1), rtol=1e-11)
-    np.testing.assert_allclose(x.std(axis, keep).numpy(),
+    np.testing.assert_allclose(x.std(axis, keepdim=keep).numpy(),
                                np.std(a, axis=axis, keepdims=keep, ddof=1), rtol=1e-11)
-    check(lambda t: ad.var(t, axis, keep), x)
-    check(lambda t: ad.std(t, axis, keep), x)
+    # PyTorch's positional form var(x, dim, unbiased, keepdim)
+    np.testing.assert_allclose(ad.var(x, axis, False, keep).numpy(),
+                               np.var(a, axis=axis, keepdims=keep), rtol=1e-11, atol=1e-15)
+    check(lambda t: ad.var(t, axis, keepdim=keep), x)
+    check(lambda t: ad.std(t, axis, keepdim=keep), x)
 
 
 def test_torch_style_dim_keepdim_spelling():
@@ -135,7 +138,12 @@ def test_torch_style_dim_keepdim_spelling():
     vals, idx = x.min(dim=0, keepdim=True)
     np.testing.assert_array_equal(vals.numpy(), a.min(0, keepdims=True))
     np.testing.assert_array_equal(idx.numpy(), a.argmin(0)[None])
-    assert x.max(axis=1).shape == (2, 4)  # NumPy spelling: values only
+    vals, idx = x.max(axis=1)       # axis is an alias of dim: the same (values, indices)
+    np.testing.assert_array_equal(vals.numpy(), a.max(1))
+    np.testing.assert_array_equal(idx.numpy(), a.argmax(1))
+    vals, idx = ad.max(x, 2, True)   # dim and keepdim positional
+    np.testing.assert_array_equal(vals.numpy(), a.max(2, keepdims=True))
+    np.testing.assert_array_equal(idx.numpy(), a.argmax(2)[..., None])
     assert x.max().shape == ()
     np.testing.assert_array_equal(ad.argmax(x, dim=2).numpy(), a.argmax(2))
     np.testing.assert_array_equal(x.argmin(axis=1).numpy(), a.argmin(1))
