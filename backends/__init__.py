@@ -16,7 +16,7 @@ from .registry import Backend, available_backends, get_backend
 
 __all__ = ["Backend", "available_backends", "get_backend", "set_backend", "current",
            "get_array_module", "device_of", "kernels_for", "reference_kernels",
-           "conv_output_size", "on_host", "to_host"]
+           "conv_output_size", "on_host", "to_host", "to_device"]
 
 _current: Backend | None = None
 
@@ -60,6 +60,17 @@ def on_host(x) -> bool:
 def to_host(a) -> numpy.ndarray:
     """A NumPy array with the values of the NumPy or CuPy array ``a`` (``a`` itself if NumPy)."""
     return numpy.asarray(a) if device_of(a) == "cpu" else a.get()
+
+
+def to_device(x, device: str):
+    """``x`` on ``device`` ('cpu', 'cuda', 'cuda:0'): ``x`` itself when it is there already."""
+    name = str(device).split(":")[0]
+    target = get_backend("numpy" if name == "cpu" else name)
+    if device_of(x) == target.device:
+        return x
+    if target.xp is numpy:
+        return x.get()
+    return target.xp.asarray(x)
 
 
 def conv_output_size(size: int, k: int, stride: int, pad_before: int, pad_after: int,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy
 
-from . import array_ops, conv_blocked, get_array_module, maxpool
+from . import conv_blocked, get_array_module, maxpool
 from .im2col import col2im_cm, conv_output_size, im2col, im2col_cm
 from .pool import pooled_empty
 
@@ -195,7 +195,8 @@ def max_pool2d_scatter_xp(g, idx, x_shape):
     N, C, H, W = x_shape
     gx = xp.zeros((N, C, H * W + 1), g.dtype)
     key = (xp.arange(N)[:, None, None], xp.arange(C)[None, :, None], _with_spare_slot(idx, H * W))
-    array_ops.scatter_add(gx, key, g.reshape(N, C, -1))
+    from . import kernels_for          # the namespaces import this module: resolved at call time
+    kernels_for(gx).scatter_add(gx, key, g.reshape(N, C, -1))
     return gx[:, :, :H * W].reshape(N, C, H, W)
 
 

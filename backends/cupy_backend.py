@@ -21,7 +21,8 @@ from typing import Iterator
 
 from .registry import Backend
 
-__all__ = ["is_available", "make", "nccl", "device_generator", "pool_stats", "free_pool", "pinned_array", "synchronize",
+__all__ = ["is_available", "make", "scatter_add", "erf", "quiet_float_errors", "nccl",
+           "device_generator", "pool_stats", "free_pool", "pinned_array", "synchronize",
            "launch_counter", "LaunchCount"]
 
 
@@ -68,6 +69,26 @@ def nccl():
 def make() -> Backend:
     cupy = _import_cupy()
     return Backend(name="cupy", device="cuda", xp=cupy)
+
+
+# ----------------------------------------------------------------------------- array routines
+# the CuPy side of the kernel namespace's array routines (``backends.kernels``; NumPy's are in
+# ``numpy_backend``)
+def scatter_add(out, key, values) -> None:
+    """``out[key] += values`` in place, where repeated indices in ``key`` all add."""
+    import cupyx
+    cupyx.scatter_add(out, key, values)
+
+
+def erf(x):
+    """The error function, elementwise, in ``x``'s dtype."""
+    from cupyx.scipy.special import erf as _erf
+    return _erf(x)
+
+
+def quiet_float_errors(x):
+    """CuPy never warns about log(0) or inf - inf: nothing to silence."""
+    return contextlib.nullcontext()
 
 
 # ----------------------------------------------------------------------------- memory pool

@@ -1,9 +1,17 @@
-"""The fused-kernel namespace of each backend: one set of names and signatures, chosen from the data.
+"""The kernel namespace of each backend: one set of names and signatures, chosen from the data.
 
 ``kernels_for(*arrays)`` returns a :class:`Kernels` whose attributes are array-level routines
 (no Tensors) with the signatures of :mod:`backends.cuda_kernels`; an attribute is None where the
-backend has no fused route that beats the generic composition, and callers (``nn``, ``optim``)
+backend has no fused route that beats the generic composition, and callers (``autodiff.ops``)
 then run their generic code. Callers never ask which array library they hold.
+
+Besides the fused routes in the table below, every namespace has the engine's *array routines*
+(code that differs between the libraries): ``relu_forward``; ``relu_backward``,
+``tanh_backward`` and ``sigmoid_backward`` (one-pass first-order backwards from the saved output,
+returning None for arrays their kernels do not take, e.g. non-contiguous or, on CUDA, float16);
+``sum_to`` (undo broadcasting: CuPy's generic reduction is slow over short trailing axes, so
+``cuda_kernels.sum_to_trailing`` plans it); ``scatter_add`` (repeated indices accumulate);
+``erf``; ``quiet_float_errors`` (a context silencing NumPy's log(0) warnings).
 
 =====================  ==========================  =============================================
 route                  CuPy, float32/float64       NumPy
@@ -28,7 +36,8 @@ from typing import Callable, Iterator, Optional
 
 import numpy
 
-from . import batchnorm, conv_routes, cuda_kernels, get_array_module, rnn_kernels
+from . import (batchnorm, conv_routes, cpu_kernels, cuda_kernels, cupy_backend, get_array_module,
+               numpy_backend, rnn_kernels)
 
 __all__ = ["Kernels", "kernels_for", "reference_kernels"]
 
@@ -61,6 +70,15 @@ class Kernels:
     lstm_sequence_backward: _Fn = None
     index_projection_forward: _Fn = None
     index_projection_backward: _Fn = None
+    # array routines (see the module docstring): present on every backend
+    relu_forward: _Fn = None
+    relu_backward: _Fn = None
+    tanh_backward: _Fn = None
+    sigmoid_backward: _Fn = None
+    sum_to: _Fn = None
+    scatter_add: _Fn = None
+    erf: _Fn = None
+    quiet_float_errors: _Fn = None
 
 
 def _bn_forward(x, gamma, beta, eps: float = 1e-5, return_var: bool = False):
@@ -76,18 +94,63 @@ def _bn_backward(x, g, gamma, mean, invstd, need_dx: bool = True):
     return dx, dgamma, dbeta
 
 
-_ROUTES = tuple(f.name for f in fields(Kernels) if f.name != "name")
+def _numba_activation(kind: str) -> Callable:
+    """``kind``'s one-pass numba backward (``cpu_kernels``), or None where it does not apply."""
+    kernel = getattr(cpu_kernels, f"{kind}_backward")
+
+    def backward(y, g):
+        return kernel(y, g) if cpu_kernels.applies(y, g) else None
+    backward.__name__ = f"{kind}_backward"
+    return backward
+
+
+def _cuda_activation(kind: str) -> Callable:
+    """``kind``'s one-launch CUDA backward, or None for dtypes the kernels do not take."""
+    name = f"{kind}_backward"
+
+    def backward(y, g):
+        if y.dtype != g.dtype or g.dtype.name not in _CUDA_DTYPES:
+            return None
+        return getattr(cuda_kernels, name)(y, g)     # looked up per call (tests patch it)
+    backward.__name__ = name
+    return backward
+
+
+def _relu_xp(x):
+    return get_array_module(x).maximum(x, 0)
+
+
+def _sum_to_planned(x, shape: tuple, axes: tuple):
+    return cuda_kernels.sum_to_trailing(x, shape)     # looked up per call (tests patch it)
+
+
+_ACTIVATIONS = ("relu", "tanh", "sigmoid")
+_CUDA_DTYPES = ("float32", "float64")
+#: the cuda_kernels functions the CUDA namespace takes under their own names
+CUDA_KERNEL_ROUTES = tuple(f.name for f in fields(Kernels) if f.name != "name"
+                           and hasattr(cuda_kernels, f.name)
+                           and f.name not in {f"{k}_backward" for k in _ACTIVATIONS})
 #: routes only the NumPy backend fills (numba kernels); elsewhere the generic equations run
 NUMPY_ONLY_ROUTES = rnn_kernels.ROUTES
-_CUDA = Kernels("cuda", **{r: getattr(cuda_kernels, r, None) for r in _ROUTES})
-_REFERENCE = replace(_CUDA, name="numpy-reference")     # the same functions take NumPy arrays
-_CONV_XP = {r: getattr(cuda_kernels, r) for r in _ROUTES if r in conv_routes.ROUTES}
+_NUMPY_ARRAY = dict(sum_to=numpy_backend.sum_to, scatter_add=numpy_backend.scatter_add,
+                    erf=numpy_backend.erf, quiet_float_errors=numpy_backend.quiet_float_errors)
+_CUPY_ARRAY = dict(relu_forward=_relu_xp, sum_to=_sum_to_planned,
+                   scatter_add=cupy_backend.scatter_add, erf=cupy_backend.erf,
+                   quiet_float_errors=cupy_backend.quiet_float_errors)
+_CUDA = Kernels("cuda", **{r: getattr(cuda_kernels, r) for r in CUDA_KERNEL_ROUTES},
+                **{f"{k}_backward": _cuda_activation(k) for k in _ACTIVATIONS}, **_CUPY_ARRAY)
+# the same functions take NumPy arrays, with NumPy's array routines
+_REFERENCE = replace(_CUDA, name="numpy-reference", **_NUMPY_ARRAY, relu_forward=_relu_xp)
+_CONV_XP = {r: getattr(cuda_kernels, r) for r in conv_routes.ROUTES}
 _CPU = Kernels("numpy", cuda_kernels.softmax_cross_entropy_forward,
                cuda_kernels.softmax_cross_entropy_backward, _bn_forward, _bn_backward,
-               **dict(_CONV_XP, **conv_routes.NUMPY_ROUTES, **rnn_kernels.NUMPY_ROUTES))
+               relu_forward=cpu_kernels.relu_forward,
+               **{f"{k}_backward": _numba_activation(k) for k in _ACTIVATIONS},
+               **dict(_CONV_XP, **conv_routes.NUMPY_ROUTES, **rnn_kernels.NUMPY_ROUTES),
+               **_NUMPY_ARRAY)
+# CuPy arrays the CUDA kernels do not take (float16): generic code, CuPy's array routines
 _GENERIC = Kernels("generic", batch_norm_forward=_bn_forward, batch_norm_backward=_bn_backward,
-                   **_CONV_XP)
-_CUDA_DTYPES = ("float32", "float64")
+                   **_CONV_XP, **_CUPY_ARRAY)
 _numpy_kernels = [_CPU]
 
 

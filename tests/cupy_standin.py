@@ -30,7 +30,7 @@ import functools
 import operator
 import sys
 import types
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Iterator
 
 import numpy
@@ -409,22 +409,22 @@ def _sce_forward(logits, labels, ignore_index: int = -100):
 def _patches() -> list[tuple[object, str, object]]:
     """(object, attribute, stand-in value) for every seam that reaches real CuPy."""
     import autodiff.random as adrandom
-    from autodiff.backends import array_ops, cpu_kernels, cuda_kernels, kernels, registry
-    routes = {f.name: emulated(getattr(kernels._CUDA, f.name)) for f in fields(kernels.Kernels)
-              if f.name != "name" and getattr(kernels._CUDA, f.name) is not None}
+    from autodiff.backends import cuda_kernels, kernels, registry
+    # the cuda_kernels routes are emulated; the namespace's own wrappers (activation backwards,
+    # sum_to) and CuPy's array routines stay, reaching the patched kernels and cupyx below
+    routes = {r: emulated(getattr(kernels._CUDA, r)) for r in kernels.CUDA_KERNEL_ROUTES}
     routes["softmax_cross_entropy_forward"] = _sce_forward
-    fused = {k: (cpu_kernels, getattr(cpu_kernels, f"{k}_backward"),
-                 emulated(getattr(cuda_kernels, f"{k}_backward")))
-             for k in ("relu", "tanh", "sigmoid")}
+    activations = [(cuda_kernels, f"{k}_backward", emulated(getattr(cuda_kernels, f"{k}_backward")))
+                   for k in ("relu", "tanh", "sigmoid")]
 
     def cupy_rng(reset: bool = False):      # autodiff.random._cupy_rng on the stand-in
         st = adrandom._state
         if reset or st["cupy"] is None:
-            st["cupy"] = _Generator(st["seed"])
+            st["cupy"] = _Generator(st["cuda_seed"])
         return st["cupy"]
     return [(registry._BACKENDS, "cupy", registry.Backend("cupy", "cuda", xp)),
             (kernels, "_CUDA", replace(kernels._CUDA, name="cuda-standin", **routes)),
-            (array_ops, "_FUSED", fused),
+            *activations,
             (cuda_kernels, "sum_to_trailing", emulated(cuda_kernels.sum_to_trailing, False)),
             (adrandom, "_cupy_rng", cupy_rng), (adrandom._state, "cupy", None)]
 

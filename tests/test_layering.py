@@ -219,7 +219,7 @@ def test_cupy_mentions_finds_code_but_not_docstrings(tmp_path):
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_ops_and_tape_do_not_name_cupy(path):
     assert cupy_mentions(path) == [], f"{path.relative_to(ROOT)} names CuPy; put the " \
-                                      f"array-library choice in backends (array_ops, kernels_for)"
+                                      f"array-library choice in backends (kernels_for)"
 
 
 # ----------------------------------------------------------------------------- the array-library seam

@@ -8,7 +8,8 @@ import operator
 
 import numpy
 
-from ..backends import array_ops, get_array_module
+from .. import backends
+from ..backends import get_array_module
 from ..dtypes import get_default_dtype
 from ..grad_mode import STATE as _GRAD
 from ..tape import record
@@ -350,7 +351,8 @@ def _fused_bw(kind: str, y: Tensor, g: Tensor):
     kernel takes the arrays."""
     if _GRAD.enabled:
         return None
-    d = array_ops.fused_backward(kind, y.array, g.array)
+    kernel = getattr(backends.kernels_for(y.array, g.array), kind + "_backward")
+    d = None if kernel is None else kernel(y.array, g.array)
     return None if d is None else make(d)
 
 
@@ -404,7 +406,11 @@ def _relu_bw(ctx, g):
     return (mul(g, make((y.array > 0).astype(y.dtype))),)
 
 
-RELU = _unary_row("relu", _relu_bw, array_ops.relu_forward, "output")
+def _relu_fw(x):
+    return backends.kernels_for(x).relu_forward(x)
+
+
+RELU = _unary_row("relu", _relu_bw, _relu_fw, "output")
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
@@ -473,7 +479,11 @@ def _erf_bw(ctx, g):
     return (mul(g, mul(exp(neg(mul(x, x))), 2.0 / math.sqrt(math.pi))),)
 
 
-ERF = _unary_row("erf", _erf_bw, array_ops.erf, "x")
+def _erf_fw(x):
+    return backends.kernels_for(x).erf(x)
+
+
+ERF = _unary_row("erf", _erf_bw, _erf_fw, "x")
 
 
 def gelu(x, approximate: str = "none") -> Tensor:

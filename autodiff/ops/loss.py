@@ -8,7 +8,7 @@ and composes the reductions; inputs come as (rows, classes) matrices.
 from __future__ import annotations
 
 from .. import backends
-from ..backends import array_ops, get_array_module
+from ..backends import get_array_module
 from ..grad_mode import STATE
 from ..tape import record
 from ..tensor import Tensor, make
@@ -45,7 +45,7 @@ def _nll_fw(x2, safe, coef, total, reduction, tshape):
     vals = -(x2[xp.arange(safe.shape[0]), safe] * coef)
     out = _reduced(vals, reduction, tshape)
     if total is not None:
-        with array_ops.quiet_float_errors(out):
+        with backends.kernels_for(out).quiet_float_errors(out):
             out = out / total
     return xp.asarray(out, dtype=x2.dtype)
 
@@ -90,7 +90,7 @@ def _ce_forward(x2, tf, ignore_index, reduction, tshape):
     if reduction == "mean":
         xp = get_array_module(x2)
         n = (tf != ignore_index).sum(dtype=x2.dtype)
-        with array_ops.quiet_float_errors(out):
+        with backends.kernels_for(out).quiet_float_errors(out):
             out = out / n           # 0/0 = nan when every target is ignored, as PyTorch
         count = xp.asarray(xp.maximum(n, 1))       # ... and gradient 0
     return get_array_module(x2).asarray(out, dtype=x2.dtype), prob, count
@@ -138,7 +138,7 @@ def binary_cross_entropy(x: Tensor, t: Tensor) -> Tensor:
 
 def _bce_fw(x, t):
     xp = get_array_module(x)
-    with array_ops.quiet_float_errors(x):
+    with backends.kernels_for(x).quiet_float_errors(x):
         lx, l1x = xp.maximum(xp.log(x), -100), xp.maximum(xp.log1p(-x), -100)
     return -(t * lx + (1 - t) * l1x)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy
 
-from ..backends import array_ops, get_array_module
+from .. import backends
+from ..backends import get_array_module
 from ..tape import record
 from ..tensor import Tensor, make
 from ._util import as_t, norm_axis, norm_dim
@@ -207,7 +208,7 @@ def _sum_to_fw(x, shape):
         raise ValueError(f"sum_to: shape {x.shape} cannot be reduced to {shape}")
     axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
                                       if s == 1 and x.shape[i + lead] != 1)
-    return array_ops.sum_to(x, shape, axes)
+    return backends.kernels_for(x).sum_to(x, shape, axes)
 
 
 def _sum_to_bw(ctx, g):
@@ -250,14 +251,14 @@ ASTYPE = primitive("astype", _astype_bw, forward=_astype_fw, inputs="x", attrs="
 def to_device(x, device: str) -> Tensor:
     """Copy to 'cpu' or 'cuda' (differentiable)."""
     x = as_t(x)
-    out = array_ops.to_device(x.array, device)
+    out = backends.to_device(x.array, device)
     if out is x.array:
         return x
     return record(TO_DEVICE, out, (x,), attrs=(x.device, device))
 
 
 def _to_device_fw(x, source, target):
-    return array_ops.to_device(x, target)
+    return backends.to_device(x, target)
 
 
 def _to_device_bw(ctx, g):
