@@ -25,8 +25,16 @@ from .gradcheck import gradcheck, gradgradcheck
 from .ops.elementwise import (abs, add, clip, cos, div, elu, eq, erf, exp, expm1, ge, gelu, gt,
                               isfinite, isnan, le, leaky_relu, log, log1p, logical_and,
                               logical_not, logical_or, lt, maximum, minimum, mul, ne, neg, pow,
-                              relu, rsub, sigmoid, sign, sin, softplus, sqrt, sub, tan, tanh,
+                              relu, rsub, sigmoid, sin, softplus, sqrt, sub, tan, tanh,
                               where)
+from .ops.elementwise import clamp_max, clamp_min  # noqa: E402
+from .ops.nonfinite import allclose, isclose, isinf, isneginf, isposinf, nan_to_num
+from .ops.rounding import (ceil, copysign, fix, floor, floor_divide, fmod, frac, heaviside,
+                           remainder, round, sgn, sign, signbit, trunc)
+from .ops.transcendental import (acos, acosh, asin, asinh, atan, atan2, atanh, cosh, exp2, hypot,
+                                 lerp, log2, log10, logaddexp, logaddexp2, reciprocal, rsqrt,
+                                 sinc, sinh, square, xlogy)
+from . import methods_math as _methods_math  # noqa: F401,E402  (binds their Tensor methods)
 from .ops.index import gather, getitem, index_put, index_select, take_along_axis
 from .ops.linalg import dot, einsum, matmul, outer
 from .ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin, count_nonzero,

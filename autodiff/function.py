@@ -197,13 +197,15 @@ def _make_backward(cls, args):
             ctx._node = None
         if not isinstance(res, tuple):
             res = (res,)
-        if len(res) < n_args:
-            res = res + (None,) * (n_args - len(res))
-        if len(res) > n_args and any(g is not None for g in res[n_args:]):
-            raise RuntimeError(f"{cls.__name__}.backward returned {len(res)} gradients for "
-                               f"{n_args} forward arguments")
+        if len(res) > n_args and all(g is None for g in res[n_args:]):
+            res = res[:n_args]  # trailing Nones beyond the arguments are ignored (as PyTorch)
+        if len(res) != n_args:
+            # one gradient (or None) per forward argument, tensors or not: a missing one would
+            # silently leave its input untrained
+            raise RuntimeError(f"function {node.name} returned an incorrect number of "
+                               f"gradients (expected {n_args}, got {len(res)})")
         out = []
-        for p, shape, dtype, xp in metas:  # extra trailing Nones are ignored (as PyTorch)
+        for p, shape, dtype, xp in metas:
             g = res[p]
             if g is not None and not isinstance(g, Tensor):
                 g = make(xp.asarray(g, dtype=dtype))

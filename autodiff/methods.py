@@ -91,12 +91,6 @@ def _copy_(self, src):
     return self
 
 
-def _clamp_(self, min=None, max=None):  # noqa: A002
-    self.xp.clip(self.array, min, max, out=_writable(self))
-    increment_version(self)
-    return self
-
-
 def _to(self, target=None, dtype=None) -> Tensor:
     """``to("cuda")``, ``to("cpu")``, ``to(dtype)``; differentiable."""
     out = self
@@ -194,16 +188,16 @@ _METHODS = {
     "__iadd__": _inplace(E.add), "__isub__": _inplace(E.sub), "__imul__": _inplace(E.mul),
     "__itruediv__": _inplace(E.div),
     "add_": _inplace(E.add), "sub_": _inplace(E.sub), "mul_": _inplace(E.mul),
-    "div_": _inplace(E.div), "zero_": _zero_, "fill_": _fill_, "copy_": _copy_,
-    "clamp_": _clamp_, "uniform_": _uniform_, "normal_": _normal_,
+    "zero_": _zero_, "fill_": _fill_, "copy_": _copy_,
+    "uniform_": _uniform_, "normal_": _normal_,
     # math
     "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "pow": E.pow, "neg": E.neg,
     "exp": E.exp, "log": E.log, "log1p": E.log1p, "expm1": E.expm1, "sqrt": E.sqrt,
-    "abs": E.abs, "sign": E.sign, "sin": E.sin, "cos": E.cos, "tan": E.tan, "tanh": E.tanh,
+    "abs": E.abs, "sin": E.sin, "cos": E.cos, "tan": E.tan, "tanh": E.tanh,
     "sigmoid": E.sigmoid, "relu": E.relu, "erf": E.erf, "maximum": E.maximum,
     "minimum": E.minimum, "clip": E.clip, "clamp": E.clip, "eq": E.eq, "ne": E.ne,
     "lt": E.lt, "le": E.le, "gt": E.gt, "ge": E.ge, "isnan": E.isnan,
-    "isfinite": E.isfinite, "floor": E.floor, "round": E.round,
+    "isfinite": E.isfinite,  # rounding, remainders, more math: methods_math.py
     # reductions, scans, sorting and searching: methods_reduce.py
     # shape
     "reshape": S.reshape, "view": _view, "flatten": S.flatten, "squeeze": S.squeeze,

@@ -213,7 +213,8 @@ def test_comparisons_and_logical_have_no_grad():
     np.testing.assert_array_equal(m.numpy(), [False, True, False])
     np.testing.assert_array_equal(((a > 2) | (b > 2)).numpy(), [True, False, True])
     np.testing.assert_array_equal((~(a > 2)).numpy(), [True, True, False])
-    assert not ad.sign(a).requires_grad
+    s = ad.sign(a)  # as PyTorch: on the graph, with gradient 0
+    assert s.requires_grad and not ad.grad(s.sum(), a)[0].numpy().any()
     np.testing.assert_array_equal(ad.sign(a - 2).numpy(), [-1, 0, 1])
     np.testing.assert_array_equal(ad.isnan(ad.tensor([np.nan, 1.0])).numpy(), [True, False])
     np.testing.assert_array_equal(ad.isfinite(ad.tensor([np.inf, 1.0])).numpy(), [False, True])

@@ -29,6 +29,7 @@ from autodiff.nn import functional_rnn as FR
 from autodiff.ops import PRIMITIVES, Primitive
 from autodiff.ops import linear as ops_linear
 from autodiff.ops import pool as ops_pool
+from autodiff.ops.elementwise import step
 from autodiff.ops.index import index_add_into
 from autodiff.ops.linalg import _einsum_diagonal
 from autodiff.backends import cupy_backend
@@ -185,6 +186,41 @@ ROWS = [
         (U(2, 3, low=-2, high=2), U(2, 3, low=0.0, high=1.0, seed=1), P(3, seed=2))),
     Row("max_pool2d_gather", lambda x: ops_pool.pool_gather(x, _POOL_IDX, (1, 2, 3, 3)),
         (U(1, 2, 3, 3),)),
+    # the PyTorch-port primitives (math, rounding, clamp, scatter_reduce, max_unpool2d)
+    Row("exp2", ad.exp2, (U(4),)),
+    Row("log2", ad.log2, (P(4),)),
+    Row("log10", ad.log10, (P(4),)),
+    Row("rsqrt", ad.rsqrt, (P(4),)),
+    Row("reciprocal", ad.reciprocal, (P(4),)),
+    Row("sinh", ad.sinh, (U(4),)),
+    Row("cosh", ad.cosh, (U(4),)),
+    Row("asin", ad.asin, (U(4, low=-0.8, high=0.8),)),
+    Row("acos", ad.acos, (U(4, low=-0.8, high=0.8),)),
+    Row("atan", ad.atan, (U(4),)),
+    Row("asinh", ad.asinh, (U(4),)),
+    Row("acosh", ad.acosh, (U(4, low=1.2, high=2.5),)),
+    Row("atanh", ad.atanh, (U(4, low=-0.8, high=0.8),)),
+    Row("sinc", ad.sinc, (A(4),)),
+    Row("atan2", ad.atan2, (U(2, 3), A(3, seed=1))),
+    Row("hypot", ad.hypot, (A(2, 3), A(3, seed=1))),
+    Row("logaddexp", ad.logaddexp, (U(2, 3), U(3, seed=1))),
+    Row("logaddexp2", ad.logaddexp2, (U(2, 3), U(3, seed=1))),
+    Row("xlogy", ad.xlogy, (U(2, 3), P(3, seed=1))),
+    Row("lerp", ad.lerp, (U(2, 3), U(3, seed=1), U(2, 3, seed=2))),
+    Row("sign", ad.sign, (A(4),)),
+    Row("floor", ad.floor, (U(4, low=0.1, high=0.9),)),
+    Row("ceil", ad.ceil, (U(4, low=0.1, high=0.9),)),
+    Row("trunc", ad.trunc, (U(4, low=0.1, high=0.9),)),
+    Row("round", ad.round, (U(4, low=0.1, high=0.4),)),
+    Row("copysign", ad.copysign, (A(2, 3), A(3, seed=1))),
+    Row("div_rounding", lambda a, b: ad.div(a, b, rounding_mode="floor"),
+        (U(2, 3, low=0.1, high=0.4), P(3, seed=1))),
+    Row("remainder", ad.remainder, (A(2, 3), P(3, seed=1))),
+    Row("fmod", ad.fmod, (A(2, 3), P(3, seed=1))),
+    Row("nan_to_num", ad.nan_to_num, (U(4),)),
+    Row("step", lambda x: step(np.sign, x), (A(4),)),
+    Row("clamp", lambda x, lo, hi: ad.clamp(x, lo, hi),
+        (np.array([-0.9, -0.2, 0.3, 0.8]), np.full(4, -0.5), np.full(4, 0.5))),
 ]
 
 

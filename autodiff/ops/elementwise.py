@@ -3,6 +3,7 @@ again), each registered beside its rule. Broadcast gradients are reduced to each
 by the engine, not here."""
 from __future__ import annotations
 
+import functools
 import math
 import operator
 
@@ -25,7 +26,7 @@ def _binary(prim, a, b):
         out = prim.forward(a.array, b.array)
     except ValueError:
         raise _broadcast_error(prim.name, a, b) from None
-    return record(prim, out, (a, b), (a, b) if prim.saves else ())
+    return record(prim, out, (a, b), (a, b) if prim.saves else (), prim.save_output)
 
 
 def _pointwise(name, backward, forward, inputs=("a", "b"), **kw):
@@ -37,6 +38,45 @@ def _pointwise(name, backward, forward, inputs=("a", "b"), **kw):
 
 def _broadcast_error(name, a, b) -> ValueError:
     return ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast together")
+
+
+# ----------------------------------------------------------------------------- piecewise constants
+# A rule that builds a constant from its inputs (a sign, a mask, tie weights) builds it with
+# `step`, not `make`: the gradient `g * mask` then still depends on the inputs (with derivative
+# 0), as PyTorch's sgn/threshold_backward do, so under create_graph differentiating it again
+# gives 0 instead of raising "does not require grad" when g itself is a constant.
+def zero_backward(ctx, *grads):
+    """The VJP of a piecewise-constant op: zeros for every input that needs a gradient (as
+    PyTorch's ``zeros_like(grad)``, not None: the input was used)."""
+    xp = grads[0].xp
+    return tuple(make(xp.zeros(shape, dtype)) if need else None
+                 for need, (shape, dtype) in zip(ctx.needs_input_grad, ctx.in_meta))
+
+
+def step(fn, *tensors: Tensor) -> Tensor:
+    """``fn(*arrays)``, a piecewise-constant function of ``tensors`` (a mask, a sign), in their
+    promoted dtype, recorded with derivative 0 (see the comment above)."""
+    return record(STEP, _step_fw([t.array for t in tensors], fn), tensors, attrs=fn)
+
+
+def _step_fw(arrays, fn):
+    return fn(*arrays).astype(numpy.result_type(*[a.dtype for a in arrays]), copy=False)
+
+
+STEP = _pointwise("step", zero_backward, _step_fw, inputs=("*tensors",), attrs="fn",
+                  infer=BROADCAST)
+
+
+def _zeros_of(*arrays):
+    xp = get_array_module(*arrays)
+    return xp.zeros(numpy.broadcast_shapes(*[a.shape for a in arrays]), bool)
+
+
+def masked_grad(g: Tensor, keep, *sources: Tensor) -> Tensor:
+    """``g`` where the bool array ``keep`` holds, else exactly 0 (even where ``g`` is inf or
+    NaN: PyTorch's threshold/clamp backward), kept on the graph of ``sources``."""
+    zero = step(_zeros_of, *sources) if _GRAD.enabled else make(g.xp.zeros((), g.dtype))
+    return where(keep, g, zero)
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -77,6 +117,15 @@ def sub(a, b) -> Tensor:
     return record(SUB, out, (a, b))
 
 
+def _refuse_bool_sub(a, b) -> None:
+    """PyTorch refuses ``-`` with a bool tensor (two bool ones NumPy refuses itself)."""
+    for t in (a, b):
+        if isinstance(t, Tensor) and t.array.dtype.kind == "b":
+            raise TypeError("sub: subtraction, the `-` operator, with a bool tensor is not "
+                            "supported (as in PyTorch); to invert a mask use `~` or "
+                            "logical_not()")
+
+
 def _sub_bw(ctx, g):
     return g, (neg(g) if ctx.needs_input_grad[1] else None)
 
@@ -106,8 +155,41 @@ def _mul_bw(ctx, g):
 MUL = _pointwise("mul", _mul_bw, operator.mul, saves=("a", "b"))
 
 
-def div(a, b) -> Tensor:
-    return _binary(DIV, a, b)
+def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
+    """``a / b``; ``rounding_mode`` "trunc" or "floor" rounds the quotient (integers stay
+    integers; the gradient is then 0, as PyTorch's)."""
+    if rounding_mode is None:
+        return _binary(DIV, a, b)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                         f"but found {rounding_mode!r}")
+    a, b = pair(a, b, "div")
+    if a.dtype.kind in "iub" and b.dtype.kind in "iub":
+        _check_integer_divisor(b, "div")
+    try:
+        out = _div_rounding_fw(a.array, b.array, rounding_mode)
+    except ValueError:
+        raise _broadcast_error("div", a, b) from None
+    return record(DIV_ROUNDING, out, (a, b), attrs=rounding_mode)
+
+
+def _check_integer_divisor(b: Tensor, op: str) -> None:
+    if bool((b.array == 0).any()):
+        raise RuntimeError(f"ZeroDivisionError: {op}: integer division by zero (the divisor "
+                           f"has zeros)")  # PyTorch's type and message
+
+
+def _div_rounding_fw(x, y, rounding_mode):
+    xp = get_array_module(x, y)
+    if rounding_mode == "floor":  # Python's floor division (exact for integers)
+        return xp.floor_divide(x, y)
+    if x.dtype.kind in "iub" and y.dtype.kind in "iub":
+        return (x - xp.fmod(x, y)) // y
+    return xp.trunc(x / y)
+
+
+DIV_ROUNDING = _pointwise("div_rounding", zero_backward, _div_rounding_fw,
+                          attrs="rounding_mode")
 
 
 def _np_div(x, y):
@@ -146,6 +228,8 @@ NEG = _pointwise("neg", _neg_bw, operator.neg, inputs=("x",))
 
 def pow(x, y) -> Tensor:  # noqa: A001
     """``x ** y``; a Python-number exponent is kept as a constant (no gradient for it)."""
+    if isinstance(y, numpy.number):
+        y = y.item()  # NumPy scalars take part as Python scalars (as in PyTorch)
     if isinstance(y, (int, float)) and not isinstance(y, bool) and isinstance(x, Tensor):
         if isinstance(y, float) and x.array.dtype.kind in "iub":
             x = make(x.array.astype(get_default_dtype()))
@@ -165,11 +249,13 @@ def _scalar_power(d, c):
 
 
 def _pow_scalar_bw(ctx, g):
+    # PyTorch's pow_backward: c x**(c-1), and exactly 0 for c == 0 (also at x = 0, where
+    # 0 * x**-1 would be NaN)
     (x,) = ctx.saved_tensors
     c = ctx.attrs
     if c == 0:
-        return (mul(g, 0.0),)
-    if c == 1:
+        return (make(g.xp.zeros(x.shape, x.dtype)),)
+    if c == 1 and not _GRAD.enabled:  # under create_graph x**0 keeps the gradient on x's graph
         return (g,)
     return (mul(g, mul(pow(x, c - 1), c)),)
 
@@ -179,18 +265,22 @@ POW_SCALAR = _pointwise("pow_scalar", _pow_scalar_bw, _scalar_power, inputs=("x"
 
 
 def _pow_bw(ctx, g):
-    x, y = ctx.saved_tensors
+    # PyTorch's pow_backward_self / pow_backward_exponent, op for op, so that the second
+    # derivatives agree at the singular points too
+    x, y, out = ctx.saved_tensors
     nx, ny = ctx.needs_input_grad
-    gx = mul(g, mul(y, pow(x, sub(y, 1)))) if nx else None
-    gy = None
+    gx = gy = None
+    if nx:  # y x**(y-1), exactly 0 where y == 0 (also at x = 0)
+        gx = where(y.array == 0, 0.0, mul(g, mul(y, pow(x, sub(y, 1)))))
     if ny:
-        # d/dy x**y = x**y log x; taken as 0 where x == 0 (PyTorch's convention)
-        safe_x = where(x.array == 0, 1.0, x)
-        gy = mul(g, mul(pow(x, y), log(safe_x)))
+        # x**y log x; at x == 0: 0 for y >= 0 (the limit from x > 0), and for y < 0
+        # inf * -inf = -inf (the limit of x**y log x as x -> +0)
+        gy = mul(g, where((x.array == 0) & (y.array >= 0), 0.0, mul(out, log(x))))
     return gx, gy
 
 
-POW = _pointwise("pow", _pow_bw, operator.pow, inputs=("x", "y"), saves=("x", "y"))
+POW = _pointwise("pow", _pow_bw, operator.pow, inputs=("x", "y"), saves=("x", "y"),
+                 save_output=True)
 
 
 def rsub(a, b) -> Tensor:
@@ -298,15 +388,19 @@ def abs(x) -> Tensor:  # noqa: A001
 
 def _abs_bw(ctx, g):
     (x,) = ctx.saved_tensors
-    return (mul(g, make(x.xp.sign(x.array).astype(x.dtype))),)
+    return (mul(g, step(sign_array, x)),)  # g * sgn(x), as PyTorch (NaN, inf in g propagate)
+
+
+def sign_array(d):
+    """PyTorch's sign, (0 < d) - (d < 0): 0 at NaN (NumPy's is NaN); bools unchanged."""
+    xp = get_array_module(d)
+    if d.dtype.kind == "b":
+        return d.copy()
+    s = xp.sign(d)
+    return xp.where(d != d, 0, s) if d.dtype.kind == "f" else s
 
 
 ABS = _unary_row("abs", _abs_bw, _ufunc("abs"), "x")
-
-
-def sign(x) -> Tensor:
-    x = as_t(x)
-    return make(x.xp.sign(x.array))
 
 
 def sin(x) -> Tensor:
@@ -403,7 +497,7 @@ def _relu_bw(ctx, g):
     fused = _fused_bw("relu", y, g)
     if fused is not None:
         return (fused,)
-    return (mul(g, make((y.array > 0).astype(y.dtype))),)
+    return (masked_grad(g, ~(y.array <= 0), y),)  # PyTorch's threshold_backward (g at NaN)
 
 
 def _relu_fw(x):
@@ -423,8 +517,11 @@ def _leaky_relu_fw(d, negative_slope):
 
 def _leaky_relu_bw(ctx, g):
     (x,) = ctx.saved_tensors
-    slope = make(x.xp.where(x.array > 0, 1.0, ctx.attrs).astype(x.dtype))
-    return (mul(g, slope),)
+    return (mul(g, step(functools.partial(_leaky_slope, ctx.attrs), x)),)
+
+
+def _leaky_slope(negative_slope, d):
+    return get_array_module(d).where(d > 0, 1.0, negative_slope)
 
 
 LEAKY_RELU = _unary_row("leaky_relu", _leaky_relu_bw, _leaky_relu_fw, "x",
@@ -552,21 +649,22 @@ def _ufunc2(name: str):
     return forward
 
 
-def _tie_split(ctx, g, first_wins):
+def _tie_split(ctx, g, loses):
+    """PyTorch's rule: g/2 to each side at a tie, exactly 0 to the losing side (even where g
+    is inf), g to the winner and to both sides where either is NaN."""
     a, b = ctx.saved_tensors
-    xp = g.xp
-    wa = xp.where(first_wins(a.array, b.array), 1.0, xp.where(a.array == b.array, 0.5, 0.0))
-    wa = make(wa.astype(g.dtype))
     na, nb = ctx.needs_input_grad
-    return (mul(g, wa) if na else None), (mul(g, make(1 - wa.array)) if nb else None)
+    shared = where(a.array == b.array, mul(g, 0.5), g)
+    return (masked_grad(shared, ~loses(a.array, b.array), a, b) if na else None,
+            masked_grad(shared, ~loses(b.array, a.array), a, b) if nb else None)
 
 
 def _max_bw(ctx, g):
-    return _tie_split(ctx, g, lambda x, y: x > y)
+    return _tie_split(ctx, g, operator.lt)
 
 
 def _min_bw(ctx, g):
-    return _tie_split(ctx, g, lambda x, y: x < y)
+    return _tie_split(ctx, g, operator.gt)
 
 
 MAXIMUM = _pointwise("maximum", _max_bw, _ufunc2("maximum"), saves=("a", "b"))
@@ -574,13 +672,25 @@ MINIMUM = _pointwise("minimum", _min_bw, _ufunc2("minimum"), saves=("a", "b"))
 
 
 def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
-    """Clamp into [min, max]; gradient 1 inside the closed interval, 0 outside (PyTorch)."""
+    """Clamp into [min, max]; gradient 1 inside the closed interval, 0 outside (PyTorch).
+    Tensor bounds are inputs and get gradients where they are the result (``_clamp_tensors``);
+    Python numbers and arrays are constants."""
     x = as_t(x)
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
-    lo = min.array if isinstance(min, Tensor) else min
-    hi = max.array if isinstance(max, Tensor) else max
-    return record(CLIP, _clip_fw(x.array, lo, hi), (x,), (x,), attrs=(lo, hi))
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        return _clamp_tensors(x, min, max)
+    return record(CLIP, _clip_fw(x.array, min, max), (x,), (x,), attrs=(min, max))
+
+
+def clamp_min(input, min) -> Tensor:  # noqa: A002
+    """``clamp(input, min=min)``."""
+    return clip(input, min=min)
+
+
+def clamp_max(input, max) -> Tensor:  # noqa: A002
+    """``clamp(input, max=max)``."""
+    return clip(input, max=max)
 
 
 def _clip_fw(d, lo, hi):
@@ -590,12 +700,14 @@ def _clip_fw(d, lo, hi):
 def _clip_bw(ctx, g):
     (x,) = ctx.saved_tensors
     lo, hi = ctx.attrs
-    keep = x.xp.ones(x.shape, bool)
-    if lo is not None:
-        keep &= x.array >= lo
-    if hi is not None:
-        keep &= x.array <= hi
-    return (mul(g, make(keep.astype(g.dtype))),)
+    return (masked_grad(g, _within(x.array, lo, hi), x),)
+
+
+def _within(d, lo, hi):
+    """lo <= d <= hi (False at NaN), a bound None meaning none."""
+    if lo is None:
+        return d <= hi
+    return d >= lo if hi is None else (d >= lo) & (d <= hi)
 
 
 def _clip_infer(in_meta, lo, hi):
@@ -606,6 +718,44 @@ def _clip_infer(in_meta, lo, hi):
 
 
 CLIP = _unary_row("clip", _clip_bw, _clip_fw, "x", attrs=("min", "max"), infer=_clip_infer)
+
+
+def _clamp_tensors(x: Tensor, lo, hi) -> Tensor:
+    """clamp with Tensor bounds: a missing bound is the dtype's extreme (a constant)."""
+    bounds = []
+    for v, sign in ((lo, -1), (hi, 1)):
+        if v is None:
+            kind = numpy.finfo if x.dtype.kind == "f" else numpy.iinfo
+            v = math.inf * sign if x.dtype.kind == "f" else (kind(x.dtype).max if sign > 0
+                                                            else kind(x.dtype).min)
+        bounds.append(pair(x, v, "clamp")[1])
+    lo, hi = bounds
+    try:
+        out = _clamp_fw(x.array, lo.array, hi.array)
+    except ValueError:
+        raise ValueError(f"clamp: shapes {x.shape}, {lo.shape} (min) and {hi.shape} (max) "
+                         f"cannot be broadcast together") from None
+    return record(CLAMP, out, (x, lo, hi), (x, lo, hi))
+
+
+def _clamp_fw(d, lo, hi):
+    xp = get_array_module(d)
+    return xp.minimum(xp.maximum(d, lo), hi)
+
+
+def _clamp_bw(ctx, g):
+    # PyTorch's clamp_backward and clamp_backward_min_max: x where lo <= x <= hi; min where
+    # x < min < max; max where x > max or max < min (so with min > max the result is max's)
+    x, lo, hi = ctx.saved_tensors
+    X, L, H = x.array, lo.array, hi.array
+    nx, nlo, nhi = ctx.needs_input_grad
+    return (masked_grad(g, (X >= L) & (X <= H), x, lo, hi) if nx else None,
+            masked_grad(g, (X < L) & (L < H), x, lo, hi) if nlo else None,
+            masked_grad(g, (X > H) | (H < L), x, lo, hi) if nhi else None)
+
+
+CLAMP = _pointwise("clamp", _clamp_bw, _clamp_fw, inputs=("x", "min", "max"),
+                   saves=("x", "min", "max"))
 
 
 # ----------------------------------------------------------------------------- no gradient
@@ -647,12 +797,3 @@ def isfinite(x) -> Tensor:
     x = as_t(x)
     return make(x.xp.isfinite(x.array))
 
-
-def floor(x) -> Tensor:
-    x = as_t(x)
-    return make(x.xp.floor(x.array))
-
-
-def round(x) -> Tensor:  # noqa: A001
-    x = as_t(x)
-    return make(x.xp.round(x.array))
