@@ -16,8 +16,14 @@ from . import methods as _methods  # noqa: F401  (binds Tensor methods)
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack, from_numpy, full,
                        full_like, linspace, ones, ones_like, rand, rand_like, randint, randn,
                        randn_like, randperm, tensor, zeros, zeros_like)
-from .dtypes import (bool_, double, float, float16, float32, float64, get_default_dtype, int32,
-                     int64, long, set_default_dtype)
+from .dtypes import (bool_, can_cast, cdouble, cfloat, complex64, complex128, double, float16,
+                     float32, float64, get_default_dtype, half, int8, int16, int32, int64,
+                     is_complex, is_floating_point, long, promote_types, result_type,
+                     set_default_dtype, short, uint8, uint16, uint32, uint64)
+from .dtypes import bool_ as bool, float32 as float, int32 as int  # noqa: A001,E402  (PyTorch's)
+from .ops.bitwise import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or,  # noqa: E402
+                          bitwise_right_shift, bitwise_xor)
+from .ops.elementwise import logical_xor  # noqa: E402
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled,
                         no_grad, set_grad_enabled)
@@ -36,6 +42,10 @@ from .ops.transcendental import (acos, acosh, asin, asinh, atan, atan2, atanh, c
                                  sinc, sinh, square, xlogy)
 from . import methods_math as _methods_math  # noqa: F401,E402  (binds their Tensor methods)
 from .ops.index import gather, getitem, index_put, index_select, take_along_axis
+from .ops.index import take_along_dim  # noqa: E402
+from .ops.scatter import (argwhere, index_add, index_copy, index_fill, masked_fill,  # noqa: E402
+                          masked_select, narrow, nonzero, scatter, scatter_add, scatter_reduce,
+                          select)
 from .ops.linalg import dot, einsum, matmul, outer
 from .ops.reduce import (all, amax, amin, aminmax, any, argmax, argmin, count_nonzero,
                          log_softmax, logsumexp, max, mean, min, nanmean, nansum, norm, prod,
@@ -63,6 +73,13 @@ from .tape import Tape, backward, grad, increment_version
 from .tensor import Tensor
 from . import functional  # noqa: E402
 from . import viz  # noqa: E402  (make_dot; graphviz is imported only when drawing)
+from . import autograd, cuda  # noqa: E402  (PyTorch's namespaces; nn, optim, utils: below)
+from .device import device  # noqa: E402
+from .grad_mode import inference_mode  # noqa: E402
+from .ops.blas import addmm, addmv, baddbmm, bmm, mm, mv  # noqa: E402
+from .size import Size  # noqa: E402
+from .tensor_api import (channels_last, contiguous_format, equal, is_tensor, numel,  # noqa: E402
+                         preserve_format)
 
 clamp = clip
 true_divide = divide = div
@@ -91,3 +108,15 @@ def load(path):
 
 
 __version__ = "0.1.0"
+
+
+#: subpackages loaded on first attribute access (``ad.nn.Linear``): nn and optim import
+#: autodiff themselves, utils.data brings the data loaders
+_LAZY_SUBMODULES = ("nn", "optim", "utils")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,10 +9,13 @@ from . import tape
 from .grad_mode import STATE
 from .ops import elementwise as E, index as I, linalg as L, shape as S
 from .ops._util import as_array_on
-from .shape_methods import METHODS as _SHAPE_METHODS
+from .ops.scatter import METHODS as _INDEX_METHODS
+from .dtype_methods import METHODS as _DTYPE_METHODS
 from .methods_reduce import METHODS as _REDUCE_METHODS
+from .shape_methods import METHODS as _SHAPE_METHODS
 from .tape import increment_version
 from .tensor import Tensor, as_tensor_like
+from .tensor_api import METHODS as _TENSOR_API_METHODS
 
 
 def _inplace(op):
@@ -91,26 +94,6 @@ def _copy_(self, src):
     return self
 
 
-def _to(self, target=None, dtype=None) -> Tensor:
-    """``to("cuda")``, ``to("cpu")``, ``to(dtype)``; differentiable."""
-    out = self
-    if target is not None and not isinstance(target, str) and dtype is None:
-        dtype, target = target, None
-    if dtype is not None:
-        out = S.astype(out, dtype)
-    if target is not None:
-        out = S.to_device(out, target)
-    return out
-
-
-def _cpu(self) -> Tensor:
-    return _to(self, "cpu")
-
-
-def _cuda(self) -> Tensor:
-    return _to(self, "cuda")
-
-
 def _backward(self, gradient=None, retain_graph: bool | None = None,
               create_graph: bool = False, inputs=None) -> None:
     """Accumulate d(self)/d(leaf) into every reachable leaf's ``.grad``."""
@@ -123,32 +106,8 @@ def _register_post_accumulate_grad_hook(self, hook):
     return tape.register_post_accumulate_grad_hook(self, hook)
 
 
-def _clone(self):
-    return E.mul(self, 1) if self._requires_grad else Tensor(self.array.copy())
-
-
-def _view(self, *shape):
-    return S.reshape(self, *shape)
-
-
 def _type_as(self, other):
     return S.astype(self, other.dtype)
-
-
-def _float(self):
-    return S.astype(self, "float32")
-
-
-def _double(self):
-    return S.astype(self, "float64")
-
-
-def _long(self):
-    return S.astype(self, "int64")
-
-
-def _bool(self):
-    return S.astype(self, "bool")
 
 
 def _T(self):
@@ -182,14 +141,12 @@ _METHODS = {
     "__pow__": E.pow, "__rpow__": E.rpow, "__neg__": E.neg, "__pos__": lambda self: self,
     "__matmul__": L.matmul, "__rmatmul__": _rmatmul, "__abs__": E.abs,
     "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt,
-    "__ge__": E.ge, "__and__": E.logical_and, "__or__": E.logical_or,
-    "__xor__": E.logical_xor, "__invert__": E.logical_not,
+    "__ge__": E.ge,
     "__getitem__": I.getitem, "__setitem__": I.setitem,
     "__iadd__": _inplace(E.add), "__isub__": _inplace(E.sub), "__imul__": _inplace(E.mul),
     "__itruediv__": _inplace(E.div),
     "add_": _inplace(E.add), "sub_": _inplace(E.sub), "mul_": _inplace(E.mul),
     "zero_": _zero_, "fill_": _fill_, "copy_": _copy_,
-    "uniform_": _uniform_, "normal_": _normal_,
     # math
     "add": E.add, "sub": E.sub, "mul": E.mul, "div": E.div, "pow": E.pow, "neg": E.neg,
     "exp": E.exp, "log": E.log, "log1p": E.log1p, "expm1": E.expm1, "sqrt": E.sqrt,
@@ -200,24 +157,27 @@ _METHODS = {
     "isfinite": E.isfinite,  # rounding, remainders, more math: methods_math.py
     # reductions, scans, sorting and searching: methods_reduce.py
     # shape
-    "reshape": S.reshape, "view": _view, "flatten": S.flatten, "squeeze": S.squeeze,
+    "reshape": S.reshape, "flatten": S.flatten, "squeeze": S.squeeze,
     "unsqueeze": S.unsqueeze, "permute": S.permute, "transpose": S.transpose,
     "swapaxes": S.swapaxes, "movedim": S.movedim, "expand": S.expand,
     "broadcast_to": S.broadcast_to, "expand_as": _expand_as, "repeat": S.repeat,
     "tile": S.tile, "repeat_interleave": S.repeat_interleave, "split": S.split,
     "chunk": S.chunk, "unbind": S.unbind, "flip": S.flip, "astype": S.astype,
-    "type_as": _type_as, "float": _float, "double": _double, "long": _long, "bool": _bool,
-    "clone": _clone, "sum_to": S.sum_to,
+    "type_as": _type_as,
+    "sum_to": S.sum_to,
     # indexing and linear algebra
     "gather": I.gather, "take": S.take, "index_select": I.index_select,
     "matmul": L.matmul, "dot": L.dot, "outer": L.outer,
     # device and dtype moves, the tape
-    "to": _to, "cpu": _cpu, "cuda": _cuda, "backward": _backward,
+    "backward": _backward,
     "register_post_accumulate_grad_hook": _register_post_accumulate_grad_hook,
 }
 
 _METHODS.update(_REDUCE_METHODS)  # sum, max, cumprod, sort, topk, ... (methods_reduce.py)
 _METHODS.update(_SHAPE_METHODS)   # roll, tril, unfold, ..., the samplers (shape_methods.py)
+_METHODS.update(_DTYPE_METHODS)  # float, int, type, view(dtype), &, |, ^, ~, <<, >> (dtype_methods.py)
+_METHODS.update(_TENSOR_API_METHODS)  # t, mm, new_zeros, register_hook, to, ... (tensor_api.py)
+_METHODS.update(_INDEX_METHODS)  # scatter*, index_*, masked_*, nonzero, narrow, ... (ops/scatter.py)
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(_T)

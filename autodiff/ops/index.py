@@ -1,8 +1,9 @@
 """Indexing primitives, registered beside their rules: ``x[idx]`` (backward scatter-adds, so
 repeated indices sum), its VJP ``index_add``, the out-of-place ``index_put`` behind
-``x[idx] = v`` and ``index_put(..., accumulate=)``, and composites (gather, index_select;
-``sort`` is in ``search.py``). ``take`` (flatten, then index) lives with the shape
-composites; scatter, masked and index_* composites in ``scatter.py``.
+``x[idx] = v`` and ``index_put(..., accumulate=)``, in-place writes (``modify_``), and the
+composites along a dimension (gather, index_select, take_along_dim; ``sort`` is in
+``search.py``). ``take`` (flatten, then index) lives with the shape composites; the scatter,
+masked and index_* family in ``scatter.py``.
 
 An index means what it means in PyTorch, which differs from NumPy: integers (and 0-d integer
 tensors) index first, as basic indexing, and only then do the index tensors apply, by NumPy's
@@ -26,7 +27,7 @@ from ..backends import device_of, get_array_module, on_host
 from ..grad_mode import STATE
 from ..tape import increment_version, record
 from ..tensor import Tensor, make
-from ._util import as_array_on, as_t, norm_axis
+from ._util import as_array_on, as_t
 from .registry import SAME, primitive
 
 _ALL = slice(None)
@@ -442,11 +443,20 @@ def _snapshot(x: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- along a dim
+def norm_dim(op: str, dim: int, ndim: int) -> int:
+    """``dim`` in [0, ndim) (a 0-d tensor has one dimension here, as in PyTorch)."""
+    n = max(ndim, 1)
+    if not -n <= int(dim) < n:
+        raise IndexError(f"{op}: dimension out of range (expected to be in range of [{-n}, "
+                         f"{n - 1}], but got {dim})")
+    return int(dim) % n
+
+
 def dim_index(op: str, x: Tensor, dim: int, index, src_shape: tuple | None = None) -> tuple:
     """``(dim, index array)`` of gather/scatter with PyTorch's checks: an integer index of the
     tensor's rank (a 0-d tensor counting as 1-d), no larger than the tensor except along
     ``dim`` and no larger than ``src_shape``, its values in [0, size of dim)."""
-    d = norm_axis(dim, x.ndim, op)[0]
+    d = norm_dim(op, dim, x.ndim)
     idx = index.array if isinstance(index, Tensor) else x.xp.asarray(index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: expected an integer index tensor, got dtype {idx.dtype}")
@@ -491,7 +501,7 @@ def index_select(input, dim: int, index) -> Tensor:  # noqa: A002
     idx = index.array if isinstance(index, Tensor) else x.xp.asarray(index)
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D, got shape {idx.shape}")
-    return getitem(x, (_ALL,) * norm_axis(dim, x.ndim, "index_select")[0] + (idx.reshape(-1),))
+    return getitem(x, (_ALL,) * norm_dim("index_select", dim, x.ndim) + (idx.reshape(-1),))
 
 
 def take_along_dim(input, indices, dim: int | None = None) -> Tensor:  # noqa: A002
@@ -504,7 +514,7 @@ def take_along_dim(input, indices, dim: int | None = None) -> Tensor:  # noqa: A
     if idx.ndim != x.ndim:
         raise ValueError(f"take_along_dim: input and indices should have the same number of "
                          f"dimensions, got {x.ndim} for input and {idx.ndim} for indices")
-    d = norm_axis(dim, x.ndim, "take_along_dim")[0]
+    d = norm_dim("take_along_dim", dim, x.ndim)
     xs, ids = list(x.shape), list(idx.shape)
     xs[d] = ids[d] = 1
     try:
