@@ -19,11 +19,12 @@ import autodiff as ad
 from autodiff.random import generator
 from autodiff.tensor import Tensor, make
 
-from .functional_core import _inplace, _t
+from .functional_core import _inplace, _t, elu, leaky_relu, relu
 
 __all__ = ["celu", "selu", "silu", "mish", "hardtanh", "relu6", "hardswish", "hardsigmoid",
            "logsigmoid", "softsign", "softmin", "glu", "tanhshrink", "softshrink",
-           "hardshrink", "threshold", "prelu", "rrelu"]
+           "hardshrink", "threshold", "prelu", "rrelu", "relu_", "elu_", "leaky_relu_", "celu_",
+           "selu_", "hardtanh_", "rrelu_", "threshold_"]
 
 # SELU's constants (Klambauer et al. 2017), as PyTorch spells them
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -236,3 +237,37 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
     else:
         slope = (lower + upper) / 2
     return ad.where(x.array > 0, x, ad.mul(x, slope))
+
+
+# PyTorch's in-place spellings: the function with inplace=True
+def relu_(input: Tensor) -> Tensor:
+    return relu(input, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+           training: bool = False) -> Tensor:
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _inplace("threshold_", input, lambda x: _threshold(x, threshold, value))

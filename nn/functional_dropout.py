@@ -64,6 +64,14 @@ def _feature_dropout(name: str, input, p: float, training: bool, inplace: bool,
     return _dropout_impl(input, p, noise_shape, alpha)
 
 
+def _warn_dims(name: str, input: Tensor, dims: tuple) -> None:
+    if input.ndim not in dims:
+        warnings.warn(f"{name}: Received a {input.ndim}-D input to {name}, which is deprecated "
+                      f"and will result in an error in a future release. To retain the "
+                      f"behavior and silence this warning, please use dropout instead.",
+                      stacklevel=3)
+
+
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, L) or unbatched (C, L) inputs with probability ``p``."""
@@ -79,11 +87,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
     """Zero whole channels of (N, C, H, W) inputs with probability ``p``. A 3-D input is taken
     as (N, C, L) (channel-wise 1-D dropout), with PyTorch's warning."""
     input = _t(input)
-    if input.ndim not in (3, 4):
-        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
-                      f"deprecated and will result in an error in a future release. To retain "
-                      f"the behavior and silence this warning, please use dropout instead.",
-                      stacklevel=2)
+    _warn_dims("dropout2d", input, (3, 4))
     if input.ndim == 3:
         warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
                       "channel-wise 1D dropout behavior is desired - input is interpreted as "
@@ -97,11 +101,7 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, D, H, W) or unbatched (C, D, H, W) inputs."""
     input = _t(input)
-    if input.ndim not in (4, 5):
-        warnings.warn(f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is "
-                      f"deprecated and will result in an error in a future release. To retain "
-                      f"the behavior and silence this warning, please use dropout instead.",
-                      stacklevel=2)
+    _warn_dims("dropout3d", input, (4, 5))
     return _feature_dropout("dropout3d", input, p, training, inplace, input.ndim == 5)
 
 

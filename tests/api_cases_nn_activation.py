@@ -94,8 +94,9 @@ CASES = [
     _act("F.rrelu", lambda x: F.rrelu(x, 0.1, 0.3), lambda x: np.where(x > 0, x, 0.2 * x), A(3, 4),
          lambda torch, x: torch.nn.functional.rrelu(x, 0.1, 0.3), tag="eval"),
     # the modules beside the functionals
-    _act("nn.CELU", lambda x: nn.CELU(0.5)(x), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x / 0.5)),
-         X, lambda torch, x: torch.nn.CELU(0.5)(x)),
+    _act("nn.CELU", lambda x: nn.CELU(0.5)(x),
+         lambda x: np.where(x > 0, x, 0.5 * np.expm1(x / 0.5)), X,
+         lambda torch, x: torch.nn.CELU(0.5)(x)),
     _act("nn.SELU", lambda x: nn.SELU()(x),
          lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x)), X,
          lambda torch, x: torch.nn.SELU()(x)),
@@ -170,3 +171,17 @@ CASES = [
          (I(4, high=7, seed=2),), torch_fn=lambda torch, i: torch.nn.functional.one_hot(i),
          grad=0, tag="inferred"),
 ]
+
+# the in-place spellings (values only: in place on a leaf that requires grad is refused)
+_UNDERSCORE = [("relu_", (), lambda x: np.maximum(x, 0)),
+               ("elu_", (0.5,), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x))),
+               ("leaky_relu_", (0.2,), lambda x: np.where(x > 0, x, 0.2 * x)),
+               ("celu_", (2.0,), lambda x: np.where(x > 0, x, 2.0 * np.expm1(x / 2.0))),
+               ("selu_", (), lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))),
+               ("hardtanh_", (-0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5)),
+               ("rrelu_", (0.1, 0.3), lambda x: np.where(x > 0, x, 0.2 * x)),
+               ("threshold_", (0.1, -2.0), lambda x: np.where(x > 0.1, x, -2.0))]
+CASES += [Case(f"F.{name}", lambda x, n=name, a=args: getattr(F, n)(x, *a), ref, (X,),
+               torch_fn=lambda torch, x, n=name, a=args: getattr(torch.nn.functional, n)(
+                   x.clone(), *a), grad=0)
+          for name, args, ref in _UNDERSCORE]

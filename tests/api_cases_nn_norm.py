@@ -2,14 +2,11 @@
 variants in evaluation (the identity); references are the formulas written out in NumPy."""
 from __future__ import annotations
 
-import numpy as np
-
 import autodiff as ad
 from api_table import Case, U
 from autodiff import nn
 from autodiff.nn import functional as F
 from ref_norm import group_norm_ref, instance_norm_ref, lrn_ref
-
 
 _X = U(2, 4, 3, seed=1)
 _X4 = U(2, 6, 2, 3, seed=2)
@@ -64,3 +61,9 @@ CASES = [
          (U(2, 3, 4, seed=7),),
          torch_fn=lambda torch, x: torch.nn.functional.dropout1d(x, 0.5, False), tag="eval"),
 ]
+
+_MODULES = {"Dropout1d": (2, 3, 4), "Dropout2d": (2, 3, 4, 2), "Dropout3d": (1, 2, 3, 2, 2),
+            "AlphaDropout": (2, 3), "FeatureAlphaDropout": (2, 3, 4)}
+CASES += [Case(f"nn.{name}", lambda x, n=name: getattr(nn, n)(0.3).eval()(x), lambda x: x,
+               (U(*shape, seed=8),), torch_fn=lambda torch, x, n=name: getattr(torch.nn, n)(
+                   0.3).eval()(x), tag="eval") for name, shape in _MODULES.items()]

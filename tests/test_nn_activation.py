@@ -97,6 +97,16 @@ def test_inplace_overwrites_the_input_and_keeps_the_gradient(name, fn):
         fn(ad.tensor(data, requires_grad=True), inplace=True)
 
 
+@pytest.mark.parametrize("name, args", [
+    ("relu_", ()), ("elu_", (0.5,)), ("leaky_relu_", (0.2,)), ("celu_", (2.0,)), ("selu_", ()),
+    ("hardtanh_", (-0.5, 0.5)), ("rrelu_", (0.1, 0.3)), ("threshold_", (0.1, -2.0))])
+def test_underscore_spellings_are_inplace(name, args):
+    data = np.random.default_rng(6).uniform(-2, 2, (2, 5))
+    x = ad.tensor(data)
+    assert getattr(F, name)(x, *args) is x
+    np.testing.assert_array_equal(x.numpy(), getattr(F, name[:-1])(ad.tensor(data), *args).numpy())
+
+
 def test_inplace_modules():
     x = ad.tensor([-1.0, 2.0, 7.0])
     assert nn.ReLU6(inplace=True)(x) is x

@@ -13,6 +13,15 @@ from ..module import Module, Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
+def affine_parameters(module: Module, n: int, affine: bool, bias: bool, dtype, device) -> None:
+    """Register ``weight`` (ones) and ``bias`` (zeros) of ``n`` entries on ``module`` when
+    ``affine`` (the bias only with ``bias``), None otherwise."""
+    module.register_parameter("weight", Parameter(ad.ones(n, dtype=dtype, device=device))
+                              if affine else None)
+    module.register_parameter("bias", Parameter(ad.zeros(n, dtype=dtype, device=device))
+                              if affine and bias else None)
+
+
 class _NormBase(Module):
     """Parameters and buffers of the batch and instance norms (PyTorch's ``_NormBase``).
 
@@ -33,14 +42,7 @@ class _NormBase(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         dt = dtype if dtype is not None else ad.get_default_dtype()
-        if affine:
-            self.weight = Parameter(ad.ones(self.num_features, dtype=dt, device=device))
-        else:
-            self.register_parameter("weight", None)
-        if affine and bias:
-            self.bias = Parameter(ad.zeros(self.num_features, dtype=dt, device=device))
-        else:
-            self.register_parameter("bias", None)
+        affine_parameters(self, self.num_features, affine, bias, dt, device)
         if track_running_stats:
             self.register_buffer("running_mean", ad.zeros(self.num_features, dtype=dt,
                                                           device=device))

@@ -9,8 +9,8 @@ from autodiff.tensor import Tensor
 
 from .. import functional_norm as FN
 from .. import init
-from ..module import Module, Parameter
-from .norm import _NormBase
+from ..module import Module
+from .norm import _NormBase, affine_parameters
 
 __all__ = ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
            "LocalResponseNorm"]
@@ -32,14 +32,7 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         dt = dtype if dtype is not None else ad.get_default_dtype()
-        if affine:
-            self.weight = Parameter(ad.ones(num_channels, dtype=dt, device=device))
-        else:
-            self.register_parameter("weight", None)
-        if affine and bias:
-            self.bias = Parameter(ad.zeros(num_channels, dtype=dt, device=device))
-        else:
-            self.register_parameter("bias", None)
+        affine_parameters(self, num_channels, affine, bias, dt, device)
 
     def reset_parameters(self) -> None:
         if self.weight is not None:
