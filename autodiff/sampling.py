@@ -236,6 +236,8 @@ def log_normal_(self, mean: float = 1.0, std: float = 2.0, *,
 def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *,
             generator: Generator | None = None) -> Tensor:
     """Fill with Cauchy(median, sigma) samples: median + sigma * tan(pi (U - 1/2))."""
+    if sigma <= 0:
+        raise RuntimeError(f"cauchy_: expects sigma > 0.0, got {sigma}")
     u = _generator(self.xp, generator).random(self.shape, dtype=_floats(self, "cauchy_"))
     return _fill(self, median + sigma * self.xp.tan(math.pi * (u - 0.5)), "cauchy_")
 

@@ -14,11 +14,12 @@ from .reduce import amax, amin, norm as _norm2, sum as _sum
 from .shape import astype, swapaxes, unsqueeze
 
 
-def _positive_root(s: Tensor, root) -> Tensor:
-    """``root(s)`` where ``s > 0`` and 0 elsewhere, with a zero gradient there (the root's
-    infinite slope at 0 never meets the zero it would multiply)."""
+def _where_positive(s: Tensor, f, at_zero: float = 0.0) -> Tensor:
+    """``f(s)`` where ``s > 0`` and ``at_zero`` elsewhere, with a zero gradient there (the
+    infinite slope of a root or of |x|^p, p < 1, at 0 never meets the zero it would
+    multiply)."""
     pos = s.array > 0
-    return where(pos, root(where(pos, s, 1.0)), 0.0)
+    return where(pos, f(where(pos, s, 1.0)), at_zero)
 
 
 def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -43,8 +44,11 @@ def vector_norm(x, ord: float = 2, dim=None, keepdim: bool = False, *, dtype=Non
         return _sum(where(x.array != 0, 1.0, mul(x, 0.0)), axes, keepdim)
     if ord == 1:
         return _sum(_abs(x), axes, keepdim)
-    s = _sum(_pow(_abs(x), ord), axes, keepdim)
-    return _positive_root(s, lambda v: _pow(v, 1.0 / ord))
+    a = _abs(x)
+    # |x|^p for p < 1 has an infinite slope at 0, where PyTorch's gradient is 0
+    powers = _pow(a, ord) if ord > 1 else \
+        _where_positive(a, lambda v: _pow(v, ord), 0.0 if ord > 0 else math.inf)
+    return _where_positive(_sum(powers, axes, keepdim), lambda v: _pow(v, 1.0 / ord))
 
 
 def cdist(x1, x2, p: float = 2.0,
@@ -71,5 +75,5 @@ def cdist(x1, x2, p: float = 2.0,
         sq1 = _sum(mul(x1, x1), -1, True)
         sq2 = swapaxes(_sum(mul(x2, x2), -1, True), -1, -2)
         s = sq1 + sq2 - 2.0 * matmul(x1, swapaxes(x2, -1, -2))
-        return _positive_root(s, sqrt)
+        return _where_positive(s, sqrt)
     return vector_norm(unsqueeze(x1, -2) - unsqueeze(x2, -3), p, -1)

@@ -84,8 +84,7 @@ class Unflatten(Module):
         self.unflattened_size = tuple(unflattened_size)
 
     def forward(self, input: Tensor) -> Tensor:
-        d = self.dim % input.ndim
-        return ad.reshape(input, input.shape[:d] + self.unflattened_size + input.shape[d + 1:])
+        return ad.unflatten(input, self.dim, self.unflattened_size)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
