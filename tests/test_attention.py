@@ -215,7 +215,7 @@ def test_mha_init_shapes_and_errors():
     assert np.abs(sd["in_proj_weight"].numpy()).max() <= bound
     with pytest.raises(ValueError, match="divisible"):
         nn.MultiheadAttention(6, 4)
-    x = ad.tensor(_rand(3, 2, 8))
+    x = ad.tensor(_rand(3, 2, 8), dtype=ad.float32)   # the module's dtype (no promotion)
     with pytest.raises(ValueError, match="attn_mask"):
         m(x, x, x, attn_mask=ad.tensor(np.zeros((2, 2), bool)))
     with pytest.raises(ValueError, match="key_padding_mask"):

@@ -271,7 +271,7 @@ def test_safetensors_nested_optimizer_state_resumes_exactly(tmp_path):
     def run(model, opt, steps, seed):
         rng = np.random.default_rng(seed)
         for _ in range(steps):
-            x = ad.tensor(rng.standard_normal((8, 3)))
+            x = ad.tensor(rng.standard_normal((8, 3)), dtype=ad.float32)
             loss = (model(x) ** 2).mean()
             opt.zero_grad()
             loss.backward()

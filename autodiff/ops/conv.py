@@ -24,6 +24,7 @@ from ..backends import conv_output_size
 from ..grad_mode import STATE
 from ..tape import record
 from ..tensor import Tensor, make
+from ._util import same_dtype
 from .linalg import matmul
 from .reduce import sum as _sum
 from .registry import primitive
@@ -95,7 +96,9 @@ COL2IM = primitive("col2im", _fold_bw, forward=_fold_fw, inputs="cols",
 # ----------------------------------------------------------------------------- conv2d
 def conv2d(x: Tensor, w: Tensor, bias: Tensor | None, geom, groups: int) -> Tensor:
     """The cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C/groups, kh, kw), plus
-    ``bias`` (O,) when given: arguments already checked (``nn.functional.conv2d``)."""
+    ``bias`` (O,) when given: arguments already checked (``nn.functional.conv2d``); one dtype
+    (as in PyTorch, no promotion)."""
+    same_dtype("conv2d", ("input", x), ("weight", w), ("bias", bias))
     k = backends.kernels_for(x.array, w.array)
     if bias is None:
         out, cols = k.conv2d_forward(x.array, w.array, None, geom, groups)

@@ -11,11 +11,11 @@ import numpy
 
 from .. import backends
 from ..backends import get_array_module
-from ..dtypes import get_default_dtype
+from ..dtypes import get_default_dtype, with_scalar
 from ..grad_mode import STATE as _GRAD
 from ..tape import record
 from ..tensor import Tensor, make
-from ._util import as_t, pair
+from ._util import as_t, astype, pair
 from .registry import BROADCAST, SAME, primitive
 
 
@@ -83,7 +83,8 @@ def masked_grad(g: Tensor, keep, *sources: Tensor) -> Tensor:
 # The four arithmetic ops are the hottest path of the engine: inlined rather than going
 # through _binary, to keep per-op overhead low.
 def add(a, b) -> Tensor:
-    if a.__class__ is not Tensor or b.__class__ is not Tensor:
+    if a.__class__ is not Tensor or b.__class__ is not Tensor or \
+            a.array.dtype is not b.array.dtype:  # promotion only when the dtypes differ
         a, b = pair(a, b, "add")
     try:
         out = a.array + b.array
@@ -105,7 +106,9 @@ ADD = _pointwise("add", _add_bw, operator.add)
 
 
 def sub(a, b) -> Tensor:
-    if a.__class__ is not Tensor or b.__class__ is not Tensor:
+    if a.__class__ is not Tensor or b.__class__ is not Tensor or \
+            a.array.dtype is not b.array.dtype:  # promotion only when the dtypes differ
+        _refuse_bool_sub(a, b)
         a, b = pair(a, b, "sub")
     try:
         out = a.array - b.array
@@ -134,7 +137,8 @@ SUB = _pointwise("sub", _sub_bw, operator.sub)
 
 
 def mul(a, b) -> Tensor:
-    if a.__class__ is not Tensor or b.__class__ is not Tensor:
+    if a.__class__ is not Tensor or b.__class__ is not Tensor or \
+            a.array.dtype is not b.array.dtype:  # promotion only when the dtypes differ
         a, b = pair(a, b, "mul")
     try:
         out = a.array * b.array
@@ -231,8 +235,8 @@ def pow(x, y) -> Tensor:  # noqa: A001
     if isinstance(y, numpy.number):
         y = y.item()  # NumPy scalars take part as Python scalars (as in PyTorch)
     if isinstance(y, (int, float)) and not isinstance(y, bool) and isinstance(x, Tensor):
-        if isinstance(y, float) and x.array.dtype.kind in "iub":
-            x = make(x.array.astype(get_default_dtype()))
+        if x.array.dtype.kind in "iub":  # PyTorch's promotion: bool ** 3 is int64, int ** 2.5 float
+            x = astype(x, with_scalar(x.array.dtype, y))
         return record(POW_SCALAR, _scalar_power(x.array, y), (x,), (x,), attrs=y)
     return _binary(POW, x, y)
 

@@ -10,7 +10,7 @@ import numpy
 from ..backends import get_array_module
 from ..tape import record
 from ..tensor import Tensor, make
-from ._util import pair
+from ._util import gemm_pair, pair, same_dtype
 from .einsum_spec import einsum_operands
 from .elementwise import mul
 from .registry import primitive
@@ -18,8 +18,9 @@ from .shape import broadcast_to, reshape, squeeze, swapaxes, unsqueeze
 
 
 def matmul(a, b) -> Tensor:
-    """NumPy/PyTorch ``matmul``: 1-D operands are promoted and the added dim removed."""
-    a, b = pair(a, b, "matmul")
+    """NumPy/PyTorch ``matmul``: 1-D operands are promoted and the added dim removed; the
+    operands must have one dtype (as in PyTorch)."""
+    a, b = gemm_pair(a, b, "matmul")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
                          f"{a.shape} and {b.shape}")
@@ -71,7 +72,7 @@ MATMUL = primitive("matmul", _matmul_bw, forward=operator.matmul, inputs=("a", "
 
 
 def dot(a, b) -> Tensor:
-    a, b = pair(a, b, "dot")
+    a, b = gemm_pair(a, b, "dot", ("input", "tensor"))
     if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"dot: expects two 1-D tensors of equal length, got shapes {a.shape} "
                          f"and {b.shape}")

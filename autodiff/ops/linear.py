@@ -10,6 +10,7 @@ from numpy import result_type
 from ..backends import get_array_module
 from ..tape import record
 from ..tensor import Tensor, make
+from ._util import same_dtype
 from .elementwise import mul
 from .index import index_add_into
 from .linalg import matmul, outer
@@ -22,7 +23,9 @@ __all__ = ["linear", "dropout", "embedding", "embedding_grad_scale"]
 
 # ----------------------------------------------------------------------------- linear
 def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
-    """``x @ w.T (+ b)``: x (..., in), w (out, in), b (out,) or (); shapes already checked."""
+    """``x @ w.T (+ b)``: x (..., in), w (out, in), b (out,) or (); shapes already checked;
+    one dtype (as in PyTorch, no promotion)."""
+    same_dtype("linear", ("input", x), ("weight", w), ("bias", b))
     if b is None:
         return record(LINEAR, _linear_fw([x.array, w.array]), (x, w), (x, w))
     return record(LINEAR, _linear_fw([x.array, w.array, b.array]), (x, w, b), (x, w, b))

@@ -9,7 +9,7 @@ from .. import backends
 from ..backends import get_array_module
 from ..tape import record
 from ..tensor import Tensor, make
-from ._util import as_t, norm_axis, norm_dim
+from ._util import as_t, astype as _astype, norm_axis, norm_dim
 from .index import getitem
 from .registry import SAME, SHAPE_ATTR, primitive
 
@@ -220,32 +220,8 @@ SUM_TO = primitive("sum_to", _sum_to_bw, forward=_sum_to_fw, inputs="x", attrs="
 
 
 # ----------------------------------------------------------------------------- dtype / device
-def astype(x, dtype) -> Tensor:
-    """Cast (differentiable between floating dtypes)."""
-    x = as_t(x)
-    dtype = numpy.dtype(dtype)
-    if x.dtype == dtype:
-        return x
-    out = _astype_fw(x.array, dtype)
-    if dtype.kind != "f":
-        return make(out)
-    return record(ASTYPE, out, (x,), attrs=dtype)
-
-
-def _astype_fw(x, dtype):
-    return x.astype(dtype)
-
-
-def _astype_bw(ctx, g):
-    return (astype(g, ctx.in_meta[0][1]),)
-
-
-def _astype_infer(in_meta, dtype):
-    return ((in_meta[0][0], dtype),)
-
-
-ASTYPE = primitive("astype", _astype_bw, forward=_astype_fw, inputs="x", attrs="dtype",
-                   elementwise=True, infer=_astype_infer)
+# the cast (astype) lives in _util, beside the type promotion that applies it
+astype = _astype
 
 
 def to_device(x, device: str) -> Tensor:
