@@ -295,3 +295,30 @@ def test_zero_gradients_match_pytorch(torch):
     tp = torch.tensor([0.3, 0.7], dtype=torch.float64, requires_grad=True)
     np.testing.assert_array_equal(ad.grad(ad.bernoulli(p).sum(), p)[0].numpy(),
                                   torch.autograd.grad(torch.bernoulli(tp).sum(), tp)[0].numpy())
+
+
+# ----------------------------------------------------------------------------- the GPU path
+def test_samplers_run_on_device_arrays_of_the_cupy_standin():
+    """Every sampler on 'cuda' (the CPU stand-in of CuPy: arrays that refuse host
+    conversion): results stay on the device with the right shape and dtype, and the point
+    masses come out exactly; a Generator made for the CPU refuses device tensors."""
+    import cupy_standin
+    with cupy_standin.activated():
+        ad.manual_seed(0)
+        w = ad.tensor([[0.0, 3.0, 0.0], [1.0, 0.0, 0.0]], device="cuda")
+        for out in (ad.multinomial(w, 4, True), ad.multinomial(w, 1)):
+            assert out.device == "cuda" and out.dtype == np.int64
+            assert (ad.tensor(out.numpy()) == ad.tensor([[1], [0]])).all().item()
+        p = ad.tensor([0.0, 1.0], device="cuda", dtype=ad.float64)
+        assert ad.bernoulli(p).numpy().tolist() == [0.0, 1.0]
+        assert ad.normal(p, 0.0).numpy().tolist() == [0.0, 1.0]
+        assert ad.normal(1.0, 0.0, (2,), device="cuda").device == "cuda"
+        assert ad.poisson(ad.zeros(2, device="cuda")).numpy().tolist() == [0.0, 0.0]
+        x = ad.empty(3, device="cuda")
+        for fill in (lambda t: t.uniform_(2.0, 2.0), lambda t: t.normal_(2.0, 0.0),
+                     lambda t: t.random_(2, 3), lambda t: t.bernoulli_(1.0),
+                     lambda t: t.exponential_(), lambda t: t.geometric_(0.5),
+                     lambda t: t.log_normal_(), lambda t: t.cauchy_()):
+            assert fill(x) is x and x.device == "cuda" and np.isfinite(x.numpy()).all()
+        with pytest.raises(RuntimeError, match="device"):
+            ad.normal(p, 1.0, generator=ad.Generator())
