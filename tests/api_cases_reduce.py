@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from scipy import special
 
 import autodiff as ad
 from api_table import A, Case, I, P, U
@@ -68,8 +67,9 @@ def _cum_extreme(x, bigger):
     return vals, idx
 
 
-def _cumprod_grad_free(x):
-    return np.cumprod(x, 1)
+def _logsumexp(x, axis):
+    m = x.max(axis, keepdims=True)
+    return np.log(np.exp(x - m).sum(axis, keepdims=True)) + m
 
 
 def _unique_consecutive(a):
@@ -182,13 +182,13 @@ CASES = [
     Case("norm", lambda x: ad.norm(x, 0, dim=1), lambda x: (x != 0).sum(1).astype(float),
          (WITH_ZEROS,), torch_fn=lambda t, x: t.norm(x, 0, dim=1), tag="p0"),
     Case("logsumexp", lambda x: ad.logsumexp(x, (0, 1), keepdim=True),
-         lambda x: special.logsumexp(x, (0, 1), keepdims=True), (U(2, 3),),
+         lambda x: _logsumexp(x, (0, 1)), (U(2, 3),),
          torch_fn=lambda t, x: t.logsumexp(x, (0, 1), keepdim=True), tag="dims"),
     Case("logsumexp", lambda x: ad.logsumexp(x, 0), lambda x: x, (X0,),
          torch_fn=lambda t, x: t.logsumexp(x, 0), tag="0d"),
     Case("softmax", lambda x: ad.softmax(x, 0), lambda x: np.array(1.0), (X0,),
          torch_fn=lambda t, x: t.softmax(x, 0), tag="0d"),
-    Case("softmax", lambda x: ad.softmax(x, axis=0), lambda x: special.softmax(x, 0),
+    Case("softmax", lambda x: ad.softmax(x, axis=0), lambda x: np.exp(x) / np.exp(x).sum(0),
          (U(3, 2),), torch_fn=lambda t, x: t.softmax(x, axis=0), tag="axis_alias"),
     Case("log_softmax", lambda x: ad.log_softmax(x, -1), lambda x: np.array(0.0), (X0,),
          torch_fn=lambda t, x: t.log_softmax(x, -1), tag="0d"),

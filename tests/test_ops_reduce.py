@@ -1,4 +1,4 @@
-"""Reductions, the softmax family and scans: forward against NumPy/SciPy, first and second
+"""Reductions, the softmax family and scans: forward against NumPy, first and second
 derivatives against float64 central differences on hypothesis-drawn shapes and axes (int,
 tuple, None; ``axis``/``keepdims`` and ``dim``/``keepdim`` spellings)."""
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from scipy import special
 
 import autodiff as ad
 
@@ -49,6 +48,18 @@ def check(fn, *xs, second=True):
         assert ad.gradgradcheck(fn, xs)
 
 
+def _np_logsumexp(a, axis=None, keepdims=False):
+    """log(sum(exp(a))), shifted by the max (the formula written out: no SciPy, which
+    misreads the no-torch test plugin's stub)."""
+    m = np.max(a, axis=axis, keepdims=True)
+    out = np.log(np.exp(a - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _np_log_softmax(a, axis):
+    return a - _np_logsumexp(a, axis, True)
+
+
 def _npvar(a, axis, keepdims, ddof):
     return np.var(a, axis=axis, keepdims=keepdims, ddof=ddof)
 
@@ -83,7 +94,7 @@ REDUCTIONS = {
                  lambda x, a, k: np.abs(x).max(axis=a, keepdims=k),
                  lambda rng, s: distinct_values(rng, s, 0.1, 2.0)),
     "logsumexp": (lambda x, a, k: ad.logsumexp(x, axis=a, keepdims=k),
-                  lambda x, a, k: special.logsumexp(x, axis=a, keepdims=k), None),
+                  lambda x, a, k: _np_logsumexp(x, a, k), None),
 }
 
 
@@ -130,7 +141,7 @@ def test_torch_style_dim_keepdim_spelling():
     x = x64(a)
     np.testing.assert_allclose(x.sum(dim=1, keepdim=True).numpy(), a.sum(1, keepdims=True))
     np.testing.assert_allclose(x.mean(dim=(0, 2)).numpy(), a.mean((0, 2)))
-    np.testing.assert_allclose(ad.logsumexp(x, dim=-1).numpy(), special.logsumexp(a, -1))
+    np.testing.assert_allclose(ad.logsumexp(x, dim=-1).numpy(), _np_logsumexp(a, -1))
     np.testing.assert_allclose(x.var(dim=2, unbiased=False).numpy(), a.var(2))
     vals, idx = x.max(dim=1)
     np.testing.assert_array_equal(vals.numpy(), a.max(1))
@@ -192,7 +203,7 @@ def test_softmax_log_softmax(shape, data, seed):
     x = x64(a)
     np.testing.assert_allclose(ad.softmax(x, axis).numpy(), _np_softmax(a, axis), rtol=1e-12)
     np.testing.assert_allclose(ad.log_softmax(x, dim=axis).numpy(),
-                               special.log_softmax(a, axis), rtol=1e-12, atol=1e-12)
+                               _np_log_softmax(a, axis), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(x.softmax(axis).numpy(), _np_softmax(a, axis), rtol=1e-12)
     check(lambda t: ad.softmax(t, axis), x)
     check(lambda t: ad.log_softmax(t, axis), x)
@@ -205,8 +216,8 @@ def test_softmax_stable_for_large_logits():
         s = ad.softmax(x, -1)
         ls = ad.log_softmax(x, -1)
         assert np.isfinite(s.numpy()).all() and np.isfinite(ls.numpy()).all()
-        np.testing.assert_allclose(ls.numpy(), special.log_softmax(a, -1), rtol=1e-5)
-        np.testing.assert_allclose(ad.logsumexp(x, -1).numpy(), special.logsumexp(a, -1),
+        np.testing.assert_allclose(ls.numpy(), _np_log_softmax(a, -1), rtol=1e-5)
+        np.testing.assert_allclose(ad.logsumexp(x, -1).numpy(), _np_logsumexp(a, -1),
                                    rtol=1e-6)
         (ls[:, 0].sum() + ad.logsumexp(x, -1).sum()).backward()
         assert np.isfinite(x.grad.numpy()).all()
