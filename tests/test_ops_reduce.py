@@ -241,3 +241,36 @@ def test_mean_over_all_and_grad_value():
     x.mean().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full((2, 3), 1 / 6), rtol=1e-6)
     assert x.grad.dtype == np.float32
+
+
+# ----------------------------------------------------------------------------- the GPU path
+def _standin_cases():
+    import api_cases_reduce
+    return api_cases_reduce.CASES
+
+
+@pytest.mark.parametrize("case", _standin_cases(), ids=lambda c: c.id)
+def test_api_cases_on_the_cupy_standin(case):
+    """Every reduce/scan/search API case gives the same values, dtypes and gradients on the CPU
+    stand-in of CuPy (device arrays that refuse host conversion) as on NumPy."""
+    import cupy_standin
+
+    def run(device):
+        xs = [ad.tensor(np.asarray(a), device=device,
+                        requires_grad=np.asarray(a).dtype.kind == "f" and case.grad > 0)
+              for a in case.inputs]
+        out = case.fn(*xs)
+        outs = tuple(out) if isinstance(out, tuple) else (out,)
+        diff = [o for o in outs if o.requires_grad]
+        leaves = [x for x in xs if x.requires_grad]
+        grads = ad.grad(diff, leaves, [ad.ones_like(o) for o in diff], allow_unused=True) \
+            if diff else ()
+        return [o.to("cpu").numpy() for o in outs], [g.to("cpu").numpy() for g in grads if
+                                                     g is not None]
+
+    want, want_g = run(None)
+    with cupy_standin.activated():
+        got, got_g = run("cuda")
+    for a, b in zip(got + got_g, want + want_g):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
