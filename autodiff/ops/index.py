@@ -138,12 +138,17 @@ def _out_of_bounds(op: str, index: int, dim: int, n: int, shape: tuple) -> str:
             f"(a tensor of shape {tuple(shape)})")
 
 
-def parse_index(idx, xp, shape: tuple, op: str = "getitem") -> tuple:
+def parse_index(idx, xp, shape: tuple, op: str = "getitem", check_host: bool = False) -> tuple:
     """PyTorch's meaning of ``idx`` on a tensor of ``shape`` as ``(key, advanced)``: ``key`` a
     NumPy key (or :class:`SplitKey`) on arrays of ``xp``, ``advanced`` whether it holds index
-    arrays. Bad indices raise here, naming the dimension, the index and the size. On a GPU
-    (where CuPy would wrap an out-of-range index silently) device index arrays are checked
-    with one synchronisation for the whole index."""
+    arrays. Bad indices raise here, naming the dimension, the index and the size, except
+    out-of-range values in index arrays into a host tensor, which NumPy catches when the key
+    is used (then :func:`_explain` parses again with ``check_host`` for the message). For a
+    tensor on a GPU (where CuPy would wrap an out-of-range index silently) they are checked
+    here, device index arrays with one synchronisation for the whole index."""
+    simple = _basic_only(idx, shape, op)
+    if simple is not None:
+        return simple, False
     parts = [_component(i, op) for i in _as_tuple(idx)]
     if sum(p is Ellipsis for p in parts) > 1:
         raise IndexError(f"{op}: an index can only have a single ellipsis ('...')")
@@ -182,7 +187,7 @@ def parse_index(idx, xp, shape: tuple, op: str = "getitem") -> tuple:
             plain.append(p)
             dim += 1
         else:
-            p = _checked_array(p, xp, shape, dim, op, on_device)
+            p = _checked_array(p, xp, shape, dim, op, on_device, check_host)
             k = _axes_taken(p)
             pre += [_ALL] * k
             post.append(p)
@@ -197,9 +202,25 @@ def parse_index(idx, xp, shape: tuple, op: str = "getitem") -> tuple:
     return tuple(plain), advanced
 
 
-def _checked_array(i, xp, shape: tuple, dim: int, op: str, on_device: list):
+def _basic_only(idx, shape: tuple, op: str):
+    """The key of an index of plain ints and slices (the common case, parsed fast: NumPy and
+    PyTorch agree on it), or None for any other index."""
+    parts = idx if type(idx) is tuple else (idx,)
+    for d, p in enumerate(parts):
+        t = type(p)
+        if t is int:
+            if d >= len(shape) or not -shape[d] <= p < shape[d]:
+                return None         # the full parse names the problem
+        elif t is not slice:
+            return None
+    return parts if len(parts) <= len(shape) else None
+
+
+def _checked_array(i, xp, shape: tuple, dim: int, op: str, on_device: list,
+                   check_host: bool):
     """The index array ``i`` on ``xp``, checked against the dimensions it indexes from
-    ``dim``; checks of device arrays on a device tensor are queued in ``on_device``."""
+    ``dim`` (host arrays only with ``check_host``); checks of device arrays on a device
+    tensor are queued in ``on_device``."""
     if on_host(xp) and not on_host(i):
         raise TypeError(f"{op}: the index tensor lives on {device_of(i)} but the indexed "
                         f"tensor on cpu; move the index with .to('cpu') (or the tensor)")
@@ -210,7 +231,7 @@ def _checked_array(i, xp, shape: tuple, dim: int, op: str, on_device: list):
                              f"the shape {want} of the indexed tensor at dimension {dim} "
                              f"(a tensor of shape {tuple(shape)})")
         return xp.asarray(i)
-    if i.size:
+    if i.size and (check_host or not on_host(xp)):      # NumPy checks its own
         n = shape[dim]
         bad = (i < -n) | (i >= n)
         if on_host(i):
@@ -225,8 +246,16 @@ def _raise_out_of_range(i, bad, dim: int, shape: tuple, op: str) -> None:
         raise IndexError(_out_of_bounds(op, int(i[bad].reshape(-1)[0]), dim, shape[dim], shape))
 
 
-def _bad_index(op: str, idx, x: Tensor, e: Exception) -> IndexError:
-    return IndexError(f"{op}: index {idx!r} is invalid for a tensor of shape {x.shape}: {e}")
+def _explain(op: str, idx, x: Tensor, e: Exception) -> IndexError:
+    """The error for an index NumPy refused: the out-of-range value, its dimension and size
+    when a host index array holds one, else NumPy's reason."""
+    if idx is not None and not isinstance(idx, SplitKey):
+        try:
+            parse_index(idx, x.xp, x.shape, op, check_host=True)
+        except IndexError as precise:
+            return precise
+    return IndexError(f"{op}: index {idx!r} is invalid for a tensor of shape "
+                      f"{tuple(x.shape)}: {e}")
 
 
 # ----------------------------------------------------------------------------- x[idx]
@@ -242,7 +271,7 @@ def take_key(x: Tensor, key, advanced: bool, idx=None) -> Tensor:
     try:
         out = _getitem_fw(x.array, key, advanced)
     except IndexError as e:
-        raise _bad_index("getitem", key if idx is None else idx, x, e) from None
+        raise _explain("getitem", key if idx is None else idx, x, e) from None
     return record(GETITEM, out, (x,), attrs=(key, advanced))
 
 
@@ -336,7 +365,7 @@ def put_key(x: Tensor, key, advanced: bool, value, accumulate: bool = False,
     try:
         out = _index_put_fw(x.array, value.array, key, advanced, accumulate)
     except IndexError as e:
-        raise _bad_index(op, key if idx is None else idx, x, e) from None
+        raise _explain(op, key if idx is None else idx, x, e) from None
     except ValueError as e:
         raise ValueError(f"{op}: cannot write a value of shape {value.shape} at "
                          f"{key if idx is None else idx!r} of a tensor of shape {x.shape}: "
@@ -419,6 +448,8 @@ def setitem(x: Tensor, idx, value) -> None:
         v = as_array_on(value, x)
         try:
             _write(a, key, advanced, v, False)
+        except IndexError as e:
+            raise _explain("setitem", idx, x, e) from None
         except ValueError as e:
             raise ValueError(f"setitem: cannot assign {getattr(v, 'shape', type(v).__name__)} "
                              f"at {idx!r} of a tensor of shape {x.shape}: {e}") from None
