@@ -200,7 +200,10 @@ def xp_for(device):
 
 
 def _first_non_number(data, path=()):
-    """(path, element) of the first element of nested lists/tuples that is not a number."""
+    """(path, element) of the first element of nested lists/tuples/arrays that is not a
+    number."""
+    if isinstance(data, numpy.ndarray) and data.dtype.kind not in _CATEGORY:
+        data = data.tolist()  # its elements as Python objects (str, None...)
     if isinstance(data, (list, tuple)):
         for i, item in enumerate(data):
             found = _first_non_number(item, path + (i,))
