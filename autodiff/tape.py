@@ -563,6 +563,8 @@ def _as_grad(t: Tensor, g, fn: str) -> Tensor:
         g = Tensor(g, dtype=t.dtype)
     if g.shape != t.shape:
         raise ValueError(f"{fn}: gradient has shape {g.shape} but the output has shape {t.shape}")
+    if g.array.dtype != t.array.dtype and t.array.dtype.kind == "f":
+        g = _astype(g, t.array.dtype)  # as PyTorch: the rules see gradients in their dtype
     return g
 
 

@@ -407,3 +407,16 @@ def test_same_dtype_products_and_elementwise_ops_still_run():
     model = ad.nn.Linear(3, 1)
     assert model(x.float()).dtype == ad.float32                # the fix the message names
     assert model.double()(x).dtype == ad.float64
+
+
+def test_backward_casts_the_given_gradient_to_the_outputs_dtype():
+    # PyTorch casts grad_outputs to each output's dtype, so a float64 seed reaches the float32
+    # GEMMs of a model as float32 (they would refuse mixed dtypes)
+    m = ad.nn.Linear(2, 3)
+    x = ad.tensor([[1.0, 2.0], [-1.0, 0.5]], requires_grad=True)
+    g = np.array([[1.0, 0.0, -2.0], [0.5, 1.0, 3.0]])
+    m(x).backward(ad.tensor(g))                        # float64 gradient, float32 output
+    w = m.weight.numpy()
+    assert x.grad.dtype == ad.float32 and m.weight.grad.dtype == ad.float32
+    np.testing.assert_allclose(x.grad.numpy(), g @ w, rtol=1e-6)              # dL/dx = g W
+    np.testing.assert_allclose(m.weight.grad.numpy(), g.T @ x.numpy(), rtol=1e-6)
