@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import builtins
 from collections import namedtuple
-from functools import partial
 
 import numpy
 
@@ -382,11 +381,9 @@ def _tie_weights(axes, x, m):
 def _extreme_bw(ctx, g):
     x, out = ctx.saved_tensors
     axes, keep = ctx.attrs
-    m = out if keep else reshape(out, reduced_shape(x.shape, axes, True))
-    if STATE.enabled:   # create_graph: the weights stay on x's graph (their derivative is 0)
-        weight = step(partial(_tie_weights, axes), x, m)
-    else:
-        weight = make(_tie_weights(axes, x.array, m.array).astype(x.dtype, copy=False))
+    m = out.array if keep else out.array.reshape(reduced_shape(x.shape, axes, True))
+    # constant weights: as in PyTorch, the gradient of max()/amax is off x's graph
+    weight = make(_tie_weights(axes, x.array, m).astype(x.dtype, copy=False))
     return (mul(expand_reduced(g, x.shape, axes, keep), weight),)
 
 
