@@ -11,6 +11,7 @@ combined; ``step(epoch)`` with an explicit epoch uses the closed form instead.
 from __future__ import annotations
 
 import math
+import warnings
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -381,6 +382,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics, epoch: int | None = None) -> None:  # type: ignore[override]
         current = float(metrics)
+        if epoch is not None:
+            warnings.warn("ReduceLROnPlateau.step: the epoch parameter is deprecated (as in "
+                          "PyTorch); call step(metrics)", UserWarning, stacklevel=2)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self._is_better(current, self.best):
             self.best = current

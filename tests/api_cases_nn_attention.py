@@ -91,7 +91,9 @@ CASES = [
                inputs=(U(1, 4, 3, 4, seed=1), U(1, 2, 5, 4, seed=2), U(1, 2, 5, 3, seed=3))),
     Case("F.multi_head_attention_forward", _mha_fn, _mha_ref,
          (_Lq, _Lk, U(4, 2, E, seed=9), _P["in_proj_weight"], _P["in_proj_bias"],
-          _P["out_proj.weight"], _P["out_proj.bias"]), torch_fn=_mha_torch),
+          _P["out_proj.weight"], _P["out_proj.bias"]), torch_fn=_mha_torch, const=(3, 5),
+         note="in_proj_weight and out_proj.weight constant here (fast); test_attention.py "
+              "checks every parameter's gradient"),
     Case("nn.MultiheadAttention",
          lambda q, k: _module(_P)(q, k, k, key_padding_mask=ad.tensor(_KPM),
                                   attn_mask=ad.tensor(_FMASK)),

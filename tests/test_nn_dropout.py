@@ -36,8 +36,12 @@ def test_channel_dropout_zeroes_whole_channels(fn, shape, group):
     # each channel is kept or dropped as a whole, and kept ones are scaled by 1/(1-p)
     assert np.all(kept.all(axis=group) | ~kept.any(axis=group))
     np.testing.assert_allclose(y.numpy(), np.where(kept, x.numpy() / (1 - p), 0), rtol=1e-15)
-    frac = 1 - kept.all(axis=group).mean()
+    channels = kept.all(axis=group)
+    frac = 1 - channels.mean()
     assert 0.15 < frac < 0.65
+    if channels.ndim == 2:       # one draw per (sample, channel): not per sample, not per channel
+        assert (channels.any(1) & ~channels.all(1)).any()
+        assert (channels.any(0) & ~channels.all(0)).any()
     g = _x(*shape, seed=2)
     y.backward(ad.tensor(g))
     np.testing.assert_allclose(x.grad.numpy(), np.where(kept, g / (1 - p), 0), rtol=1e-15)

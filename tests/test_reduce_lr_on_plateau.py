@@ -136,6 +136,9 @@ def test_state_dict_resumes_the_same_schedule():
         resumed.step(ad.tensor(m))                      # a 0-d tensor metric, as PyTorch
         assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
     assert resumed.last_epoch == len(metrics)
+    with pytest.warns(UserWarning, match="deprecated"):
+        resumed.step(1.0, epoch=100)
+    assert resumed.last_epoch == 100
 
 
 def test_construction_does_not_step_and_errors():
