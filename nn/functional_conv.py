@@ -1,107 +1,174 @@
-"""Convolution, pooling and padding with ``torch.nn.functional``'s signatures: argument
-checks and composition; the primitives (``im2col``/``col2im``, ``conv2d``, ``max_pool2d``) live
-in ``autodiff/ops/conv.py`` and ``autodiff/ops/pool.py``.
+"""Convolutions and padding with ``torch.nn.functional``'s signatures: argument checks and
+composition; the primitives (``im2col``/``col2im``, ``conv2d``) live in
+``autodiff/ops/conv.py``, pooling in ``nn/functional_pool.py``.
 
-Pooling: ``max_pool2d`` (gradient routed to the first maximum of each window),
-``avg_pool2d`` (PyTorch's ``count_include_pad``/``ceil_mode``/``divisor_override``, as a sum
-over unfolded windows), ``adaptive_avg_pool2d`` (any output size: two averaging matrices; 1x1
-is a mean) and ``adaptive_max_pool2d``. ``pad`` follows ``torch.nn.functional.pad`` (pad
-tuple, last dim first; modes constant, reflect, replicate, circular).
+- ``conv2d`` is the ``conv2d`` primitive; ``conv1d`` is conv2d over a height-1 image;
+  ``conv3d`` unfolds the depth axis (an ``im2col`` with a (kd, 1) kernel over (D, H*W)
+  planes) into the channels, then runs one conv2d over the N*OD depth slices with the weight
+  reshaped to (O, C/groups*kd, kh, kw).
+- ``conv_transpose2d`` is the input-gradient of conv2d (``ops.conv.conv2d_input_grad``:
+  W^T x, folded by ``col2im``), so its derivatives of every order are those of ``matmul`` and
+  the ``im2col``/``col2im`` pair; ``conv_transpose1d`` runs it on a height-1 image and
+  ``conv_transpose3d`` runs it on each depth slice with the depth taps as extra output
+  channels, then folds them along depth (a ``col2im`` with a (kd, 1) kernel).
+- ``pad`` follows ``torch.nn.functional.pad`` (pad tuple, last dim first; modes constant,
+  reflect, replicate, circular).
 """
 from __future__ import annotations
 
-import numpy
-
 import autodiff as ad
+from autodiff.nn.conv_args import as_tensor as _as_tensor
+from autodiff.nn.conv_args import batched, ntuple
 from autodiff.ops import conv as _conv
-from autodiff.ops import pool as _pool
 from autodiff.ops.conv import conv_output_size
-from autodiff.tensor import Tensor, make
+from autodiff.tensor import Tensor
 
-__all__ = ["conv2d", "conv1d", "unfold", "fold", "max_pool2d", "avg_pool2d",
-           "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_pool1d", "avg_pool1d", "pad"]
-
-
-# ----------------------------------------------------------------------------- helpers
-def _pair(v, name: str, op: str) -> tuple[int, int]:
-    if isinstance(v, (int, numpy.integer)):
-        return int(v), int(v)
-    try:
-        t = tuple(int(a) for a in v)
-    except TypeError:
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}") from None
-    if len(t) == 1:
-        return t[0], t[0]
-    if len(t) != 2:
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-    return t
-
-
-def _as_tensor(x, op: str) -> Tensor:
-    if isinstance(x, Tensor):
-        return x
-    raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
-
-
-def _batched(x: Tensor, op: str) -> tuple[Tensor, bool]:
-    """(N, C, H, W) input, accepting an unbatched (C, H, W) one as PyTorch does."""
-    if x.ndim == 3:
-        return ad.unsqueeze(x, 0), True
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
-                         f"{tuple(x.shape)}")
-    return x, False
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "unfold", "fold", "pad"]
 
 
 # ----------------------------------------------------------------------------- unfold / fold
+def _unfold_geometry(kernel_size, dilation, padding, stride, op):
+    kh, kw = ntuple(kernel_size, 2, "kernel_size", op)
+    ph, pw = ntuple(padding, 2, "padding", op)
+    return (kh, kw, ntuple(stride, 2, "stride", op), ((ph, ph), (pw, pw)),
+            ntuple(dilation, 2, "dilation", op))
+
+
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """``torch.nn.functional.unfold``: (N, C, H, W) -> (N, C*kh*kw, L) sliding-window columns."""
-    x, _ = _batched(_as_tensor(input, "unfold"), "unfold")
-    kh, kw = _pair(kernel_size, "kernel_size", "unfold")
-    geom = (kh, kw, _pair(stride, "stride", "unfold"), _pair(padding, "padding", "unfold"),
-            _pair(dilation, "dilation", "unfold"))
-    return _conv.unfold(x, geom)
+    x, _ = batched(_as_tensor(input, "unfold"), 2, "unfold")
+    return _conv.unfold(x, _unfold_geometry(kernel_size, dilation, padding, stride, "unfold"))
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """``torch.nn.functional.fold``: (N, C*kh*kw, L) columns summed back into (N, C, H, W)."""
     cols = _as_tensor(input, "fold")
-    kh, kw = _pair(kernel_size, "kernel_size", "fold")
-    H, W = _pair(output_size, "output_size", "fold")
+    geom = _unfold_geometry(kernel_size, dilation, padding, stride, "fold")
+    kh, kw = geom[:2]
+    H, W = ntuple(output_size, 2, "output_size", "fold")
     if cols.ndim != 3 or cols.shape[1] % (kh * kw):
         raise ValueError(f"fold: expected (N, C*{kh}*{kw}, L) columns, got shape {cols.shape}")
-    geom = (kh, kw, _pair(stride, "stride", "fold"), _pair(padding, "padding", "fold"),
-            _pair(dilation, "dilation", "fold"))
-    sh, sw = geom[2]
-    (ph, pw), (dh, dw) = geom[3], geom[4]
-    L = conv_output_size(H, kh, sh, ph, ph, dh) * conv_output_size(W, kw, sw, pw, pw, dw)
-    if cols.shape[2] != L:
+    OH, OW = _conv.conv_output_shape((H, W), geom)
+    if cols.shape[2] != OH * OW:
         raise ValueError(f"fold: {cols.shape[2]} columns given but output_size {(H, W)} with "
-                         f"kernel {(kh, kw)} has {L} windows")
+                         f"kernel {(kh, kw)} has {OH * OW} windows")
     return _conv.fold(cols, (cols.shape[0], cols.shape[1] // (kh * kw), H, W), geom)
 
 
-# ----------------------------------------------------------------------------- conv2d
-def _conv_padding(padding, kh, kw, stride, dilation, op):
-    """((top, bottom), (left, right)) from an int, a pair, 'valid' or 'same'."""
+# ----------------------------------------------------------------------------- checks
+def _conv_padding(padding, k: tuple, stride: tuple, dilation: tuple, op: str) -> tuple:
+    """((before, after), ...) per spatial dim from an int, a tuple, 'valid' or 'same'."""
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0), (0, 0)
+            return ((0, 0),) * len(k)
         if padding == "same":
-            if stride != (1, 1):
+            if any(s != 1 for s in stride):
                 raise ValueError(f"{op}: padding='same' is not supported for strided "
                                  f"convolutions (stride {stride})")
-            out = []
-            for k, d in ((kh, dilation[0]), (kw, dilation[1])):
-                total = d * (k - 1)
-                out.append((total // 2, total - total // 2))
-            return tuple(out)
-        raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got "
+            # an odd total puts the extra row/column at the end, as PyTorch
+            return tuple((d * (kk - 1) // 2, d * (kk - 1) - d * (kk - 1) // 2)
+                         for kk, d in zip(k, dilation))
+        raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', got "
                          f"{padding!r}")
-    ph, pw = _pair(padding, "padding", op)
-    if ph < 0 or pw < 0:
+    p = ntuple(padding, len(k), "padding", op)
+    if min(p) < 0:
         raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
-    return (ph, ph), (pw, pw)
+    return tuple((a, a) for a in p)
+
+
+def _check(op: str, n: int, input, weight, bias, groups, transposed: bool):
+    """(x batched, weight, bias, groups, out_channels, whether x had no batch dim) after
+    PyTorch's checks of a convolution's tensors, naming the shapes and dtypes."""
+    x, unbatched = batched(_as_tensor(input, op), n, op)
+    w = _as_tensor(weight, op, "weight")
+    layout = ("in_channels, out_channels/groups" if transposed
+              else "out_channels, in_channels/groups")
+    if w.ndim != n + 2:
+        raise ValueError(f"{op}: weight must be {n + 2}-D ({layout}, {n} kernel dims), got "
+                         f"shape {tuple(w.shape)}")
+    if isinstance(groups, bool) or int(groups) != groups or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    C = x.shape[1]
+    expect, out = (w.shape[0], w.shape[1] * groups) if transposed else \
+        (w.shape[1] * groups, w.shape[0])
+    if C % groups or w.shape[0] % groups:
+        raise ValueError(f"{op}: groups={groups} must divide both the input channels ({C}, "
+                         f"input shape {tuple(x.shape)}) and the weight's first dim "
+                         f"({w.shape[0]}, weight shape {tuple(w.shape)})")
+    if C != expect:
+        raise ValueError(f"{op}: input of shape {tuple(x.shape)} has {C} channels but weight of "
+                         f"shape {tuple(w.shape)} with groups={groups} expects {expect} input "
+                         f"channels")
+    tensors = [("input", x), ("weight", w)]
+    if bias is not None:
+        bias = _as_tensor(bias, op, "bias")
+        if tuple(bias.shape) != (out,):
+            raise ValueError(f"{op}: bias must have shape ({out},) for weight of shape "
+                             f"{tuple(w.shape)}, got {tuple(bias.shape)}")
+        tensors.append(("bias", bias))
+    if len({t.dtype for _, t in tensors}) > 1:        # no promotion, as PyTorch
+        have = ", ".join(f"{name} {t.dtype}" for name, t in tensors)
+        raise RuntimeError(f"{op}: {have}: the dtypes must be the same; cast one, e.g. "
+                           f"input.to({w.dtype}), or the model with model.to(dtype)")
+    return x, w, bias, groups, out, unbatched
+
+
+def _positive(op: str, stride: tuple, dilation: tuple) -> None:
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"{op}: stride {stride} and dilation {dilation} must be positive")
+
+
+def _finish(y: Tensor, bias: Tensor | None, n: int, unbatched: bool) -> Tensor:
+    if bias is not None:
+        y = y + ad.reshape(bias, (1, -1) + (1,) * n)
+    return ad.squeeze(y, 0) if unbatched else y
+
+
+# ----------------------------------------------------------------------------- convolution
+def _convolution(n: int, op: str, input, weight, bias, stride, padding, dilation,
+                 groups) -> Tensor:
+    x, w, bias, groups, _, unbatched = _check(op, n, input, weight, bias, groups, False)
+    k = tuple(w.shape[2:])
+    stride = ntuple(stride, n, "stride", op)
+    dilation = ntuple(dilation, n, "dilation", op)
+    _positive(op, stride, dilation)
+    pads = _conv_padding(padding, k, stride, dilation, op)
+    out = [conv_output_size(size, kk, s, *p, d)
+           for size, kk, s, p, d in zip(x.shape[2:], k, stride, pads, dilation)]
+    if min(out) <= 0:
+        raise ValueError(f"{op}: kernel {k} (dilation {dilation}) is larger than the padded "
+                         f"input (input shape {tuple(x.shape)}, padding {pads})")
+    if n == 1:                        # a height-1 image
+        geom = (1, k[0], (1, stride[0]), ((0, 0), pads[0]), (1, dilation[0]))
+        y = ad.squeeze(_conv.conv2d(ad.unsqueeze(x, 2), ad.unsqueeze(w, 2), bias, geom, groups), 2)
+    elif n == 2:
+        y = _conv.conv2d(x, w, bias, k + (stride, pads, dilation), groups)
+    else:
+        y = _conv3d(x, w, bias, stride, pads, dilation, groups, out[0])
+    return ad.squeeze(y, 0) if unbatched else y
+
+
+def _conv3d(x, w, bias, stride, pads, dilation, groups, OD):
+    """The depth taps unfolded into the channels, then one conv2d over the N*OD slices."""
+    N, C, D, H, W = x.shape
+    O, Cg, kd, kh, kw = w.shape
+    geom_d = (kd, 1, (stride[0], 1), (pads[0], (0, 0)), (dilation[0], 1))
+    cols = _conv.unfold(ad.reshape(x, (N, C, D, H * W)), geom_d)        # (N, C*kd, OD*H*W)
+    slices = ad.reshape(ad.permute(ad.reshape(cols, (N, C * kd, OD, H, W)), (0, 2, 1, 3, 4)),
+                        (N * OD, C * kd, H, W))
+    y = _conv.conv2d(slices, ad.reshape(w, (O, Cg * kd, kh, kw)), bias,
+                     (kh, kw, stride[1:], pads[1:], dilation[1:]), groups)
+    return ad.permute(ad.reshape(y, (N, OD, O) + tuple(y.shape[2:])), (0, 2, 1, 3, 4))
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation (``torch.nn.functional.conv1d``), as conv2d on a height-1 image.
+
+    input (N, C_in, L) or (C_in, L); weight (C_out, C_in/groups, k); bias (C_out,)."""
+    return _convolution(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -112,216 +179,123 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     ``padding``: int, pair, 'valid' or 'same' (stride 1; odd totals put the extra row/column
     at the bottom/right, as PyTorch).
     """
-    x = _as_tensor(input, "conv2d")
-    w = _as_tensor(weight, "conv2d")
-    x, unbatched = _batched(x, "conv2d")
-    if w.ndim != 4:
-        raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kh, kw),"
-                         f" got shape {tuple(w.shape)}")
-    groups = int(groups)
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    if groups < 1 or C % groups or O % groups:
-        raise ValueError(f"conv2d: groups={groups} must divide both the input channels ({C}, "
-                         f"input shape {tuple(x.shape)}) and the output channels ({O}, weight "
-                         f"shape {tuple(w.shape)})")
-    if Cg * groups != C:
-        raise ValueError(f"conv2d: input of shape {tuple(x.shape)} has {C} channels but weight "
-                         f"of shape {tuple(w.shape)} with groups={groups} expects "
-                         f"{Cg * groups} input channels")
-    if bias is not None:
-        bias = _as_tensor(bias, "conv2d")
-        if tuple(bias.shape) != (O,):
-            raise ValueError(f"conv2d: bias must have shape ({O},) for weight of shape "
-                             f"{tuple(w.shape)}, got {tuple(bias.shape)}")
-    if x.dtype != w.dtype:
-        raise TypeError(f"conv2d: input dtype {x.dtype} and weight dtype {w.dtype} differ")
-    stride = _pair(stride, "stride", "conv2d")
-    dilation = _pair(dilation, "dilation", "conv2d")
-    if min(stride) < 1 or min(dilation) < 1:
-        raise ValueError(f"conv2d: stride {stride} and dilation {dilation} must be positive")
-    pads = _conv_padding(padding, kh, kw, stride, dilation, "conv2d")
-    (pt, pb), (pl, pr) = pads
-    OH = conv_output_size(H, kh, stride[0], pt, pb, dilation[0])
-    OW = conv_output_size(W, kw, stride[1], pl, pr, dilation[1])
-    if OH <= 0 or OW <= 0:
-        raise ValueError(f"conv2d: kernel {(kh, kw)} (dilation {dilation}) is larger than the "
-                         f"padded input (input shape {tuple(x.shape)}, padding {pads})")
-    geom = (kh, kw, stride, pads, dilation)
-    y = _conv.conv2d(x, w, bias, geom, groups)
-    return ad.squeeze(y, 0) if unbatched else y
+    return _convolution(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
 
 
-def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
-    """1-D cross-correlation (``torch.nn.functional.conv1d``), via conv2d on a height-1 image.
+    """3-D cross-correlation (``torch.nn.functional.conv3d``).
 
-    input (N, C_in, L) or (C_in, L); weight (C_out, C_in/groups, k)."""
-    x = _as_tensor(input, "conv1d")
-    w = _as_tensor(weight, "conv1d")
-    unbatched = x.ndim == 2
-    if unbatched:
-        x = ad.unsqueeze(x, 0)
-    if x.ndim != 3 or w.ndim != 3:
-        raise ValueError(f"conv1d: expected input (N, C, L) and weight (O, C/groups, k), got "
-                         f"{tuple(input.shape)} and {tuple(w.shape)}")
-    one = lambda v: int(v[0]) if isinstance(v, (tuple, list)) else v  # noqa: E731
-    p = padding if isinstance(padding, str) else (0, one(padding))
-    y = conv2d(ad.unsqueeze(x, 2), ad.unsqueeze(w, 2), bias, (1, one(stride)), p,
-               (1, one(dilation)), groups)
-    y = ad.squeeze(y, 2)
-    return ad.squeeze(y, 0) if unbatched else y
+    input (N, C_in, D, H, W) or (C_in, D, H, W); weight (C_out, C_in/groups, kd, kh, kw)."""
+    return _convolution(3, "conv3d", input, weight, bias, stride, padding, dilation, groups)
 
 
-# ----------------------------------------------------------------------------- pooling
-def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op):
-    N, C, H, W = x.shape
-    kh, kw = _pair(kernel_size, "kernel_size", op)
-    stride = (kh, kw) if stride is None or (isinstance(stride, (tuple, list)) and
-                                           len(stride) == 0) else _pair(stride, "stride", op)
-    ph, pw = _pair(padding, "padding", op)
-    dilation = _pair(dilation, "dilation", op)
-    if ph > kh // 2 or pw > kw // 2 or ph < 0 or pw < 0:
-        raise ValueError(f"{op}: padding {(ph, pw)} should be at most half the kernel size "
-                         f"{(kh, kw)}")
-    extra = []
-    for size, k, s, p, d in ((H, kh, stride[0], ph, dilation[0]),
-                             (W, kw, stride[1], pw, dilation[1])):
-        span = size + 2 * p - d * (k - 1) - 1
-        if span < 0:
-            raise ValueError(f"{op}: kernel {(kh, kw)} (dilation {dilation}) is larger than the "
-                             f"padded input of spatial size {(H, W)} (padding {(ph, pw)})")
-        if ceil_mode:
-            n = -(-span // s) + 1
-            if (n - 1) * s >= size + p:      # the last window must start inside the input
-                n -= 1
-        else:
-            n = span // s + 1
-        extra.append((n - 1) * s + d * (k - 1) + 1 - (size + 2 * p))
-    pads = ((ph, ph + max(extra[0], 0)), (pw, pw + max(extra[1], 0)))
-    return kh, kw, stride, pads, dilation, (ph, pw)
+# ----------------------------------------------------------------------------- transposed
+def transposed_size(n_in: int, k: int, stride: int, padding: int, output_padding: int,
+                    dilation: int) -> int:
+    """The output length of a transposed convolution along one axis (PyTorch's formula)."""
+    return (n_in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1
 
 
-def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode: bool = False, return_indices: bool = False):
-    """2-D max pooling (``torch.nn.functional.max_pool2d``); the gradient of each window goes
-    to its first maximum. ``return_indices`` gives flat indices into each H*W input plane."""
-    x = _as_tensor(input, "max_pool2d")
-    x, unbatched = _batched(x, "max_pool2d")
-    kh, kw, stride, pads, dilation, _ = _pool_geometry(x, kernel_size, stride, padding, dilation,
-                                                       ceil_mode, "max_pool2d")
-    y, idx = _pool.max_pool2d(x, (kh, kw, stride, pads, dilation))
-    if not return_indices:
-        return ad.squeeze(y, 0) if unbatched else y
-    idx = make(idx)
-    return (ad.squeeze(y, 0), ad.squeeze(idx, 0)) if unbatched else (y, idx)
+def _fold_axis(n_in, k, stride, padding, output_padding, dilation):
+    """(image length, (pad before, pad after), zeros appended) of the fold that computes a
+    transposed convolution along one axis: the windows of the padded image span exactly the
+    full (unpadded) output, and output_padding beyond the cropped padding is appended zeros."""
+    full = (n_in - 1) * stride + dilation * (k - 1) + 1
+    after = padding - output_padding
+    if after >= 0:
+        return full - padding - after, (padding, after), 0
+    return full - padding, (padding, 0), -after
 
 
-def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
-    """2-D average pooling (``torch.nn.functional.avg_pool2d``), with PyTorch's divisor rules:
-    zero padding counts unless ``count_include_pad=False``; ``ceil_mode``'s extra windows never
-    count the part beyond the padded input."""
-    x = _as_tensor(input, "avg_pool2d")
-    x, unbatched = _batched(x, "avg_pool2d")
-    N, C, H, W = x.shape
-    kh, kw, stride, pads, dilation, (ph, pw) = _pool_geometry(x, kernel_size, stride, padding, 1,
-                                                              ceil_mode, "avg_pool2d")
-    geom = (kh, kw, stride, pads, dilation)
-    cols = _conv.unfold(ad.reshape(x, (N * C, 1, H, W)), geom)           # (NC, kk, L)
-    s = ad.sum(cols, axis=1)                                              # (NC, L)
-    OH, OW = _conv.conv_output_shape((H, W), geom)
-    if divisor_override is not None:
-        y = ad.div(s, float(divisor_override))
+def _conv_transpose2d(x, w, stride, padding, output_padding, dilation, groups):
+    N, _, H, W = x.shape
+    kh, kw = w.shape[2:]
+    (ih, ph, eh), (iw, pw, ew) = (_fold_axis(*a) for a in zip(
+        (H, W), (kh, kw), stride, padding, output_padding, dilation))
+    y = _conv.conv2d_input_grad(x, w, (N, w.shape[1] * groups, ih, iw),
+                                (kh, kw, stride, (ph, pw), dilation), groups)
+    return ad.pad(y, ((0, 0), (0, 0), (0, eh), (0, ew))) if eh or ew else y
+
+
+def _conv_transpose3d(x, w, stride, padding, output_padding, dilation, groups):
+    """conv_transpose2d of each depth slice with the kd depth taps as extra output channels,
+    then those taps folded along depth."""
+    N, Cin, D, H, W = x.shape
+    Cog, kd, kh, kw = w.shape[1:]
+    Cout = Cog * groups
+    slices = ad.reshape(ad.permute(x, (0, 2, 1, 3, 4)), (N * D, Cin, H, W))
+    y = _conv_transpose2d(slices, ad.reshape(w, (Cin, Cog * kd, kh, kw)), stride[1:],
+                          padding[1:], output_padding[1:], dilation[1:], groups)
+    Ho, Wo = y.shape[2:]                                       # channel = co * kd + tap
+    cols = ad.reshape(ad.permute(ad.reshape(y, (N, D, Cout * kd, Ho * Wo)), (0, 2, 1, 3)),
+                      (N, Cout * kd, D * Ho * Wo))
+    size, pads, extra = _fold_axis(D, kd, stride[0], padding[0], output_padding[0], dilation[0])
+    vol = _conv.fold(cols, (N, Cout, size, Ho * Wo),
+                     (kd, 1, (stride[0], 1), (pads, (0, 0)), (dilation[0], 1)))
+    if extra:
+        vol = ad.pad(vol, ((0, 0), (0, 0), (0, extra), (0, 0)))
+    return ad.reshape(vol, (N, Cout, size + extra, Ho, Wo))
+
+
+def _conv_transpose(n: int, op: str, input, weight, bias, stride, padding, output_padding,
+                    groups, dilation) -> Tensor:
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding must be an int or a tuple of {n} ints, got {padding!r} "
+                        f"(PyTorch's transposed convolutions take no 'same'/'valid')")
+    x, w, bias, groups, _, unbatched = _check(op, n, input, weight, bias, groups, True)
+    k = tuple(w.shape[2:])
+    stride = ntuple(stride, n, "stride", op)
+    dilation = ntuple(dilation, n, "dilation", op)
+    _positive(op, stride, dilation)
+    padding = ntuple(padding, n, "padding", op)
+    output_padding = ntuple(output_padding, n, "output_padding", op)
+    if min(padding) < 0 or min(output_padding) < 0:
+        raise ValueError(f"{op}: padding {padding} and output_padding {output_padding} must be "
+                         f"non-negative")
+    if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {output_padding} must be smaller than either "
+                         f"the stride {stride} or the dilation {dilation} in each dim")
+    size = [transposed_size(*a) for a in zip(x.shape[2:], k, stride, padding, output_padding,
+                                             dilation)]
+    if min(size) <= 0:
+        raise ValueError(f"{op}: the output size {tuple(size)} is not positive (input shape "
+                         f"{tuple(x.shape)}, kernel {k}, stride {stride}, padding {padding})")
+    if n == 1:
+        y = ad.squeeze(_conv_transpose2d(ad.unsqueeze(x, 2), ad.unsqueeze(w, 2), (1,) + stride,
+                                         (0,) + padding, (0,) + output_padding,
+                                         (1,) + dilation, groups), 2)
+    elif n == 2:
+        y = _conv_transpose2d(x, w, stride, padding, output_padding, dilation, groups)
     else:
-        # the padded input counts (unless count_include_pad=False), ceil_mode's overhang never
-        span = (ph, pw) if count_include_pad else (0, 0)
-        cnt = numpy.outer(_window_counts(H, kh, stride[0], pads[0][0], OH, span[0]),
-                          _window_counts(W, kw, stride[1], pads[1][0], OW, span[1]))
-        y = ad.div(s, ad.tensor(cnt.reshape(1, -1), dtype=x.dtype, device=x.device))
-    y = ad.reshape(y, (N, C, OH, OW))
-    return ad.squeeze(y, 0) if unbatched else y
+        y = _conv_transpose3d(x, w, stride, padding, output_padding, dilation, groups)
+    return _finish(y, bias, n, unbatched)
 
 
-def _window_counts(n: int, k: int, stride: int, pad_before: int, n_out: int,
-                   counted_pad: int) -> numpy.ndarray:
-    """How many positions of each of ``n_out`` windows (size k) along an axis of size n lie in
-    [-counted_pad, n + counted_pad) (at least 1)."""
-    start = numpy.arange(n_out) * stride - pad_before
-    inside = numpy.minimum(start + k, n + counted_pad) - numpy.maximum(start, -counted_pad)
-    return numpy.maximum(inside, 1).astype(numpy.float64)
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """``torch.nn.functional.conv_transpose1d``: the adjoint of conv1d in its input.
+
+    input (N, C_in, L) or (C_in, L); weight (C_in, C_out/groups, k); output length
+    (L-1)*stride - 2*padding + dilation*(k-1) + output_padding + 1."""
+    return _conv_transpose(1, "conv_transpose1d", input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
 
 
-def _adaptive_matrix(n_in: int, n_out: int, like: Tensor) -> Tensor:
-    """(n_out, n_in) averaging matrix of PyTorch's adaptive windows
-    [floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))."""
-    m = numpy.zeros((n_out, n_in))
-    for i in range(n_out):
-        a = (i * n_in) // n_out
-        b = -(-((i + 1) * n_in) // n_out)
-        m[i, a:b] = 1.0 / (b - a)
-    return ad.tensor(m, dtype=like.dtype, device=like.device)
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """``torch.nn.functional.conv_transpose2d`` ("deconvolution"): the adjoint of conv2d in its
+    input, for input (N, C_in, H, W) or (C_in, H, W) and weight (C_in, C_out/groups, kh, kw)."""
+    return _conv_transpose(2, "conv_transpose2d", input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
 
 
-def _adaptive_size(output_size, H, W, op):
-    if isinstance(output_size, (int, numpy.integer)) or output_size is None:
-        output_size = (output_size, output_size)
-    oh, ow = output_size
-    oh, ow = (H if oh is None else int(oh)), (W if ow is None else int(ow))
-    if oh <= 0 or ow <= 0:
-        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
-    return oh, ow
-
-
-def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
-    """``torch.nn.functional.adaptive_avg_pool2d``: output (1, 1) is global average pooling; any
-    other size averages PyTorch's adaptive windows (as two averaging-matrix products)."""
-    x = _as_tensor(input, "adaptive_avg_pool2d")
-    if x.ndim not in (3, 4):
-        raise ValueError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got shape "
-                         f"{tuple(x.shape)}")
-    H, W = x.shape[-2:]
-    oh, ow = _adaptive_size(output_size, H, W, "adaptive_avg_pool2d")
-    if (oh, ow) == (1, 1):
-        return ad.mean(x, axis=(-2, -1), keepdims=True)
-    out = x
-    if oh != H:
-        out = ad.matmul(_adaptive_matrix(H, oh, x), out)
-    if ow != W:
-        out = ad.matmul(out, ad.swapaxes(_adaptive_matrix(W, ow, x), 0, 1))
-    return out
-
-
-def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
-    """``torch.nn.functional.adaptive_max_pool2d`` for sizes whose windows are uniform (the
-    input size divisible by the output size, including 1x1 global max pooling)."""
-    x = _as_tensor(input, "adaptive_max_pool2d")
-    H, W = x.shape[-2:]
-    oh, ow = _adaptive_size(output_size, H, W, "adaptive_max_pool2d")
-    if H % oh or W % ow:
-        raise NotImplementedError(f"adaptive_max_pool2d: input size {(H, W)} must be divisible "
-                                  f"by the output size {(oh, ow)}")
-    return max_pool2d(x, (H // oh, W // ow), return_indices=return_indices)
-
-
-def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode: bool = False) -> Tensor:
-    """1-D max pooling over (N, C, L) via max_pool2d on a height-1 image."""
-    one = lambda v: int(v[0]) if isinstance(v, (tuple, list)) else v  # noqa: E731
-    y = max_pool2d(ad.unsqueeze(input, -2), (1, one(kernel_size)),
-                   None if stride is None else (1, one(stride)), (0, one(padding)),
-                   (1, one(dilation)), ceil_mode)
-    return ad.squeeze(y, -2)
-
-
-def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Tensor:
-    """1-D average pooling over (N, C, L) via avg_pool2d on a height-1 image."""
-    one = lambda v: int(v[0]) if isinstance(v, (tuple, list)) else v  # noqa: E731
-    y = avg_pool2d(ad.unsqueeze(input, -2), (1, one(kernel_size)),
-                   None if stride is None else (1, one(stride)), (0, one(padding)), ceil_mode,
-                   count_include_pad)
-    return ad.squeeze(y, -2)
+def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """``torch.nn.functional.conv_transpose3d``: input (N, C_in, D, H, W) or (C_in, D, H, W),
+    weight (C_in, C_out/groups, kd, kh, kw)."""
+    return _conv_transpose(3, "conv_transpose3d", input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
 
 
 # ----------------------------------------------------------------------------- pad

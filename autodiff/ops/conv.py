@@ -15,7 +15,8 @@ keeps no columns, or im2col + one GEMM that keeps them for the backward pass; on
 
 The first-order rule runs the backend's ``conv2d_backward`` on raw arrays; under
 ``create_graph`` it is written with Tensor ops (the columns rebuilt as a recorded ``unfold``
-of the input), so it differentiates again.
+of the input), so it differentiates again. Its input part, :func:`conv2d_input_grad`, is the
+transposed convolution (``nn.functional.conv_transpose*d`` compose it).
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from .reduce import sum as _sum
 from .registry import primitive
 from .shape import permute, reshape, swapaxes
 
-__all__ = ["unfold", "fold", "conv2d", "conv_output_size", "conv_output_shape"]
+__all__ = ["unfold", "fold", "conv2d", "conv2d_input_grad", "conv_output_size",
+           "conv_output_shape"]
 
 _KERNEL = {"batched": ("im2col", "col2im"), "channel_major": ("im2col_cm", "col2im_cm")}
 
@@ -130,20 +132,31 @@ def _conv2d_bw(ctx, g):
             x.array, w.array, cols, g.array, geom, groups, needs[0], needs[1], has_b)
         return tuple(None if a is None else make(a) for a in grads[:len(needs)])
     # create_graph: Tensor ops throughout, the columns rebuilt from x so they carry its graph
-    N, C, H, W = x.shape
-    O, Cg, kh, kw = w.shape
-    G, K, NL = groups, Cg * kh * kw, N * g.shape[2] * g.shape[3]
-    gm = reshape(permute(g, (1, 0, 2, 3)), (G, O // G, NL))
     gx = gw = gb = None
     if needs[0]:
-        gcols = matmul(swapaxes(reshape(w, (G, O // G, K)), -1, -2), gm)      # (G, K, N*L)
-        gx = fold(reshape(gcols, (C * kh * kw, NL)), (N, C, H, W), geom, "channel_major")
+        gx = conv2d_input_grad(g, w, x.shape, geom, groups)
     if needs[1]:
+        O, Cg, kh, kw = w.shape
+        G, K, NL = groups, Cg * kh * kw, g.shape[0] * g.shape[2] * g.shape[3]
+        gm = reshape(permute(g, (1, 0, 2, 3)), (G, O // G, NL))
         c3 = reshape(unfold(x, geom, "channel_major"), (G, K, NL))
         gw = reshape(matmul(gm, swapaxes(c3, -1, -2)), w.shape)
     if has_b:
         gb = _sum(g, axis=(0, 2, 3))
     return (gx, gw, gb)[:len(needs)]
+
+
+def conv2d_input_grad(g: Tensor, w: Tensor, x_shape: tuple, geom, groups: int) -> Tensor:
+    """The VJP of ``conv2d`` in its input, for an output gradient ``g`` (N, O, OH, OW):
+    fold(W^T g) into an image of ``x_shape``. It is also the transposed convolution of ``g``
+    with ``w`` read as (in_channels, out_channels/groups, kh, kw), which is how
+    ``nn.functional.conv_transpose2d`` uses it; Tensor ops only, so every order of derivative
+    goes through ``matmul`` and the ``col2im``/``im2col`` pair."""
+    O, Cg, kh, kw = w.shape
+    G, K, NL = groups, Cg * kh * kw, g.shape[0] * g.shape[2] * g.shape[3]
+    gm = reshape(permute(g, (1, 0, 2, 3)), (G, O // G, NL))
+    gcols = matmul(swapaxes(reshape(w, (G, O // G, K)), -1, -2), gm)          # (G, K, N*L)
+    return fold(reshape(gcols, (G * K, NL)), tuple(x_shape), geom, "channel_major")
 
 
 _CONV_ATTRS = ("geometry", "groups", "cols")      # cols: the forward's columns (or None)

@@ -5,16 +5,23 @@ the scatter again).
 The forward keeps, per window, the flat H*W index of its first maximum (-1 where it fell on
 padding); the gradient of a window goes there. The arrays come from the backend's
 ``max_pool2d_*`` routes (numba kernels on NumPy, im2col + argmax elsewhere).
+
+``max_unpool2d`` writes values at such flat indices of zero planes (PyTorch's
+``max_unpool2d``: an assignment, so of repeated indices one value lands, while its VJP, the
+gather, gives every input its output's gradient, as in PyTorch).
 """
 from __future__ import annotations
 
+import numpy
+
 from .. import backends
+from ..backends import get_array_module
 from ..tape import record
 from ..tensor import Tensor
 from .conv import conv_output_shape
 from .registry import primitive
 
-__all__ = ["max_pool2d", "pool_scatter", "pool_gather"]
+__all__ = ["max_pool2d", "pool_scatter", "pool_gather", "max_unpool2d"]
 
 
 def max_pool2d(x: Tensor, geom) -> tuple[Tensor, object]:
@@ -84,3 +91,43 @@ SCATTER = primitive("max_pool2d_scatter", _scatter_bw, forward=_scatter_fw, inpu
                     attrs=("indices", "x_shape"), infer=_scatter_infer)
 GATHER = primitive("max_pool2d_gather", _gather_bw, forward=_gather_fw, inputs="x",
                    attrs=("indices", "x_shape"), infer=_gather_infer)
+
+
+def max_unpool2d(x: Tensor, idx, out_shape: tuple) -> Tensor:
+    """zeros(out_shape) (N, C, H, W) with each value of ``x`` (N, C, h, w) written at the flat
+    H*W index ``idx`` (a raw int array shaped as x; indices outside [0, H*W) are dropped);
+    arguments already checked (``nn.functional.max_unpool2d``)."""
+    out_shape = tuple(out_shape)
+    idx = _in_plane(idx, out_shape[2] * out_shape[3])
+    return record(MAX_UNPOOL2D, _unpool_fw(x.array, idx, out_shape), (x,),
+                  attrs=(idx, out_shape))
+
+
+def _in_plane(idx, hw: int):
+    """``idx`` with the indices outside a plane of ``hw`` cells set to -1 (nowhere)."""
+    xp = get_array_module(idx)
+    return xp.where((idx < 0) | (idx >= hw), -1, idx).astype(numpy.int64)
+
+
+def _unpool_fw(x, idx, out_shape):
+    xp = get_array_module(x)
+    N, C, H, W = out_shape
+    out = xp.zeros((N, C, H * W + 1), x.dtype)      # the last cell takes the -1s, then goes
+    flat = idx.reshape(N, C, -1)
+    key = (xp.arange(N)[:, None, None], xp.arange(C)[None, :, None],
+           xp.where(flat < 0, H * W, flat))
+    out[key] = x.reshape(N, C, -1)
+    return out[:, :, :H * W].reshape(out_shape)
+
+
+def _unpool_bw(ctx, g):
+    idx, out_shape = ctx.attrs
+    return (pool_gather(g, idx, out_shape),)
+
+
+def _unpool_infer(in_meta, idx, out_shape):
+    return ((out_shape, in_meta[0][1]),)
+
+
+MAX_UNPOOL2D = primitive("max_unpool2d", _unpool_bw, forward=_unpool_fw, inputs="x",
+                         attrs=("indices", "out_shape"), infer=_unpool_infer)

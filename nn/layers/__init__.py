@@ -12,3 +12,4 @@ from .normalization import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .recurrent import *  # noqa: F401,F403
 from .sync_batchnorm import *  # noqa: F401,F403
+from .upsample import *  # noqa: F401,F403

@@ -7,7 +7,7 @@ Flat (N, 784) inputs are reshaped to images.
 from __future__ import annotations
 
 import autodiff as ad
-from autodiff.nn import functional_conv as Fc
+from autodiff.nn import functional_pool as Fp
 from autodiff.nn.layers.conv import Conv2d
 from autodiff.nn.module import Module
 from autodiff.tensor import Tensor
@@ -32,8 +32,8 @@ class MNISTCNN(Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim == 2:
             x = ad.reshape(x, (x.shape[0], self.in_channels, self.image_size, self.image_size))
-        x = Fc.max_pool2d(ad.relu(self.conv1(x)), 2)
-        x = Fc.max_pool2d(ad.relu(self.conv2(x)), 2)
+        x = Fp.max_pool2d(ad.relu(self.conv1(x)), 2)
+        x = Fp.max_pool2d(ad.relu(self.conv2(x)), 2)
         return self.fc(ad.reshape(x, (x.shape[0], -1)))
 
 
