@@ -94,6 +94,22 @@ class set_grad_enabled(_GradModeContext):
         return super().__call__(fn)
 
 
+class inference_mode(_GradModeContext):
+    """PyTorch's ``inference_mode``: nothing inside is recorded, as under :class:`no_grad`;
+    ``inference_mode(False)`` turns recording on. A context manager and a decorator
+    (``@ad.inference_mode`` or ``@ad.inference_mode()``). Tensors made inside are ordinary
+    tensors (autodiff has no separate inference tensors), so later use in autograd is allowed."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):              # used bare as a decorator
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__()
+        self.mode = not bool(mode)
+
+
 class detect_anomaly:
     """Inside, every op checks its result (forward) and its gradients (backward) for NaN/inf
     and raises naming the operation that produced them. Costs a scan per op: debugging only."""

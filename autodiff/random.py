@@ -6,13 +6,13 @@ import numpy
 
 from .backends import on_host
 
-_state = {"seed": 0, "numpy": numpy.random.default_rng(0), "cupy": None}
+_state = {"seed": 0, "cuda_seed": 0, "numpy": numpy.random.default_rng(0), "cupy": None}
 
 
 def manual_seed(seed: int) -> None:
     """Seed the generators of every backend, so runs are reproducible."""
     seed = int(seed)
-    _state["seed"] = seed
+    _state["seed"] = _state["cuda_seed"] = seed
     _state["numpy"] = numpy.random.default_rng(seed)
     _state["cupy"] = None  # re-created lazily from the seed
     try:
@@ -33,7 +33,14 @@ def _cupy_rng(reset: bool = False):
     from .backends.cupy_backend import device_generator
     if _state["cupy"] is None or reset:
         _state["cupy"] = {}
-    return device_generator(_state["cupy"], _state["seed"])
+    return device_generator(_state["cupy"], _state["cuda_seed"])
+
+
+def manual_seed_cuda(seed: int) -> None:
+    """Seed the GPU generators only (``autodiff.cuda.manual_seed``): each GPU's is re-made from
+    ``seed`` on its next use; the CPU generator is untouched."""
+    _state["cuda_seed"] = int(seed)
+    _state["cupy"] = None
 
 
 def generator(xp, gen: "Generator | None" = None):

@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 import numpy
 
 from .backends import get_array_module
+from .grad_hooks import run_leaf_hooks, run_node_hooks
 from .grad_mode import STATE, no_grad
 from .tensor import Tensor, make
 
@@ -457,15 +458,14 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
             grads = buffers.pop(node)
             if node.released:
                 raise _second_backward_error(node)
-            if wanted is not None:
-                for idx, g in enumerate(grads):
-                    for i in wanted.get((node, idx), ()):
-                        captured[i] = g
+            # grad() returns a non-leaf's gradient as it arrives, backward(inputs=) as its
+            # hooks (Tensor.register_hook) leave it (PyTorch's order)
+            if wanted is not None and not accumulate:
+                _capture(wanted, captured, node, grads)
             if node.retained:
-                for idx, ref in node.retained:
-                    t = ref()
-                    if t is not None and grads[idx] is not None:
-                        t.grad = grads[idx] if create_graph else _owned(grads[idx])
+                run_node_hooks(node, grads, create_graph, _owned)
+            if wanted is not None and accumulate:
+                _capture(wanted, captured, node, grads)
             try:
                 if len(grads) == 1:
                     in_grads = node.op.backward(node, grads[0])
@@ -497,13 +497,21 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
         STATE.enabled = prev
 
     if wanted is not None:
-        for key, entry in leaf_grads.items():
+        for key, (leaf, g) in leaf_grads.items():
+            if key in wanted:
+                g = run_leaf_hooks(leaf, g, create_graph)
             for i in wanted.get(key, ()):
-                captured[i] = entry[1]
+                captured[i] = g
         return [captured.get(i) for i in range(len(inputs))]
     if accumulate:
         _accumulate(leaf_grads, roots, root_grads, create_graph, owned)
     return None
+
+
+def _capture(wanted: dict, captured: dict, node: Node, grads: list) -> None:
+    for idx, g in enumerate(grads):
+        for i in wanted.get((node, idx), ()):
+            captured[i] = g
 
 
 def _zeros(meta, like: list) -> Tensor:
@@ -537,7 +545,8 @@ def _accumulate(leaf_grads, roots, root_grads, create_graph, owned=None) -> None
 
 
 def _accumulate_leaf(leaf, g, owned: set, create_graph: bool) -> None:
-    """Add one leaf's summed gradient ``g`` to its ``.grad``."""
+    """Add one leaf's summed gradient ``g`` (passed through its hooks) to its ``.grad``."""
+    g = run_leaf_hooks(leaf, g, create_graph)
     if not create_graph:
         if id(g.array) in owned or g.grad_fn is not None or g.array.base is not None:
             g = make(g.array.copy())  # views (broadcast, reshape) are read-only or aliased
@@ -568,19 +577,30 @@ def _as_grad(t: Tensor, g, fn: str) -> Tensor:
     return g
 
 
-def backward(tensor: Tensor, gradient=None, retain_graph=None, create_graph: bool = False,
+def backward(tensor, gradient=None, retain_graph=None, create_graph: bool = False,
              inputs=None) -> None:
-    """``Tensor.backward``: accumulate gradients into the leaves' ``.grad``."""
-    if not tensor._requires_grad:
-        raise RuntimeError("backward: the tensor does not require grad and has no grad_fn "
-                           "(no input of the computation had requires_grad=True, or it ran "
-                           "under no_grad)")
-    g = _as_grad(tensor, gradient, "backward")
+    """``Tensor.backward`` and ``autograd.backward``: accumulate gradients into the leaves'
+    ``.grad``. ``tensor`` may be a sequence of tensors, ``gradient`` then one per tensor (None
+    for a one-element tensor)."""
+    if isinstance(tensor, Tensor):
+        roots, gradient = [tensor], [gradient]
+    else:
+        roots = list(tensor)
+        gradient = [None] * len(roots) if gradient is None else \
+            [gradient] if isinstance(gradient, Tensor) else list(gradient)
+    if len(gradient) != len(roots):
+        raise ValueError(f"backward: got {len(gradient)} gradients for {len(roots)} tensors")
+    for t in roots:
+        if not t._requires_grad:
+            raise RuntimeError("backward: the tensor does not require grad and has no grad_fn "
+                               "(no input of the computation had requires_grad=True, or it ran "
+                               "under no_grad)")
+    gs = [_as_grad(t, g, "backward") for t, g in zip(roots, gradient)]
     if retain_graph is None:
         retain_graph = create_graph
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        grads = run_backward([tensor], [g], retain_graph, create_graph, inputs=inputs)
+        grads = run_backward(roots, gs, retain_graph, create_graph, inputs=inputs)
         for t, gi in zip(inputs, grads):
             if gi is not None:
                 gi = gi if create_graph else _owned(gi)
@@ -588,7 +608,7 @@ def backward(tensor: Tensor, gradient=None, retain_graph=None, create_graph: boo
                 if _post_hooks:
                     _run_post_hooks(t)
         return
-    run_backward([tensor], [g], retain_graph, create_graph)
+    run_backward(roots, gs, retain_graph, create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,

@@ -11,6 +11,8 @@ import numpy
 from .backends import current, device_of, get_array_module, on_host
 
 from . import dtypes
+from .device import as_device, device
+from .size import Size, as_size
 
 
 class Version:
@@ -32,11 +34,12 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    # _post_acc_hooks is set only on leaves given a post-accumulate-grad hook (tape.py)
+    # _post_acc_hooks is set only on leaves given a post-accumulate-grad hook (tape.py),
+    # _grad_hooks only on leaves given a gradient hook (grad_hooks.py)
     # ``array`` is the backend array (NumPy or CuPy) the engine computes on; ``data`` is
     # PyTorch's detached view of it (a property below)
     __slots__ = ("array", "_requires_grad", "grad", "grad_fn", "_out_idx", "_version",
-                 "_retain", "_post_acc_hooks", "__weakref__")
+                 "_retain", "_post_acc_hooks", "_grad_hooks", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` defer to Tensor.__radd__
     __array_priority__ = 1000
 
@@ -77,12 +80,12 @@ class Tensor:
         return self.grad_fn is None
 
     @property
-    def shape(self) -> tuple:
-        return self.array.shape
+    def shape(self) -> Size:
+        return as_size(self.array.shape)
 
     def size(self, dim: int | None = None):
         """PyTorch's ``size()``: the shape, or one dimension of it."""
-        return self.array.shape if dim is None else self.array.shape[dim]
+        return as_size(self.array.shape) if dim is None else self.array.shape[dim]
 
     def numel(self) -> int:
         return int(self.array.size)
@@ -99,8 +102,12 @@ class Tensor:
         return self.array.dtype
 
     @property
-    def device(self) -> str:
-        return device_of(self.array)
+    def device(self) -> device:
+        return as_device(device_of(self.array))
+
+    @property
+    def is_cuda(self) -> bool:
+        return device_of(self.array) == "cuda"
 
     @property
     def xp(self):
@@ -192,11 +199,19 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` on this non-leaf tensor after backward."""
-        if self.grad_fn is None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (a leaf keeps it anyway)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad: cannot retain the gradient of a tensor that does "
+                               "not require grad")
+        if self.grad_fn is None or self._retain:
             return
         self._retain = True
         self.grad_fn.retain(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether :meth:`retain_grad` was called on this non-leaf tensor."""
+        return self._retain and self.grad_fn is not None
 
     def __repr__(self) -> str:
         body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
@@ -210,6 +225,13 @@ class Tensor:
         elif self._requires_grad:
             extra.append("requires_grad=True")
         return f"tensor({body}{''.join(', ' + e for e in extra)})"
+
+    def __format__(self, spec: str) -> str:
+        """A one-element 0-d tensor formats as its Python number (``f"{loss:.3f}"``), as in
+        PyTorch; other tensors only with an empty spec, as their repr."""
+        if self.array.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
 
     def __hash__(self) -> int:
         return id(self)
