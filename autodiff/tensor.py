@@ -12,6 +12,7 @@ from .backends import current, device_of, get_array_module, on_host
 
 from . import dtypes
 from .device import as_device, device
+from .printing import array_text
 from .size import Size, as_size
 
 
@@ -214,7 +215,7 @@ class Tensor:
         return self._retain and self.grad_fn is not None
 
     def __repr__(self) -> str:
-        body = numpy.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        body = array_text(self.numpy(), prefix="tensor(")
         extra = []
         if self.array.dtype not in (numpy.float32, numpy.int64, numpy.bool_):
             extra.append(f"dtype={self.array.dtype}")

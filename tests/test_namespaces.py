@@ -315,3 +315,40 @@ def test_format_of_a_0d_tensor_is_its_number():
         warnings.simplefilter("error")
         with pytest.raises(TypeError):
             f"{ad.tensor([1.0, 2.0]):.2f}"  # noqa: B018
+
+
+@pytest.fixture
+def print_options():
+    from autodiff import printing
+    saved = dict(printing.OPTIONS)
+    yield
+    printing.OPTIONS.clear()
+    printing.OPTIONS.update(saved)
+
+
+@pytest.mark.parametrize("options, values, text", [
+    ({"precision": 2}, [1.23456, 2.0], "tensor([1.23, 2.00])"),
+    ({"profile": "default"}, [0.5, 0.25], "tensor([0.5000, 0.2500])"),
+    ({"profile": "default"}, [1.0, 2.0], "tensor([1., 2.])"),
+    ({"sci_mode": True, "precision": 3}, [1.23456, 2.0], "tensor([1.235e+00, 2.000e+00])"),
+    ({"threshold": 5, "edgeitems": 2}, list(range(10)), "tensor([0, 1, ..., 8, 9])")])
+def test_set_printoptions(print_options, options, values, text):
+    ad.set_printoptions(**options)
+    assert repr(ad.tensor(values)) == text
+
+
+def test_set_printoptions_against_pytorch(print_options, torch):
+    before = torch._tensor_str.PRINT_OPTS.__dict__.copy()
+    try:
+        for options in ({"precision": 2}, {"profile": "short"}, {"sci_mode": True}):
+            ad.set_printoptions(**options)
+            torch.set_printoptions(**options)
+            for values in ([1.23456, 2.0], [0.5, 0.25], [1e-5, 1000.0]):
+                assert repr(ad.tensor(values)) == repr(torch.tensor(values)), options
+    finally:
+        torch._tensor_str.PRINT_OPTS.__dict__.update(before)
+
+
+def test_set_printoptions_rejects_an_unknown_profile(print_options):
+    with pytest.raises(ValueError, match="profile must be one of default, short, full"):
+        ad.set_printoptions(profile="long")
