@@ -78,6 +78,7 @@ from .device import device  # noqa: E402
 from .grad_mode import inference_mode  # noqa: E402
 from .ops.blas import addmm, addmv, baddbmm, bmm, mm, mv  # noqa: E402
 from .size import Size  # noqa: E402
+from .printing import set_printoptions  # noqa: E402
 from .tensor_api import (channels_last, contiguous_format, equal, is_tensor, numel,  # noqa: E402
                          preserve_format)
 
