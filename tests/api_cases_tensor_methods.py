@@ -101,4 +101,16 @@ CASES = [
          (U(4),), grad=0, torch_fn=lambda torch, x: x.new_tensor([1, 2])),
     Case("Tensor.new_empty", lambda x: x.new_empty(2, 3).fill_(4.0), lambda x: np.full((2, 3), 4.0),
          (U(4),), grad=0, torch_fn=lambda torch, x: x.new_empty(2, 3).fill_(4.0)),
+    # sizes and predicates (plain Python values; PyTorch's checked in test_tensor_methods.py)
+    Case("numel", lambda x: ad.numel(x), lambda x: x.size, (U(2, 3),), grad=0),
+    Case("is_tensor", lambda x: ad.is_tensor(x), lambda x: True, (U(2),), grad=0),
+    Case("equal", lambda x: ad.equal(x, x * 1), lambda x: True, (U(2, 3),), grad=0),
+    Case("equal", lambda x, y: ad.equal(x, y), lambda x, y: False, (U(2, 3), U(2, 3, seed=1)),
+         grad=0, tag="different"),
+    Case("Tensor.ndimension", lambda x: x.ndimension(), lambda x: x.ndim, (U(2, 3, 1),), grad=0),
+    Case("Tensor.nelement", lambda x: x.nelement(), lambda x: x.size, (U(2, 3, 1),), grad=0),
+    Case("Tensor.element_size", lambda x: x.element_size(), lambda x: x.itemsize, (U(2),),
+         grad=0),
+    Case("Tensor.is_contiguous", lambda x: x.t().is_contiguous(), lambda x: False, (U(2, 3),),
+         grad=0),
 ]
