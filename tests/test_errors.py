@@ -52,7 +52,7 @@ def test_other_shape_errors():
         ad.broadcast_to(ad.ones(2, 3), (3, 3))
     with pytest.raises(ValueError, match="permute"):
         ad.ones(2, 3).permute(0, 0)
-    with pytest.raises(ValueError, match="sum"):
+    with pytest.raises(IndexError, match=r"sum: Dimension out of range .*\[-2, 1\], but got 2"):
         ad.ones(2, 3).sum(axis=2)
     with pytest.raises(ValueError, match="split"):
         ad.split(ad.ones(5), [2, 2])
