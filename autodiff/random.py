@@ -43,9 +43,21 @@ def manual_seed_cuda(seed: int) -> None:
     _state["cupy"] = None
 
 
+# Called with no arguments before each draw (autodiff.compile's tracer marks a graph break).
+_draw_hook = None
+
+
+def set_draw_hook(hook) -> None:
+    """Install (or, with None, remove) the hook called when a generator is asked for."""
+    global _draw_hook
+    _draw_hook = hook
+
+
 def generator(xp, gen: "Generator | None" = None):
     """The generator for array module ``xp``: the global one (``manual_seed``), or ``gen``'s
     stream when a :class:`Generator` is given (its device must be ``xp``'s)."""
+    if _draw_hook is not None:
+        _draw_hook()
     if gen is not None:
         return gen._stream(xp)
     if on_host(xp):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import operator
 import weakref
 from typing import Callable, Iterable
 
@@ -34,6 +35,15 @@ from .tensor import Tensor, make
 
 _seq = itertools.count()
 _tapes: list[list] = []
+# The active tracer of ``autodiff.compile`` (autodiff/compile/trace.py) or None: record,
+# record_multi and the sweep's raw gradient arithmetic report to it while a step is traced.
+_tracer = None
+
+
+def set_tracer(tracer) -> None:
+    """Install (or, with None, remove) the tracer that ``record`` reports every op to."""
+    global _tracer
+    _tracer = tracer
 
 
 class SavedTensor:
@@ -170,6 +180,13 @@ def record(op: Rule, out_data, inputs: tuple, saved: tuple = (), save_output: bo
     followed by the output when ``save_output``; ``node.attrs`` is ``attrs``."""
     if STATE.anomaly:
         _check_finite(op.name, out_data, inputs)
+    if _tracer is not None:
+        return _tracer.record(op, (out_data,), inputs, attrs,
+                              lambda: (_record(op, out_data, inputs, saved, save_output, attrs),))[0]
+    return _record(op, out_data, inputs, saved, save_output, attrs)
+
+
+def _record(op, out_data, inputs, saved, save_output, attrs) -> Tensor:
     if STATE.enabled:
         for t in inputs:
             if t._requires_grad:
@@ -194,6 +211,13 @@ def record_multi(op: Rule, outs_data: tuple, inputs: tuple, saved: tuple = (),
     if STATE.anomaly:
         for d in outs_data:
             _check_finite(op.name, d, inputs)
+    if _tracer is not None:
+        return _tracer.record(op, tuple(outs_data), inputs, attrs, lambda: _record_multi(
+            op, outs_data, inputs, saved, save_outputs, attrs))
+    return _record_multi(op, outs_data, inputs, saved, save_outputs, attrs)
+
+
+def _record_multi(op, outs_data, inputs, saved, save_outputs, attrs) -> tuple:
     if not (STATE.enabled and any(t._requires_grad for t in inputs)):
         return tuple(make(d) for d in outs_data)
     node = Node(op, inputs, tuple((d.shape, d.dtype) for d in outs_data), attrs)
@@ -209,6 +233,8 @@ def increment_version(tensor: "Tensor | Iterable[Tensor]") -> None:
     then raises instead of reading the new values. Call it after writing ``.array`` directly
     (optimizer updates, running statistics); the in-place methods (``add_``, ``zero_``...)
     call it themselves."""
+    if _tracer is not None:
+        _tracer.written(tensor)
     if isinstance(tensor, Tensor):
         tensor._version.v += 1
         return
@@ -389,7 +415,7 @@ def _add(a: Tensor | None, b: Tensor) -> Tensor:
     if a is None:
         return b
     if not STATE.enabled:
-        return make(a.array + b.array)
+        return make(_apply(_ADD, a.array, b.array))
     return _grad_add(a, b)
 
 
@@ -467,14 +493,10 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
             if wanted is not None and accumulate:
                 _capture(wanted, captured, node, grads)
             try:
-                if len(grads) == 1:
-                    in_grads = node.op.backward(node, grads[0])
-                elif not node.op.materialize_grads:
-                    in_grads = node.op.backward(node, *grads)  # ctx.set_materialize_grads(False)
+                if _tracer is None:
+                    in_grads = call_rule(node, grads)
                 else:
-                    in_grads = node.op.backward(node, *[
-                        g if g is not None else _zeros(m, grads) for g, m in
-                        zip(grads, node.out_meta)])
+                    in_grads = _tracer.rule(node, grads, create_graph, call_rule)
             except FloatingPointError as e:  # detect_anomaly inside a rule: name the rule
                 raise FloatingPointError(f"detect_anomaly: in the backward of {node.name} "
                                          f"(recorded at #{node.seq}): {e}") from None
@@ -506,6 +528,29 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
     if accumulate:
         _accumulate(leaf_grads, roots, root_grads, create_graph, owned)
     return None
+
+
+_ADD = operator.add
+_COPY = operator.methodcaller("copy")
+
+
+def _apply(fn: Callable, *arrays):
+    """``fn(*arrays)``: array arithmetic of the sweep outside the primitives, reported to the
+    tracer of ``autodiff.compile`` when one is active."""
+    if _tracer is not None:
+        return _tracer.raw(fn, arrays)
+    return fn(*arrays)
+
+
+def call_rule(node: Node, grads: list):
+    """``node``'s VJP rule on its output gradients (zeros for the missing ones unless the rule
+    takes None): the gradients of its inputs."""
+    if len(grads) == 1:
+        return node.op.backward(node, grads[0])
+    if not node.op.materialize_grads:
+        return node.op.backward(node, *grads)
+    return node.op.backward(node, *[g if g is not None else _zeros(m, grads)
+                                    for g, m in zip(grads, node.out_meta)])
 
 
 def _capture(wanted: dict, captured: dict, node: Node, grads: list) -> None:
@@ -547,18 +592,20 @@ def _accumulate(leaf_grads, roots, root_grads, create_graph, owned=None) -> None
 def _accumulate_leaf(leaf, g, owned: set, create_graph: bool) -> None:
     """Add one leaf's summed gradient ``g`` (passed through its hooks) to its ``.grad``."""
     g = run_leaf_hooks(leaf, g, create_graph)
+    if _tracer is not None:
+        _tracer.touch(leaf)
     if not create_graph:
         if id(g.array) in owned or g.grad_fn is not None or g.array.base is not None:
-            g = make(g.array.copy())  # views (broadcast, reshape) are read-only or aliased
+            g = make(_apply(_COPY, g.array))  # views (broadcast, reshape): read-only or aliased
         elif isinstance(g.array, numpy.generic):
-            g = make(numpy.array(g.array))  # NumPy scalar -> writable 0-d array
+            g = make(_apply(numpy.array, g.array))  # NumPy scalar -> writable 0-d array
         owned.add(id(g.array))
     if leaf.grad is None:
         leaf.grad = g
     elif create_graph:
         leaf.grad = _grad_add(leaf.grad, g)
     else:
-        total = leaf.grad.array + g.array
+        total = _apply(_ADD, leaf.grad.array, g.array)
         leaf.grad = make(numpy.array(total) if isinstance(total, numpy.generic) else total)
 
 

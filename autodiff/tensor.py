@@ -122,6 +122,8 @@ class Tensor:
     # ----------------------------------------------------------------------------- conversions
     def numpy(self) -> numpy.ndarray:
         """The data as a NumPy array (a copy when it lives on the GPU)."""
+        if _host_read_hook is not None:
+            _host_read_hook(self, "numpy()")
         if device_of(self.array) == "cpu":
             return self.array
         return self.array.get()
@@ -141,6 +143,8 @@ class Tensor:
         return a.copy() if copy and not on_gpu else a
 
     def item(self):
+        if _host_read_hook is not None:
+            _host_read_hook(self, "item()")
         if self.array.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted to Python "
                              f"scalars, got shape {self.shape}")
@@ -245,6 +249,17 @@ class Tensor:
 
     def __dlpack_device__(self):
         return self.array.__dlpack_device__()
+
+
+# Called as hook(tensor, what) when a tensor's values are read on the host (item(), numpy(), and
+# so float(), bool(), tolist()...): autodiff.compile's tracer sets it to mark a graph break.
+_host_read_hook = None
+
+
+def set_host_read_hook(hook) -> None:
+    """Install (or, with None, remove) the hook called when tensor values are read on the host."""
+    global _host_read_hook
+    _host_read_hook = hook
 
 
 _NUMPY_SCALARS = frozenset(numpy.sctypeDict.values()) - {numpy.ndarray}

@@ -18,10 +18,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from autodiff import increment_version
 from autodiff.backends import get_array_module, kernels_for
+from autodiff.ops.inplace import apply, update_op
 
 from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
+from .sgd import _index
 
 __all__ = ["Adam", "AdamW"]
 
@@ -51,48 +52,64 @@ class Adam(Optimizer):
                      "must be >= 0")
 
     def _update_group(self, group: dict[str, Any]) -> None:
-        lr = float(group["lr"])
-        beta1, beta2 = group["betas"]
-        eps = group["eps"]
-        wd = group["weight_decay"]
-        amsgrad = group["amsgrad"]
-        decoupled = group["decoupled_weight_decay"]
-        for p, w, g, st in self._params_with_grads(group, _new_state, fold_weight_decay=False):
-            xp = get_array_module(w)
-            if amsgrad and "max_exp_avg_sq" not in st:
-                st["max_exp_avg_sq"] = xp.zeros_like(w)
-            step = st["step"] = st["step"] + 1
-            fused = kernels_for(w, g).adam_update
-            if fused is not None:  # one kernel launch (CUDA)
-                fused(w, g, st["exp_avg"], st["exp_avg_sq"], lr, beta1, beta2, eps, wd, step,
-                      st["max_exp_avg_sq"] if amsgrad else None, decoupled)
-                increment_version(p)
-                continue
-            if wd:
-                if decoupled:
-                    w *= 1.0 - lr * wd
-                else:
-                    g = with_weight_decay(g, w, wd)
-            m = st["exp_avg"]
-            v = st["exp_avg_sq"]
-            t = g * (1.0 - beta1)
-            m *= beta1
-            m += t
-            xp.multiply(g, g, out=t)
-            t *= 1.0 - beta2
-            v *= beta2
-            v += t
-            if amsgrad:
-                vmax = st["max_exp_avg_sq"]
-                xp.maximum(vmax, v, out=vmax)
-                v = vmax
-            xp.sqrt(v, out=t)
-            t /= math.sqrt(1.0 - beta2 ** step)
-            t += eps
-            xp.divide(m, t, out=t)
-            t *= -lr / (1.0 - beta1 ** step)
-            w += t
-            increment_version(p)
+        gi = _index(self.param_groups, group)
+        for pi, p in enumerate(group["params"]):
+            if p.grad is not None:
+                apply(ADAM_STEP, (p, p.grad), (self, gi, pi))
+
+
+def _adam_step(w, g, opt: Adam, gi: int, pi: int) -> None:
+    """One Adam update of parameter ``pi`` of group ``gi`` (array ``w``, gradient ``g``), in
+    place, with the group's hyper-parameters and the parameter's state as they are now."""
+    group = opt.param_groups[gi]
+    p = group["params"][pi]
+    lr = float(group["lr"])
+    beta1, beta2 = group["betas"]
+    eps = group["eps"]
+    wd = group["weight_decay"]
+    amsgrad = group["amsgrad"]
+    decoupled = group["decoupled_weight_decay"]
+    if group["maximize"]:
+        g = -g
+    st = opt.state.get(p)
+    if st is None:
+        st = opt.state[p] = _new_state(w)
+    xp = get_array_module(w)
+    if amsgrad and "max_exp_avg_sq" not in st:
+        st["max_exp_avg_sq"] = xp.zeros_like(w)
+    step = st["step"] = st["step"] + 1
+    fused = kernels_for(w, g).adam_update
+    if fused is not None:  # one kernel launch (CUDA)
+        fused(w, g, st["exp_avg"], st["exp_avg_sq"], lr, beta1, beta2, eps, wd, step,
+              st["max_exp_avg_sq"] if amsgrad else None, decoupled)
+        return
+    if wd:
+        if decoupled:
+            w *= 1.0 - lr * wd
+        else:
+            g = with_weight_decay(g, w, wd)
+    m = st["exp_avg"]
+    v = st["exp_avg_sq"]
+    t = g * (1.0 - beta1)
+    m *= beta1
+    m += t
+    xp.multiply(g, g, out=t)
+    t *= 1.0 - beta2
+    v *= beta2
+    v += t
+    if amsgrad:
+        vmax = st["max_exp_avg_sq"]
+        xp.maximum(vmax, v, out=vmax)
+        v = vmax
+    xp.sqrt(v, out=t)
+    t /= math.sqrt(1.0 - beta2 ** step)
+    t += eps
+    xp.divide(m, t, out=t)
+    t *= -lr / (1.0 - beta1 ** step)
+    w += t
+
+
+ADAM_STEP = update_op("adam_step", _adam_step)
 
 
 class AdamW(Adam):

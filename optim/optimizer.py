@@ -22,6 +22,7 @@ from typing import Any
 
 import autodiff as ad
 from autodiff.backends import get_array_module
+from autodiff.ops.inplace import fill_
 from autodiff.tensor import Tensor
 
 __all__ = ["Optimizer", "ParamsT"]
@@ -151,8 +152,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif _writable(g.array):
-                    g.array[...] = 0
-                    ad.increment_version(g)
+                    fill_(g, 0)
                 else:  # a read-only (broadcast) gradient array: replace it
                     p.grad = Tensor(get_array_module(g.array).zeros(g.shape, g.dtype))
 

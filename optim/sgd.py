@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodiff import increment_version
 from autodiff.backends import get_array_module, kernels_for
+from autodiff.ops.inplace import apply, update_op
 
 from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
 
@@ -49,62 +49,76 @@ class SGD(Optimizer):
     _has_perturb = False
 
     def _update_group(self, group: dict[str, Any]) -> None:
-        lr = float(group["lr"])
-        momentum = group["momentum"]
-        dampening = group["dampening"]
-        wd = group["weight_decay"]
-        nesterov = group["nesterov"]
-        maximize = group["maximize"]
-        perturb = self._perturb if self._has_perturb else None
-        state = self.state
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            w = p.array
-            d = grad.array
-            fused = kernels_for(w, d).sgd_momentum_update if perturb is None else None
-            if fused is not None:  # one kernel launch (CUDA); NoisySGD's noise: the generic path
-                buf, first = None, False
-                if momentum:
-                    st = state.setdefault(p, {})
-                    buf = st.get("momentum_buffer")
-                    first = buf is None
-                    if first:
-                        buf = st["momentum_buffer"] = get_array_module(w).empty_like(w)
-                fused(w, d, buf, lr, momentum, dampening, wd, nesterov, first_step=first,
-                      maximize=maximize)
-                increment_version(p)
-                continue
-            owned = False  # whether d is a temporary we may overwrite
-            if maximize:
-                d, owned = -d, True
-            if wd:
-                d, owned = with_weight_decay(d, w, wd), True
-            if perturb is not None:
-                d, owned = perturb(p, d, group), True
-            if momentum:
-                st = state.get(p)
-                if st is None:
-                    st = state[p] = {}
-                buf = st.get("momentum_buffer")
-                if buf is None:
-                    buf = st["momentum_buffer"] = d.copy()
-                else:
-                    buf *= momentum
-                    if dampening:
-                        buf += (1.0 - dampening) * d
-                    else:
-                        buf += d
-                if nesterov:
-                    t = buf * momentum
-                    t += d
-                    d, owned = t, True
-                else:
-                    d, owned = buf, False
-            if owned:
-                d *= lr
-                w -= d
+        gi = _index(self.param_groups, group)
+        for pi, p in enumerate(group["params"]):
+            if p.grad is not None:
+                apply(SGD_STEP, (p, p.grad), (self, gi, pi))
+
+
+def _index(groups: list, group: dict) -> int:
+    """The position of ``group`` (by identity) among the optimizer's groups."""
+    for i, g in enumerate(groups):
+        if g is group:
+            return i
+    raise ValueError("the group is not one of the optimizer's param_groups")
+
+
+def _sgd_step(w, d, opt: SGD, gi: int, pi: int) -> None:
+    """One SGD update of parameter ``pi`` of group ``gi`` (array ``w``, gradient ``d``), in
+    place, with the group's hyper-parameters and the parameter's state as they are now."""
+    group = opt.param_groups[gi]
+    p = group["params"][pi]
+    lr = float(group["lr"])
+    momentum = group["momentum"]
+    dampening = group["dampening"]
+    wd = group["weight_decay"]
+    nesterov = group["nesterov"]
+    maximize = group["maximize"]
+    perturb = opt._perturb if opt._has_perturb else None
+    state = opt.state
+    fused = kernels_for(w, d).sgd_momentum_update if perturb is None else None
+    if fused is not None:  # one kernel launch (CUDA); NoisySGD's noise: the generic path
+        buf, first = None, False
+        if momentum:
+            st = state.setdefault(p, {})
+            buf = st.get("momentum_buffer")
+            first = buf is None
+            if first:
+                buf = st["momentum_buffer"] = get_array_module(w).empty_like(w)
+        fused(w, d, buf, lr, momentum, dampening, wd, nesterov, first_step=first,
+              maximize=maximize)
+        return
+    owned = False  # whether d is a temporary we may overwrite
+    if maximize:
+        d, owned = -d, True
+    if wd:
+        d, owned = with_weight_decay(d, w, wd), True
+    if perturb is not None:
+        d, owned = perturb(p, d, group), True
+    if momentum:
+        st = state.get(p)
+        if st is None:
+            st = state[p] = {}
+        buf = st.get("momentum_buffer")
+        if buf is None:
+            buf = st["momentum_buffer"] = d.copy()
+        else:
+            buf *= momentum
+            if dampening:
+                buf += (1.0 - dampening) * d
             else:
-                w -= lr * d
-            increment_version(p)
+                buf += d
+        if nesterov:
+            t = buf * momentum
+            t += d
+            d, owned = t, True
+        else:
+            d, owned = buf, False
+    if owned:
+        d *= lr
+        w -= d
+    else:
+        w -= lr * d
+
+
+SGD_STEP = update_op("sgd_step", _sgd_step)

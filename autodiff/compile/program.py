@@ -1,0 +1,219 @@
+"""A traced step as a static program over buffer slots, and its replay on raw arrays.
+
+Each slot holds one array during a replay. Its value comes from a *source* bound when the replay
+starts (an argument of the compiled function, a tensor that lives outside it: a parameter, its
+``.grad``, a buffer, a constant made while tracing) or from an :class:`Op` (a primitive's
+forward, a VJP rule run on raw arrays, the sweep's gradient arithmetic, an in-place update). A
+replay binds the sources (checking their shapes and dtypes: part of the guard), runs the ops in
+order, drops each intermediate after its last use, then applies the *effects* (``.grad``
+assignments, version counters) and rebuilds the outputs.
+"""
+from __future__ import annotations
+
+from ..grad_mode import STATE
+from ..tensor import Tensor, make
+from .. import tape
+
+__all__ = ["Op", "Program", "SlotRef", "Miss"]
+
+
+class Miss(Exception):
+    """A replay's sources do not match the trace (a guard failed): trace again."""
+
+
+class SlotRef:
+    """An attribute that is the array of a slot (an index array computed in the step)."""
+
+    __slots__ = ("slot", "shape")
+
+    def __init__(self, slot: int, shape=None) -> None:
+        self.slot = slot
+        self.shape = shape      # a reshaped (contiguous) view of the slot's array
+
+    def get(self, bufs: list):
+        a = bufs[self.slot]
+        return a if self.shape is None else a.reshape(self.shape)
+
+
+class Op:
+    """One step of a program. ``kind``: 'prim' (``fn`` = a Primitive; its forward), 'refresh'
+    (``fn(arrays, attrs)`` -> (outputs, attributes): a primitive whose forward also remakes the
+    arrays its rule keeps among its attributes; the last out slot holds them), 'raw'
+    (``fn(*arrays)``), 'update' (an in-place ``Update``; no outputs) or 'rule' (``fn`` = a
+    Primitive whose VJP rule runs on Tensors made from the slots; ``meta`` = (number of saved
+    values, positions of the gradients given, needs_input_grad, in_meta, out_meta))."""
+
+    __slots__ = ("kind", "fn", "ins", "outs", "attrs", "dynamic", "meta", "name")
+
+    def __init__(self, kind: str, fn, ins: tuple, outs: tuple, attrs, dynamic: bool,
+                 meta=None) -> None:
+        self.kind, self.fn, self.ins, self.outs = kind, fn, tuple(ins), tuple(outs)
+        self.attrs, self.dynamic, self.meta = attrs, dynamic, meta
+        self.name = getattr(fn, "name", getattr(fn, "__name__", repr(fn)))
+
+    def __repr__(self) -> str:
+        return f"{self.kind} {self.name}{list(self.ins)} -> {list(self.outs)}"
+
+
+def resolve(attrs, bufs: list):
+    """``attrs`` with every :class:`SlotRef` replaced by its array (one tuple level deep)."""
+    if attrs.__class__ is SlotRef:
+        return attrs.get(bufs)
+    if attrs.__class__ is tuple:
+        return tuple(resolve(a, bufs) for a in attrs)
+    return attrs
+
+
+class ReplayCtx:
+    """What a VJP rule reads of its node, rebuilt from slots for a replay."""
+
+    __slots__ = ("saved_tensors", "attrs", "needs_input_grad", "in_meta", "out_meta", "op")
+
+    def __init__(self, op, saved, attrs, needs, in_meta, out_meta) -> None:
+        self.op, self.saved_tensors, self.attrs = op, saved, attrs
+        self.needs_input_grad, self.in_meta, self.out_meta = needs, in_meta, out_meta
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+
+class Program:
+    """A traced step: ``sources`` [(slot, kind, target, meta)], ``ops``, ``effects``,
+    ``outputs`` (a structure of slots/constants), ``nslots``; :meth:`replay` runs it."""
+
+    def __init__(self, nslots: int, sources: list, ops: list, effects: list, out_spec,
+                 live_out: set) -> None:
+        self.nslots = nslots
+        self.sources = sources
+        self.ops = ops
+        self.effects = effects
+        self.out_spec = out_spec
+        self.dead_after = _liveness(ops, live_out, nslots)
+
+    def bind(self, args: list) -> list:
+        """Fresh slot storage with the sources read now; raises :class:`Miss` on a mismatch."""
+        bufs = [None] * self.nslots
+        for slot, kind, target, meta in self.sources:
+            bufs[slot] = _fetch(kind, target, meta, args)
+        return bufs
+
+    def replay(self, args: list):
+        bufs = self.bind(args)
+        prev = STATE.enabled
+        STATE.enabled = False
+        try:
+            for op, dead in zip(self.ops, self.dead_after):
+                _run(op, bufs)
+                for s in dead:
+                    bufs[s] = None
+        finally:
+            STATE.enabled = prev
+        for kind, target, value in self.effects:
+            t = _target(target, args)
+            if kind == "grad":
+                t.grad = None if value is None else make(bufs[value])
+            elif kind == "array":
+                t.array = bufs[value]
+            else:              # "version": in-place writes the replay made
+                t._version.v += value
+        return _build(self.out_spec, bufs)
+
+    def __repr__(self) -> str:
+        lines = [f"program: {self.nslots} slots, {len(self.ops)} ops"]
+        lines += [f"  in  {s}: {k} {m[0]} {m[1]}" for s, k, _, m in self.sources]
+        lines += [f"  {op!r}" for op in self.ops]
+        return "\n".join(lines)
+
+
+def _target(target, args: list):
+    return args[target[1]] if target[0] == "arg" else target[1]
+
+
+def _fetch(kind: str, target, meta, args: list):
+    if kind == "const":
+        return target
+    t = _target(target, args)
+    if kind == "grad":
+        t = t.grad
+        if t is None:
+            raise Miss("a .grad read by the step is None")
+    a = t.array
+    shape, dtype, requires_grad = meta
+    if a.shape != shape or a.dtype != dtype or (requires_grad is not None and
+                                                t._requires_grad != requires_grad):
+        raise Miss(f"a tensor read by the step changed: {shape} {dtype} -> {a.shape} {a.dtype}")
+    return a
+
+
+def _run(op: Op, bufs: list) -> None:
+    arrays = [bufs[s] for s in op.ins]
+    attrs = resolve(op.attrs, bufs) if op.dynamic else op.attrs
+    kind = op.kind
+    if kind == "prim":
+        out = op.fn.run(arrays, attrs)
+        if len(op.outs) == 1 and op.fn.outputs == 1:
+            out = (out,)
+    elif kind == "raw":
+        out = (op.fn(*arrays),)
+    elif kind == "refresh":
+        out, attrs = op.fn(arrays, attrs)
+        out = (*out, attrs)
+    elif kind == "update":
+        op.fn.forward(*arrays, *attrs)
+        return
+    else:
+        out = _run_rule(op, arrays, attrs)
+    for s, a in zip(op.outs, out):
+        if s is not None:
+            bufs[s] = a
+
+
+def _run_rule(op: Op, arrays: list, attrs) -> list:
+    nsaved, given, needs, in_meta, out_meta = op.meta
+    saved = tuple(make(a) for a in arrays[:nsaved])
+    grads = [None] * len(out_meta)
+    for pos, a in zip(given, arrays[nsaved:]):
+        grads[pos] = make(a)
+    ctx = ReplayCtx(op.fn, saved, attrs, needs, in_meta, out_meta)
+    res = tape.call_rule(ctx, grads)
+    return [None if g is None else g.array if isinstance(g, Tensor) else g for g in res]
+
+
+def _build(spec, bufs: list):
+    kind = spec[0]
+    if kind == "slot":
+        return make(bufs[spec[1]])
+    if kind == "const":
+        return spec[1]
+    items = [_build(s, bufs) for s in spec[2]]
+    if kind == "dict":
+        return dict(zip(spec[1], items))
+    return spec[1](items) if spec[1] is not tuple else tuple(items)
+
+
+def _liveness(ops: list, live_out: set, nslots: int) -> list:
+    """For each op, the slots whose last reader it is (dropped right after it runs)."""
+    last = {}
+    for i, op in enumerate(ops):
+        for s in op.ins:
+            last[s] = i
+        for s in op.outs:
+            if s is not None and s not in last:
+                last[s] = i        # written, never read: dead at once
+        if op.dynamic:
+            for ref in _refs(op.attrs):
+                last[ref.slot] = i
+    dead = [[] for _ in ops]
+    for s, i in last.items():
+        if s not in live_out:
+            dead[i].append(s)
+    return [tuple(d) for d in dead]
+
+
+def _refs(attrs):
+    if attrs.__class__ is SlotRef:
+        yield attrs
+    elif attrs.__class__ is tuple:
+        for a in attrs:
+            yield from _refs(a)

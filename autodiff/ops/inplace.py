@@ -1,0 +1,69 @@
+"""In-place updates of persistent arrays (parameters, gradients, optimizer state), as ops a
+tracer can see.
+
+A training step writes into arrays that outlive it: the optimizer's update of ``p.array`` and
+its state, ``zero_grad(set_to_none=False)``. These writes are not differentiable primitives (no
+node, no VJP, so they are not rows of ``registry.PRIMITIVES``), but ``autodiff.compile`` must
+replay them. Each kind of write is one :class:`Update` made by :func:`update_op` beside the code
+that uses it; the caller runs it with :func:`apply`, which calls ``forward(*arrays, *attrs)``
+(it writes into the first array in place), bumps the first tensor's version counter and reports
+the write to the active tracer. ``attrs`` are Python values read by the forward when it runs
+(an optimizer and the indices of a group and a parameter, so a replay reads the learning rate
+and the optimizer state as they are then, never as they were when traced).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .. import tape
+from ..tensor import Tensor
+
+__all__ = ["Update", "UPDATES", "update_op", "apply", "FILL"]
+
+
+class Update:
+    """One kind of in-place write: ``forward(*arrays, *attrs)`` writes into ``arrays[0]``."""
+
+    __slots__ = ("name", "forward")
+
+    def __init__(self, name: str, forward: Callable) -> None:
+        self.name = name
+        self.forward = forward
+
+    def __repr__(self) -> str:
+        return f"<update {self.name}>"
+
+
+UPDATES: dict[str, Update] = {}
+
+
+def update_op(name: str, forward: Callable) -> Update:
+    """Register an in-place write (called once, at import time)."""
+    if name in UPDATES:
+        raise ValueError(f"update_op: {name!r} is already registered")
+    if not callable(forward):
+        raise TypeError(f"update_op {name!r}: forward must be callable, got "
+                        f"{type(forward).__name__}")
+    op = UPDATES[name] = Update(name, forward)
+    return op
+
+
+def apply(op: Update, tensors: tuple, attrs: tuple = ()) -> None:
+    """Run ``op`` on the tensors' arrays (writing into ``tensors[0]``), then mark the write."""
+    arrays = [t.array for t in tensors]
+    if tape._tracer is not None:
+        tape._tracer.update(op, tensors, attrs)
+    op.forward(*arrays, *attrs)
+    tape.increment_version(tensors[0])
+
+
+def _fill_fw(a, value) -> None:
+    a[...] = value
+
+
+FILL = update_op("fill", _fill_fw)
+
+
+def fill_(t: Tensor, value) -> None:
+    """``t``'s data set to ``value`` everywhere, in place."""
+    apply(FILL, (t,), (value,))
