@@ -31,11 +31,17 @@ def _binary(name: str, ufunc: str, bools: bool = True):
         if not bools and xa.dtype.kind == "b":
             raise TypeError(f"{name}: not defined for bool tensors (as in PyTorch); cast with "
                             f".long() first")
+        xp = get_array_module(xa)
         try:
-            return make(getattr(get_array_module(xa), ufunc)(xa, xb))
+            out = getattr(xp, ufunc)(xa, xb)
         except ValueError:
             raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
                              f"together") from None
+        if not bools:  # shifts out of [0, bits): defined here, undefined in C (CUDA kernels)
+            out = xp.where((xb < 0) | (xb >= 8 * xa.dtype.itemsize),
+                           xp.where(xa < 0, -1, 0).astype(out.dtype) if ufunc == "right_shift"
+                           else 0, out).astype(out.dtype, copy=False)
+        return make(out)
     op.__name__ = op.__qualname__ = name
     op.__doc__ = (f"Elementwise ``{name}`` of integer or bool tensors (a Python int/bool "
                   f"operand takes part as in PyTorch's promotion); no gradient.")
@@ -45,9 +51,10 @@ def _binary(name: str, ufunc: str, bools: bool = True):
 bitwise_and = _binary("bitwise_and", "bitwise_and")
 bitwise_or = _binary("bitwise_or", "bitwise_or")
 bitwise_xor = _binary("bitwise_xor", "bitwise_xor")
-#: ``a << b``: shifts of ``b`` < 0 or >= the bit width give 0 (NumPy's and PyTorch's rule)
+#: ``a << b``: shifts of ``b`` < 0 or >= the bit width give 0 (PyTorch's and NumPy's rule)
 bitwise_left_shift = _binary("bitwise_left_shift", "left_shift", bools=False)
-#: ``a >> b``: arithmetic (sign-filling) on signed integers; shifts out of range give 0 or -1
+#: ``a >> b``: arithmetic (sign-filling) on signed integers; shifts out of range give 0, or -1
+#: for negative ``a``
 bitwise_right_shift = _binary("bitwise_right_shift", "right_shift", bools=False)
 
 
