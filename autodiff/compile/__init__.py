@@ -33,7 +33,7 @@ class CompiledFunction:
     """``fn`` with its traced programs, one list per guard signature. ``traces`` counts the
     traces made (a graph break counts as one), ``programs`` maps signatures to programs."""
 
-    def __init__(self, fn: Callable, fullgraph: bool = False) -> None:
+    def __init__(self, fn: Callable, fullgraph: bool = False, verify: bool = True) -> None:
         if not callable(fn):
             raise TypeError(f"compile: expected a callable, got {type(fn).__name__}")
         self.fn = fn
@@ -41,6 +41,8 @@ class CompiledFunction:
         self.traces = 0
         self.programs: dict = {}
         self._warned: set = set()
+        self.verify = bool(verify)
+        self._unverified: set = set()
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -54,10 +56,26 @@ class CompiledFunction:
         if entry is not None:
             for prog in entry:
                 try:
+                    if prog in self._unverified:
+                        return self._verify(key, prog, flat, args, kwargs)
                     return prog.replay(flat)
                 except Miss:
                     continue
         return self._trace(key, flat, args, kwargs)
+
+    def _verify(self, key, prog: Program, flat: list, args: tuple, kwargs: dict):
+        """The first call that matches a new program: computed both ways (the program without
+        its updates, then eagerly); a difference means the trace baked a value computed
+        outside the traced ops, and the signature runs eagerly from then on."""
+        bufs = prog.dry_run(flat)
+        result = self.fn(*args, **kwargs)
+        self._unverified.discard(prog)
+        if not prog.agrees(bufs, flat, result):
+            self.programs[key] = _EAGER
+            warnings.warn(f"autodiff.compile: a replay of {self.__name__} did not reproduce its "
+                          f"eager result (a value computed outside the traced ops was baked "
+                          f"into the trace); this call signature runs eagerly", UserWarning)
+        return result
 
     def _trace(self, key, flat: list, args: tuple, kwargs: dict):
         tracer = Tracer(flat, self.fullgraph)
@@ -78,14 +96,19 @@ class CompiledFunction:
                     f"{reason}; this call signature runs eagerly", UserWarning, filename, line)
             return result
         self.programs.setdefault(key, []).append(prog)
+        if self.verify:
+            self._unverified.add(prog)
         return result
 
     def __repr__(self) -> str:
         return f"<compiled {getattr(self.fn, '__qualname__', self.fn)}: {self.traces} traces>"
 
 
-def compile(fn: Callable | None = None, *, fullgraph: bool = False):  # noqa: A001
-    """Compile ``fn`` (see the module docstring); without ``fn``, a decorator."""
+def compile(fn: Callable | None = None, *, fullgraph: bool = False,  # noqa: A001
+            verify: bool = True):
+    """Compile ``fn`` (see the module docstring); without ``fn``, a decorator. With ``verify``
+    (the default) the second call of each signature runs both the program (without its
+    updates) and the eager step and keeps the program only if they agree bit for bit."""
     if fn is None:
-        return lambda f: CompiledFunction(f, fullgraph=fullgraph)
-    return CompiledFunction(fn, fullgraph=fullgraph)
+        return lambda f: CompiledFunction(f, fullgraph=fullgraph, verify=verify)
+    return CompiledFunction(fn, fullgraph=fullgraph, verify=verify)

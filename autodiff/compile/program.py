@@ -98,6 +98,34 @@ class Program:
             bufs[slot] = _fetch(kind, target, meta, args)
         return bufs
 
+    def dry_run(self, args: list) -> list:
+        """Every slot's value, computed without writing anything outside the program (the
+        in-place updates are skipped): what :meth:`replay` would produce before them."""
+        bufs = self.bind(args)
+        sources = {src[0] for src in self.sources}
+        prev = STATE.enabled
+        STATE.enabled = False
+        try:
+            for op in self.ops:
+                if op.kind != "update" and not sources & set(op.outs):
+                    _run(op, bufs)
+        finally:
+            STATE.enabled = prev
+        return bufs
+
+    def agrees(self, bufs: list, args: list, result) -> bool:
+        """Whether the eager call that just ran (``result``, the ``.grad`` it left) matches the
+        slots of a :meth:`dry_run` made before it, bit for bit."""
+        pairs = []
+        _pair(self.out_spec, result, bufs, pairs)
+        for kind, target, value in self.effects:
+            if kind == "grad" and value is not None:
+                g = _target(target, args).grad
+                pairs.append((bufs[value], None if g is None else g.array))
+        return all(b is not None and a is not None and a.shape == b.shape and
+                   bool((a == b).all() or ((a == b) | ((a != a) & (b != b))).all())
+                   for a, b in pairs)
+
     def replay(self, args: list):
         bufs = self.bind(args)
         prev = STATE.enabled
@@ -178,6 +206,17 @@ def _run_rule(op: Op, arrays: list, attrs) -> list:
     ctx = ReplayCtx(op.fn, saved, attrs, needs, in_meta, out_meta)
     res = tape.call_rule(ctx, grads)
     return [None if g is None else g.array if isinstance(g, Tensor) else g for g in res]
+
+
+def _pair(spec, value, bufs: list, pairs: list) -> None:
+    """(slot value, eager value) for every tensor of the output structure."""
+    kind = spec[0]
+    if kind == "slot":
+        pairs.append((bufs[spec[1]], value.array if isinstance(value, Tensor) else None))
+    elif kind != "const":
+        values = list(value.values()) if kind == "dict" else list(value)
+        for s, v in zip(spec[2], values):
+            _pair(s, v, bufs, pairs)
 
 
 def _build(spec, bufs: list):

@@ -75,6 +75,7 @@ class Tracer:
         self.written_ids: set[int] = set()
         self.versions: dict[int, list] = {}   # id(tensor) -> [tensor, bumps]
         self.broken = None
+        self.in_rule = False
         self.args = args
         for i, t in enumerate(args):
             if isinstance(t, Tensor):
@@ -110,6 +111,9 @@ class Tracer:
         owner = self.grad_owner.get(id(t))
         if owner is not None and owner.grad is t:
             return self._source(a, "grad", self._target(owner), t)
+        if self.in_rule and a.ndim > 0:
+            self.graph_break(f"the backward of a node makes an array (shape {a.shape}) outside "
+                             f"the traced ops under create_graph")
         if t._requires_grad:
             self.touch(t)
         return self._source(a, "tensor", self._target(t), t)
@@ -218,8 +222,14 @@ class Tracer:
         that runs the rule on raw arrays (its first-order fast paths included)."""
         if node.retained:
             self.graph_break("a tensor hook or retain_grad() in the backward")
-        if create_graph or self.broken is not None:
+        if self.broken is not None:
             return call_rule(node, grads)
+        if create_graph:             # recorded op by op; arrays it makes from data: a break
+            self.in_rule = True
+            try:
+                return call_rule(node, grads)
+            finally:
+                self.in_rule = False
         if not isinstance(node.op, Primitive):
             self.graph_break(f"the backward of {node.name}, which is not a registered primitive")
             return call_rule(node, grads)

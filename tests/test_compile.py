@@ -1,0 +1,323 @@
+"""``autodiff.compile``: a traced step replayed on raw arrays gives bit-identical results to the
+eager step (float64, same arithmetic), retraces when a guard changes, and falls back to eager
+(one warning naming the line) or raises (``fullgraph=True``) at a graph break.
+
+The reference is the eager step itself run on an identical copy of the model (the compiled
+function's first call is eager too, so every later call is a replay checked against eager).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff import nn, optim
+from autodiff.compile import GraphBreak, compile as ad_compile
+from autodiff.nn import functional as F
+
+STEPS = 20
+
+
+def _cubic():
+    """The Legendre fit's model y = a + b * P3(c + d x) with P3 written in ops, and SGD."""
+    ps = [ad.tensor(v, dtype=ad.float64, requires_grad=True) for v in (0.0, -1.0, 0.0, 0.3)]
+    x = ad.linspace(-math.pi, math.pi, 200, dtype=ad.float64)
+    y = ad.sin(x)
+    opt = optim.SGD(ps, lr=5e-6)
+    a, b, c, d = ps
+
+    def step():
+        opt.zero_grad()
+        z = c + d * x
+        loss = ((a + b * (0.5 * (5 * z ** 3 - 3 * z)) - y) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    return ps, opt, step
+
+
+def _mlp(kind: str, seed: int = 0):
+    ad.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(20, 12), nn.ReLU(), nn.Linear(12, 5)).to(ad.float64)
+    if kind == "sgd":
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    else:
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return model, opt, step
+
+
+def _batches(n=3, rows=16, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(ad.tensor(rng.standard_normal((rows, 20))), ad.tensor(rng.integers(0, 5, rows)))
+            for _ in range(n)]
+
+
+def _same(ts_a, ts_b) -> bool:
+    return all(np.array_equal(a.array, b.array) for a, b in zip(ts_a, ts_b))
+
+
+def test_cubic_fit_sgd_bit_identical():
+    pe, _, eager = _cubic()
+    pc, _, step = _cubic()
+    compiled = ad_compile(step)
+    for i in range(STEPS):
+        le, lc = eager(), compiled()
+        assert np.array_equal(le.array, lc.array)
+        # the first call runs (and traces) eagerly, the second checks the program against eager
+        assert (lc.grad_fn is None) == (i > 1)
+    assert compiled.traces == 1
+    assert _same(pe, pc)
+    assert _same([p.grad for p in pe], [p.grad for p in pc])
+    assert pc[1].item() != -1.0                   # it did train
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_mlp_step_bit_identical(kind):
+    me, oe, eager = _mlp(kind)
+    mc, oc, step = _mlp(kind)
+    compiled = ad_compile(step)
+    data = _batches()
+    for i in range(STEPS):
+        x, y = data[i % len(data)]
+        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+    assert compiled.traces == 1
+    assert _same(me.parameters(), mc.parameters())
+    for pe, pc in zip(me.parameters(), mc.parameters()):
+        se, sc = oe.state[pe], oc.state[pc]
+        assert se.keys() == sc.keys()
+        assert all(np.array_equal(se[k], sc[k]) for k in se)
+    if kind == "adam":
+        assert oc.state[next(iter(mc.parameters()))]["step"] == STEPS
+    # the state dict of the compiled run loads into an eager model and gives the same loss
+    fresh, _, _ = _mlp(kind, seed=5)
+    fresh.load_state_dict(mc.state_dict())
+    x, y = data[0]
+    assert np.array_equal(F.cross_entropy(fresh(x), y).array, F.cross_entropy(me(x), y).array)
+
+
+def test_hvp_create_graph_bit_identical():
+    def build():
+        ad.manual_seed(3)
+        model = nn.Sequential(nn.Linear(20, 8), nn.Tanh(), nn.Linear(8, 5)).to(ad.float64)
+        params = list(model.parameters())
+
+        def hvp(x, y, vs):
+            loss = F.mse_loss(model(x), y)
+            gs = ad.grad(loss, params, create_graph=True)
+            dot = sum((g * v).sum() for g, v in zip(gs, vs))
+            return ad.grad(dot, params)
+        return params, hvp
+    params, eager = build()
+    _, hvp = build()
+    compiled = ad_compile(hvp)
+    rng = np.random.default_rng(4)
+    for i, (x, _) in enumerate(_batches(5)):
+        y = ad.tensor(rng.standard_normal((x.shape[0], 5)))
+        vs = [ad.tensor(rng.standard_normal(p.shape)) for p in params]
+        he, hc = eager(x, y, vs), compiled(x, y, vs)
+        assert len(hc) == len(params) and _same(he, hc)
+    assert compiled.traces == 1 and not compiled._unverified
+    assert all(isinstance(e, list) for e in compiled.programs.values())   # no fallback
+    # and the products are Hessian-vector products: central differences of the gradient
+    x = _batches(1)[0][0]
+    y = ad.tensor(rng.standard_normal((x.shape[0], 5)))
+    v = [ad.tensor(rng.standard_normal(p.shape)) for p in params]
+    hv = compiled(x, y, v)
+    eps = 1e-6
+
+    def grads_at(sign):
+        with ad.no_grad():
+            for p, vi in zip(params, v):
+                p.array += sign * eps * vi.array
+        g = ad.grad(F.mse_loss(_apply(params, x), y), params)
+        with ad.no_grad():
+            for p, vi in zip(params, v):
+                p.array -= sign * eps * vi.array
+        return g
+    gp, gm = grads_at(1), grads_at(-1)
+    for h, a, b in zip(hv, gp, gm):
+        np.testing.assert_allclose(h.array, (a.array - b.array) / (2 * eps), rtol=1e-5,
+                                   atol=1e-7)
+
+
+def _apply(params, x):
+    w1, b1, w2, b2 = params
+    return F.linear(ad.tanh(F.linear(x, w1, b1)), w2, b2)
+
+
+def test_guards_retrace():
+    model, opt, step = _mlp("sgd")
+    compiled = ad_compile(step)
+    x, y = _batches(1)[0]
+    compiled(x, y)
+    compiled(x, y)
+    assert compiled.traces == 1
+    compiled(x[:8], y[:8])                                   # shape
+    assert compiled.traces == 2
+    compiled(x[:8], y[:8])
+    assert compiled.traces == 2
+    model.eval()                                             # a module's training flag
+    compiled(x, y)
+    assert compiled.traces == 3
+    model.train()
+    compiled(x, y)
+    assert compiled.traces == 3
+    xr = x.detach().requires_grad_(True)                     # requires_grad of an input
+    compiled(xr, y)
+    assert compiled.traces == 4
+    assert xr.grad is not None and xr.grad.shape == x.shape
+    xr.grad = None
+    compiled(xr, y)                                          # replayed: the .grad is set again
+    assert compiled.traces == 4 and xr.grad is not None
+    with ad.no_grad():                                       # grad mode
+        f = ad_compile(lambda t: t * 2)
+        f(x)
+    f(x)
+    assert f.traces == 2
+    f(x.float())                                             # dtype
+    assert f.traces == 3
+    assert np.array_equal(f(x.float()).array, (x.float() * 2).array)
+    first = list(model.parameters())[0]                      # a parameter's requires_grad
+    first.requires_grad_(False)
+    compiled(x, y)
+    assert compiled.traces == 5
+    first.requires_grad_(True)
+
+
+def test_lr_change_takes_effect_without_retrace():
+    me, oe, eager = _mlp("sgd")
+    mc, oc, step = _mlp("sgd")
+    compiled = ad_compile(step)
+    se = optim.lr_scheduler.StepLR(oe, step_size=3, gamma=0.5)
+    sc = optim.lr_scheduler.StepLR(oc, step_size=3, gamma=0.5)
+    data = _batches()
+    for i in range(10):
+        x, y = data[i % 3]
+        eager(x, y)
+        compiled(x, y)
+        se.step()
+        sc.step()
+    assert oc.param_groups[0]["lr"] == 0.1 * 0.5 ** 3
+    assert compiled.traces == 1
+    assert _same(me.parameters(), mc.parameters())
+
+
+def test_graph_break_warns_once_names_the_line_and_matches_eager():
+    me, oe, eager = _mlp("sgd")
+    mc, oc, step = _mlp("sgd")
+    seen = []
+
+    def with_item(x, y):
+        loss = step(x, y)
+        seen.append(loss.item())       # the graph break
+        return loss
+    compiled = ad_compile(with_item)
+    data = _batches()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for i in range(6):
+            x, y = data[i % 3]
+            assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+    msgs = [str(m.message) for m in w if "graph break" in str(m.message)]
+    assert len(msgs) == 1 and "item()" in msgs[0]
+    assert w[0].filename == __file__
+    assert w[0].lineno == with_item.__code__.co_firstlineno + 2
+    assert compiled.traces == 1 and len(seen) == 6
+    assert _same(me.parameters(), mc.parameters())
+
+
+@pytest.mark.parametrize("brk", ["item", "bool", "numpy", "inplace", "random"])
+def test_fullgraph_raises(brk):
+    x = ad.tensor(np.arange(4.0))
+    w = ad.tensor(np.ones(4), requires_grad=True)
+
+    def fn(x):
+        y = x * w
+        if brk == "item":
+            y.sum().item()
+        elif brk == "bool":
+            if y.sum() > 0:
+                y = y + 1
+        elif brk == "numpy":
+            y.numpy()
+        elif brk == "inplace":
+            with ad.no_grad():
+                w.add_(1.0)
+        else:
+            y = F.dropout(y, 0.5)
+        return y
+    with pytest.raises(GraphBreak, match="graph break"):
+        ad_compile(fn, fullgraph=True)(x)
+
+
+def test_compiled_outputs_structure_and_decorator():
+    w = ad.tensor(np.array([1.0, 2.0]), requires_grad=True)
+
+    @ad_compile
+    def fn(x, scale=3.0):
+        y = x * w * scale
+        return {"y": y, "pair": (y.sum(), 7)}
+    for _ in range(3):
+        out = fn(ad.tensor(np.array([2.0, 5.0])))
+        assert np.array_equal(out["y"].array, [6.0, 30.0])
+        assert out["pair"][0].array == 36.0 and out["pair"][1] == 7
+    assert fn.traces == 1
+    assert np.array_equal(fn(ad.tensor(np.array([1.0, 1.0])), scale=2.0)["y"].array, [2.0, 4.0])
+    assert fn.traces == 2
+
+
+def test_replay_frees_intermediates_and_keeps_outputs():
+    _, _, step = _mlp("sgd")
+    compiled = ad_compile(step)
+    x, y = _batches(1)[0]
+    compiled(x, y)
+    prog = next(iter(compiled.programs.values()))[0]
+    dropped = {s for d in prog.dead_after for s in d}
+    kept = {s for k, _, s in prog.effects if k == "grad" and s is not None}
+    assert kept and not kept & dropped            # .grad buffers survive the replay
+    produced = {s for op in prog.ops for s in op.outs if s is not None}
+    assert len(produced - dropped - kept) <= 1    # all else is freed (the returned loss)
+
+
+def test_value_computed_outside_the_ops_is_caught_by_verification():
+    w = ad.tensor(np.array([1.0, -2.0]), requires_grad=True)
+
+    def fn(x):
+        hidden = ad.tensor(x.array * 3.0)         # raw array work: invisible to the tracer
+        return (x * w + hidden).sum()
+    compiled = ad_compile(fn)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(4):
+            x = ad.tensor(np.array([1.0, 2.0]) + k)
+            assert compiled(x).array == 4.0 * (1.0 + k) + 1.0 * (2.0 + k)
+    assert sum("did not reproduce" in str(m.message) for m in caught) == 1
+
+
+def test_create_graph_rule_with_data_constant_breaks():
+    ad.manual_seed(0)
+    model = nn.Linear(6, 3).to(ad.float64)
+    params = list(model.parameters())
+
+    def hvp(x, y):
+        gs = ad.grad(F.cross_entropy(model(x), y), params, create_graph=True)
+        return ad.grad(sum((g * g).sum() for g in gs), params)
+    compiled = ad_compile(hvp)
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            x = ad.tensor(rng.standard_normal((4, 6)))
+            y = ad.tensor(rng.integers(0, 3, 4))
+            assert _same(hvp(x, y), compiled(x, y))
+    assert sum("graph break" in str(m.message) for m in caught) == 1
