@@ -171,9 +171,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             raise ValueError(f"{op}: anti-alias option is restricted to bilinear and bicubic "
                              f"modes and requires a 4-D tensor as input")
         raise NotImplementedError(f"{op}: antialias=True is not implemented")
-    if x.dtype.kind != "f":
-        raise NotImplementedError(f"{op}: input of dtype {x.dtype} (a floating-point input is "
-                                  f"needed)")
+    if x.dtype.kind != "f" and mode not in ("nearest", "nearest-exact"):
+        raise NotImplementedError(f"{op}: mode {mode!r} on input of dtype {x.dtype} (integer "
+                                  f"input is resampled by the nearest modes only)")
     recompute = bool(recompute_scale_factor) or (mode == "area" and size is None)
     sizes, factors = _output_sizes(op, x, n, size, scale_factor, recompute, mode == "area")
     if mode == "area":

@@ -84,11 +84,17 @@ def test_recompute_scale_factor_and_special_nearest_sizes():
     np.testing.assert_array_equal(F.interpolate(_t(x), size=6).numpy(), np.repeat(x, 2, -1))
 
 
-def test_dtype_and_device_preserved():
+def test_dtype_preserved_and_integer_input_in_nearest_modes():
     x = _t(np.random.default_rng(3).standard_normal((1, 2, 3, 3)), dtype=np.float32)
     for mode in ("nearest", "bilinear", "bicubic", "area"):
         y = F.interpolate(x, size=(5, 4), mode=mode)
         assert y.dtype == np.float32 and y.shape == (1, 2, 5, 4)
+    img = np.arange(6, dtype=np.uint8).reshape(1, 1, 2, 3)          # an image, as PyTorch
+    y = F.interpolate(ad.tensor(img), scale_factor=2)
+    assert y.dtype == np.uint8
+    np.testing.assert_array_equal(y.numpy(), img.repeat(2, 2).repeat(2, 3))
+    with pytest.raises(NotImplementedError, match="mode 'bilinear' on input of dtype uint8"):
+        F.interpolate(ad.tensor(img), scale_factor=2, mode="bilinear")
 
 
 def test_argument_errors():
