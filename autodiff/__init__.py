@@ -28,6 +28,7 @@ from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled,
                         no_grad, set_grad_enabled)
 from .gradcheck import gradcheck, gradgradcheck
+from .compile import compile  # noqa: E402,A004  (autodiff.compile: capture and replay)
 from .ops.elementwise import (abs, add, clip, cos, div, elu, eq, erf, exp, expm1, ge, gelu, gt,
                               isfinite, isnan, le, leaky_relu, log, log1p, logical_and,
                               logical_not, logical_or, lt, maximum, minimum, mul, ne, neg, pow,

@@ -321,3 +321,23 @@ def test_create_graph_rule_with_data_constant_breaks():
             y = ad.tensor(rng.integers(0, 3, 4))
             assert _same(hvp(x, y), compiled(x, y))
     assert sum("graph break" in str(m.message) for m in caught) == 1
+
+
+def test_replay_allocates_no_new_pool_buffers_after_the_first():
+    pe, _, eager = _cubic()
+    pc, _, step = _cubic()
+    compiled = ad_compile(step)
+    compiled()
+    compiled()                                  # verified against eager
+    prog = next(iter(compiled.programs.values()))[0]
+    pooled = sum(b >= 0 for b in prog.out_buffer)
+    assert pooled >= 4
+    compiled()
+    made = prog.pool.allocations
+    assert 0 < made < pooled                    # slots with disjoint lifetimes share buffers
+    for _ in range(10):
+        compiled()
+    assert prog.pool.allocations == made
+    for _ in range(13):
+        eager()
+    assert _same(pe, pc)

@@ -10,6 +10,10 @@ assignments, version counters) and rebuilds the outputs.
 """
 from __future__ import annotations
 
+import operator
+
+import numpy
+
 from ..grad_mode import STATE
 from ..tensor import Tensor, make
 from .. import tape
@@ -78,18 +82,44 @@ class ReplayCtx:
         return self.op.name
 
 
+# Forwards that have an ``out=`` form: their results go into buffers of the program's pool.
+_OUT_FORMS = {operator.add: numpy.add, operator.sub: numpy.subtract,
+              operator.mul: numpy.multiply, operator.neg: numpy.negative}
+
+
+class BufferPool:
+    """The buffers a program's intermediates are written into: allocated on first use,
+    reused by every later replay, and shared by slots whose lifetimes do not overlap.
+    ``allocations`` counts the buffers made."""
+
+    def __init__(self, metas: list) -> None:
+        self.metas = metas          # (shape, dtype) per buffer
+        self.buffers = [None] * len(metas)
+        self.allocations = 0
+
+    def get(self, i: int):
+        b = self.buffers[i]
+        if b is None:
+            shape, dtype = self.metas[i]
+            b = self.buffers[i] = numpy.empty(shape, dtype)
+            self.allocations += 1
+        return b
+
+
 class Program:
     """A traced step: ``sources`` [(slot, kind, target, meta)], ``ops``, ``effects``,
     ``outputs`` (a structure of slots/constants), ``nslots``; :meth:`replay` runs it."""
 
-    def __init__(self, nslots: int, sources: list, ops: list, effects: list, out_spec,
+    def __init__(self, arrays: list, sources: list, ops: list, effects: list, out_spec,
                  live_out: set) -> None:
-        self.nslots = nslots
+        self.nslots = len(arrays)
         self.sources = sources
         self.ops = ops
         self.effects = effects
         self.out_spec = out_spec
-        self.dead_after = _liveness(ops, live_out, nslots)
+        self.dead_after = _liveness(ops, live_out, self.nslots)
+        self.out_buffer, metas = _assign_buffers(ops, self.dead_after, arrays, live_out)
+        self.pool = BufferPool(metas)
 
     def bind(self, args: list) -> list:
         """Fresh slot storage with the sources read now; raises :class:`Miss` on a mismatch."""
@@ -131,8 +161,13 @@ class Program:
         prev = STATE.enabled
         STATE.enabled = False
         try:
-            for op, dead in zip(self.ops, self.dead_after):
-                _run(op, bufs)
+            pool = self.pool
+            for op, dead, b in zip(self.ops, self.dead_after, self.out_buffer):
+                if b < 0:
+                    _run(op, bufs)
+                else:              # into its pooled buffer
+                    bufs[op.outs[0]] = _OUT_FORMS[op.fn if op.kind == "raw" else op.fn.forward](
+                        *[bufs[s] for s in op.ins], out=pool.get(b))
                 for s in dead:
                     bufs[s] = None
         finally:
@@ -229,6 +264,33 @@ def _build(spec, bufs: list):
     if kind == "dict":
         return dict(zip(spec[1], items))
     return spec[1](items) if spec[1] is not tuple else tuple(items)
+
+
+def _assign_buffers(ops: list, dead_after: list, arrays: list, live_out: set):
+    """Which pooled buffer each op writes (-1: the op allocates its own result), and the
+    buffers' (shape, dtype). Only host arrays, only results that are neither kept after the
+    replay nor the base of a view, and a buffer is handed out again once its slot is dead."""
+    viewed = {id(a.base) for a in arrays if getattr(a, "base", None) is not None}
+    out_buffer, metas, free, owner = [], [], {}, {}
+    for i, op in enumerate(ops):
+        b = -1
+        fn = op.fn if op.kind == "raw" else getattr(op.fn, "forward", None) \
+            if op.kind == "prim" else None
+        if fn in _OUT_FORMS and len(op.outs) == 1 and op.outs[0] not in op.ins:
+            s = op.outs[0]
+            a = arrays[s]
+            if s not in live_out and isinstance(a, numpy.ndarray) and id(a) not in viewed:
+                key = (a.shape, a.dtype)
+                b = free[key].pop() if free.get(key) else len(metas)
+                if b == len(metas):
+                    metas.append(key)
+                owner[s] = (b, key)
+        out_buffer.append(b)
+        for s in dead_after[i]:
+            if s in owner:
+                b, key = owner.pop(s)
+                free.setdefault(key, []).append(b)
+    return out_buffer, metas
 
 
 def _liveness(ops: list, live_out: set, nslots: int) -> list:

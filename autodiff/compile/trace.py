@@ -321,7 +321,7 @@ class Tracer:
                 live.add(s)
         for t, n in self.versions.values():
             effects.append(("version", self._target(t), n))
-        return Program(len(self.keep), self.sources, self.ops, effects, out_spec, live)
+        return Program(self.keep, self.sources, self.ops, effects, out_spec, live)
 
     def _source_of(self, s: int):
         for src in self.sources:
