@@ -341,3 +341,31 @@ def test_replay_allocates_no_new_pool_buffers_after_the_first():
     for _ in range(13):
         eager()
     assert _same(pe, pc)
+
+
+def test_cnn_step_bit_identical():
+    rng = np.random.default_rng(2)
+    data = [(ad.tensor(rng.standard_normal((4, 1, 8, 8))), ad.tensor(rng.integers(0, 3, 4)))
+            for _ in range(3)]
+
+    def build():
+        ad.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(48, 3)).to(ad.float64)
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return model, step
+    me, eager = build()
+    mc, step = build()
+    compiled = ad_compile(step, fullgraph=True)
+    for i in range(STEPS):
+        x, y = data[i % 3]
+        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+    assert compiled.traces == 1
+    assert _same(me.parameters(), mc.parameters())

@@ -7,6 +7,8 @@ forward on raw arrays and returns the outputs and the node attributes as the op 
 """
 from __future__ import annotations
 
+from ..backends import kernels_for
+from ..ops import pool
 from ..ops.loss import _ce_forward
 
 __all__ = ["REFRESH"]
@@ -19,4 +21,18 @@ def _cross_entropy(arrays: list, attrs: tuple):
     return (out,), (tf, ignore_index, reduction, tshape, prob, count)
 
 
-REFRESH = {"cross_entropy": (_cross_entropy, (4, 5))}
+def _conv2d(arrays: list, attrs: tuple):
+    x, w = arrays[:2]
+    bias = arrays[2] if len(arrays) > 2 else None
+    geom, groups = attrs[:2]
+    out, cols = kernels_for(*arrays).conv2d_forward(x, w, bias, geom, groups)
+    return (out,), (geom, groups, cols)
+
+
+def _max_pool2d(arrays: list, attrs: tuple):
+    out, idx = pool._forward(arrays[0], attrs[0])
+    return (out,), (attrs[0], idx)
+
+
+REFRESH = {"cross_entropy": (_cross_entropy, (4, 5)), "conv2d": (_conv2d, (2,)),
+           "conv2d_bias": (_conv2d, (2,)), "max_pool2d": (_max_pool2d, (1,))}
