@@ -369,3 +369,71 @@ def test_cnn_step_bit_identical():
         assert np.array_equal(eager(x, y).array, compiled(x, y).array)
     assert compiled.traces == 1
     assert _same(me.parameters(), mc.parameters())
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_char_rnn_step_bit_identical(kind):
+    vocab, hidden, steps, batch = 11, 8, 5, 3
+    rng = np.random.default_rng(6)
+    data = [(ad.tensor(rng.integers(0, vocab, (steps, batch))),
+             ad.tensor(rng.integers(0, vocab, steps * batch))) for _ in range(3)]
+
+    class CharModel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, hidden)
+            self.rnn = (nn.LSTM if kind == "lstm" else nn.RNN)(hidden, hidden)
+            self.out = nn.Linear(hidden, vocab)
+
+        def forward(self, x):
+            h, _ = self.rnn(self.emb(x))
+            return self.out(h.reshape(-1, hidden))
+
+    def build():
+        ad.manual_seed(0)
+        model = CharModel().to(ad.float64)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return model, step
+    me, eager = build()
+    mc, step = build()
+    compiled = ad_compile(step, fullgraph=True)
+    for i in range(STEPS):
+        x, y = data[i % 3]
+        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+    assert compiled.traces == 1
+    assert _same(me.parameters(), mc.parameters())
+
+
+def test_zero_grad_in_place_and_accumulation():
+    """zero_grad(set_to_none=False) (an in-place fill of .grad) and gradients accumulated
+    over two backward passes in one step."""
+    def build():
+        _, opt, _ = _mlp("sgd")
+        model = opt.param_groups[0]["params"]
+
+        def step(x, y):
+            opt.zero_grad(set_to_none=False)
+            for half in (slice(0, 8), slice(8, 16)):
+                h = F.relu(F.linear(x[half], model[0], model[1]))
+                F.cross_entropy(F.linear(h, model[2], model[3]), y[half]).backward()
+            opt.step()
+        return model, opt, step
+    pe, oe, eager = build()
+    pc, oc, step = build()
+    data = _batches()
+    for i in range(2):                         # .grad exists before the compiled calls
+        eager(*data[i])
+        step(*data[i])
+    compiled = ad_compile(step, fullgraph=True)
+    for i in range(STEPS):
+        eager(*data[i % 3])
+        compiled(*data[i % 3])
+    assert compiled.traces == 1
+    assert _same(pe, pc) and _same([p.grad for p in pe], [p.grad for p in pc])

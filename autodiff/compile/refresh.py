@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..backends import kernels_for
 from ..ops import pool
+from ..ops import recurrent
 from ..ops.loss import _ce_forward
 
 __all__ = ["REFRESH"]
@@ -34,5 +35,19 @@ def _max_pool2d(arrays: list, attrs: tuple):
     return (out,), (attrs[0], idx)
 
 
+def _rnn(arrays: list, attrs: tuple):
+    relu = attrs[0]
+    hs, hT = recurrent._rnn_fw(*arrays, relu)
+    return (recurrent._stack(hs), hT), (relu, hs)
+
+
+def _lstm(arrays: list, attrs):
+    out, hT, cT, state = recurrent._lstm_fw(*arrays)
+    return (out, hT, cT), state
+
+
+# positions None: the op's one attribute is all computed
 REFRESH = {"cross_entropy": (_cross_entropy, (4, 5)), "conv2d": (_conv2d, (2,)),
-           "conv2d_bias": (_conv2d, (2,)), "max_pool2d": (_max_pool2d, (1,))}
+           "conv2d_bias": (_conv2d, (2,)), "max_pool2d": (_max_pool2d, (1,)),
+           "rnn_relu_sequence": (_rnn, (1,)), "rnn_tanh_sequence": (_rnn, (1,)),
+           "lstm_sequence": (_lstm, None)}

@@ -136,6 +136,8 @@ class Tracer:
         """An attribute as the program holds it: arrays of slots become :class:`SlotRef`."""
         if a.__class__ is tuple:
             return tuple(self._attr(x) for x in a)
+        if a.__class__ is list and any(_is_array(x) for x in a):
+            self.graph_break("an op keeps a list of arrays among its attributes")
         if _is_array(a):
             s = self.slot_of.get(id(a))
             if s is not None:
@@ -170,7 +172,9 @@ class Tracer:
         refresh = REFRESH.get(op.name)
         if refresh is None:
             tmpl = self._attr(attrs)
-        else:                                    # attributes its forward recomputes
+        elif refresh[1] is None:                 # attributes its forward recomputes
+            tmpl = None
+        else:
             tmpl = tuple(None if i in refresh[1] else self._attr(a)
                          for i, a in enumerate(attrs))
         in_ids = {id(t.array) for t in inputs}
