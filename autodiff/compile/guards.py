@@ -1,6 +1,6 @@
 """The guard of a compiled call: what must match for a traced program to be replayed.
 
-:func:`signature` is computed before every call: grad mode; per argument its kind, and for a
+:func:`signature` is computed before every call: grad and anomaly modes; per argument its kind, and for a
 tensor its shape, dtype, device and ``requires_grad`` (Python values by value); the ``training``
 flags of every module among the arguments, the function's closure and the globals it names; and
 the Python scalars among that closure and those globals (they may have been baked into the
@@ -80,4 +80,4 @@ def signature(fn, flat: list, layout) -> tuple:
             free.append(("M", id(v), tuple(m.training for m in v.modules())))
         elif isinstance(v, _SCALARS) and not isinstance(v, str):
             free.append((type(v).__name__, v))
-    return (STATE.enabled, layout, tuple(_value_key(x) for x in flat), tuple(free))
+    return (STATE.enabled, STATE.anomaly, layout, tuple(_value_key(x) for x in flat), tuple(free))
