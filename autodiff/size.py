@@ -2,10 +2,8 @@
 
 >>> import autodiff as ad
 >>> s = ad.zeros(2, 3).shape
->>> s, s == (2, 3), s.numel(), s[1:]
-(autodiff.Size([2, 3]), True, 6, autodiff.Size([3]))
->>> print(s)
-(2, 3)
+>>> s, type(s).__name__, s == (2, 3), s.numel(), type(s[1:]).__name__
+((2, 3), 'Size', True, 6, 'Size')
 """
 from __future__ import annotations
 
@@ -15,8 +13,9 @@ __all__ = ["Size", "as_size"]
 
 
 class Size(tuple):
-    """A tuple of dimension sizes with PyTorch's ``numel()`` and repr; slicing and ``+`` give
-    Sizes again."""
+    """A tuple of dimension sizes with PyTorch's ``numel()``; slicing and ``+`` give Sizes
+    again. It prints as the tuple it is, ``(2, 3)`` (not PyTorch's ``torch.Size([2, 3])``), so
+    shapes in messages and lists read as they always have."""
 
     __slots__ = ()
 
@@ -42,12 +41,6 @@ class Size(tuple):
     def __radd__(self, other) -> "Size":
         return tuple.__new__(Size, tuple.__add__(other, self))
 
-    def __repr__(self) -> str:
-        return f"autodiff.Size({list(self)})"
-
-    def __str__(self) -> str:
-        # printed and in messages as the tuple it is (``(2, 3)``), as shapes read before
-        return tuple.__repr__(self)
 
     def __reduce__(self):
         return Size, (tuple(self),)

@@ -281,7 +281,7 @@ def test_size():
     assert s.numel() == 6 and ad.Size([]).numel() == 1
     assert isinstance(s[1:], ad.Size) and s[1:] == (3,) and s[0] == 2
     assert isinstance(s + (4,), ad.Size) and s + (4,) == (2, 3, 4)
-    assert repr(s) == "autodiff.Size([2, 3])" and str(s) == "(2, 3)"
+    assert repr(s) == str(s) == "(2, 3)" and f"{[s]}" == "[(2, 3)]"
     assert pickle.loads(pickle.dumps(s)) == s
     with pytest.raises(TypeError, match="integers"):
         ad.Size([2.5])
