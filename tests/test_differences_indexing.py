@@ -324,3 +324,39 @@ def test_device_index_out_of_range_is_caught_with_one_sync():
             x[1, :, ad.tensor([0, 7]).to("cuda")]
         with pytest.raises(IndexError, match="index 4 is out of bounds for dimension 1"):
             x[0, d, 1]
+
+
+def _init_idioms(lib, no_grad):
+    """PyTorch's initialisation idioms writing through basic-indexing views."""
+    w = lib.zeros(3, 4, requires_grad=True)
+    w.data[0].fill_(1.0)
+    w.data[:, 3].copy_(lib.tensor([7.0, 8.0, 9.0]))
+    with no_grad():
+        w[1, 1:3].fill_(2.0)
+        w.narrow(1, 0, 1).add_(5.0)
+        w.select(0, 2)[1:].mul_(3.0)
+    return w
+
+
+def test_basic_indexing_writes_through_where_no_graph_is_recorded():
+    w = _init_idioms(ad, ad.no_grad)
+    np.testing.assert_array_equal(w.detach().numpy(), [[6, 1, 1, 7], [5, 2, 2, 8],
+                                                       [5, 0, 0, 27]])
+    buf = ad.zeros(2, 3)
+    row, v0 = buf[1], buf._version.v
+    buf.add_(1.0)
+    np.testing.assert_array_equal(row.numpy(), [1, 1, 1])        # a view sees the write
+    buf[0, 2].fill_(4.0)
+    assert buf._version.v == v0 + 2 and row._version is buf._version
+    np.testing.assert_array_equal(buf.numpy(), [[1, 1, 4], [1, 1, 1]])
+    # a view saved for backward and then written through its base: caught, as in PyTorch
+    a = ad.ones(3, requires_grad=True)
+    y = a * row
+    buf.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation|in place"):
+        y.sum().backward()
+
+
+def test_basic_indexing_views_against_pytorch(torch):
+    np.testing.assert_array_equal(_init_idioms(ad, ad.no_grad).detach().numpy(),
+                                  _init_idioms(torch, torch.no_grad).detach().numpy())

@@ -222,8 +222,8 @@ def _checked_array(i, xp, shape: tuple, dim: int, op: str, on_device: list,
     ``dim`` (host arrays only with ``check_host``); checks of device arrays on a device
     tensor are queued in ``on_device``."""
     if on_host(xp) and not on_host(i):
-        raise TypeError(f"{op}: the index tensor lives on {device_of(i)} but the indexed "
-                        f"tensor on cpu; move the index with .to('cpu') (or the tensor)")
+        raise TypeError(f"{op}: the index array lives on {device_of(i)} but the tensor on "
+                        f"cpu; move the index with .to('cpu') (or the tensor)")
     if i.dtype == bool:
         want = tuple(shape[dim:dim + i.ndim])
         if tuple(i.shape) != want:
@@ -267,19 +267,28 @@ def getitem(x, idx) -> Tensor:
 
 
 def take_key(x: Tensor, key, advanced: bool, idx=None) -> Tensor:
-    """``x[key]`` for a key already parsed (or built as a NumPy key by a composite)."""
+    """``x[key]`` for a key already parsed (or built as a NumPy key by a composite).
+
+    Basic indexing of a tensor that records no graph gives a view, as in PyTorch: it shares
+    the storage and the version counter, so ``w.data[0].fill_(1)`` or, under ``no_grad``,
+    ``buf[:, 1:].zero_()`` write into the tensor. Where a graph is recorded the result is a
+    copy: an in-place op on it rebases it alone (``x`` keeps its value)."""
+    view = not advanced and not (STATE.enabled and x._requires_grad)
     try:
-        out = _getitem_fw(x.array, key, advanced)
+        out = _getitem_fw(x.array, key, advanced, copy=not view)
     except IndexError as e:
         raise _explain("getitem", key if idx is None else idx, x, e) from None
-    return record(GETITEM, out, (x,), attrs=(key, advanced))
+    out = record(GETITEM, out, (x,), attrs=(key, advanced))
+    if view:
+        out._version = x._version
+    return out
 
 
-def _getitem_fw(x, key, advanced):
-    out = read(x, key)
-    if not advanced:
-        out = out.copy() if hasattr(out, "copy") else out
-    return get_array_module(x).asarray(out)
+def _getitem_fw(x, key, advanced, copy: bool = True):
+    if not advanced:            # a trailing Ellipsis keeps a 0-d result an array (a view)
+        out = read(x, key if any(k is Ellipsis for k in key) else key + (Ellipsis,))
+        return out.copy() if copy else out
+    return read(x, key)
 
 
 def _getitem_bw(ctx, g):
