@@ -221,6 +221,8 @@ ROWS = [
     Row("step", lambda x: step(np.sign, x), (A(4),)),
     Row("clamp", lambda x, lo, hi: ad.clamp(x, lo, hi),
         (np.array([-0.9, -0.2, 0.3, 0.8]), np.full(4, -0.5), np.full(4, 0.5))),
+    Row("scatter_reduce", lambda x, s: ad.scatter_reduce(x, 0, ad.tensor([0, 2, 0]), s, "prod"),
+        (P(4), P(3, seed=1))),
 ]
 
 
