@@ -437,3 +437,17 @@ def test_zero_grad_in_place_and_accumulation():
         compiled(*data[i % 3])
     assert compiled.traces == 1
     assert _same(pe, pc) and _same([p.grad for p in pe], [p.grad for p in pc])
+
+
+def test_an_error_while_tracing_leaves_no_tracer_behind():
+    from autodiff import tape
+
+    def bad(x):
+        (x * 2).sum()
+        raise KeyError("boom")
+    compiled = ad_compile(bad)
+    with pytest.raises(KeyError):
+        compiled(ad.tensor(np.ones(3)))
+    assert tape._tracer is None and compiled.traces == 0
+    with pytest.raises(TypeError, match="expected a callable"):
+        ad_compile(3)
