@@ -236,44 +236,21 @@ def test_hvp_of_expression_with_abs_and_relu():
 
 
 # --------------------------------------------------------------------- 9. Function gradients
-class _Product3(ad.Function):
-    @staticmethod
-    def forward(ctx, a, b, c):
-        return a * b * c
-
-    @staticmethod
-    def backward(ctx, g):
-        return g, g           # one gradient missing
+def _function(name: str, forward, backward, base=ad.Function):
+    """A custom Function class (``base``: autodiff's or PyTorch's) named ``name``."""
+    return type(name, (base,), {"forward": staticmethod(forward),
+                                "backward": staticmethod(backward)})
 
 
-class _Scale(ad.Function):
-    @staticmethod
-    def forward(ctx, a, k):
-        return a * k
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * 2           # PyTorch counts every argument: (g, None) is expected
-
-
-class _ScaleExtra(ad.Function):
-    @staticmethod
-    def forward(ctx, a, k):
-        return a * k
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * 2, None, g  # one too many that is not None
-
-
-class _ScaleTrailingNones(ad.Function):
-    @staticmethod
-    def forward(ctx, a, k):
-        return a * k
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * 2, None, None   # trailing Nones beyond the arguments are ignored
+# (forward, backward): one gradient missing; one per tensor only (PyTorch counts every
+# argument: (g, None) is expected); one too many that is not None; trailing Nones (ignored)
+_BODIES = {
+    "_Product3": (lambda ctx, a, b, c: a * b * c, lambda ctx, g: (g, g)),
+    "_Scale": (lambda ctx, a, k: a * k, lambda ctx, g: g * 2),
+    "_ScaleExtra": (lambda ctx, a, k: a * k, lambda ctx, g: (g * 2, None, g)),
+    "_ScaleTrailingNones": (lambda ctx, a, k: a * k, lambda ctx, g: (g * 2, None, None)),
+}
+_Product3, _Scale, _ScaleExtra, _ScaleTrailingNones = (_function(n, *b) for n, b in _BODIES.items())
 
 
 @pytest.mark.parametrize("fn,args,expected,got", [
@@ -295,8 +272,7 @@ def test_function_trailing_nones_are_ignored():
 
 def test_function_gradient_count_messages_match_pytorch(torch):
     def twin(cls):
-        return type(cls.__name__, (torch.autograd.Function,),
-                    {"forward": cls.forward, "backward": cls.backward})
+        return _function(cls.__name__, *_BODIES[cls.__name__], base=torch.autograd.Function)
 
     for cls, n in ((_Product3, 3), (_Scale, 1), (_ScaleExtra, 1)):
         t = torch.ones(2, dtype=torch.float64, requires_grad=True)

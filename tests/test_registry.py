@@ -103,6 +103,7 @@ ROWS = [
     Row("relu", ad.relu, (A(2, 3),)),
     Row("leaky_relu", lambda x: ad.leaky_relu(x, 0.2), (A(5),)),
     # beta x = 1.8 lies above the threshold (the linear branch)
+    Row("elu", lambda x: ad.elu(x, 1.5), (A(5),)),
     Row("softplus", lambda x: ad.softplus(x, beta=2.0, threshold=1.0),
         (np.array([-0.8, -0.3, 0.2, 0.9]),)),
     Row("erf", ad.erf, (U(4),)),

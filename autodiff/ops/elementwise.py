@@ -400,8 +400,10 @@ def sign_array(d):
     xp = get_array_module(d)
     if d.dtype.kind == "b":
         return d.copy()
-    s = xp.sign(d)
-    return xp.where(d != d, 0, s) if d.dtype.kind == "f" else s
+    s = xp.sign(d, out=xp.empty_like(d))  # out=: an array also for 0-d d
+    if d.dtype.kind == "f":
+        xp.copyto(s, 0, where=d != d)     # cheaper than where(): no third array
+    return s
 
 
 ABS = _unary_row("abs", _abs_bw, _ufunc("abs"), "x")
@@ -533,11 +535,25 @@ LEAKY_RELU = _unary_row("leaky_relu", _leaky_relu_bw, _leaky_relu_fw, "x",
 
 
 def elu(x, alpha: float = 1.0) -> Tensor:
-    x = as_t(x)
-    # where, not minimum(x, 0): minimum would split the gradient at the tie x = 0, giving
-    # elu'(0) = alpha / 2; this gives alpha, as PyTorch (and keeps expm1 finite for large x)
-    neg_part = mul(expm1(where(x.array > 0, 0.0, x)), alpha)
-    return where(x.array > 0, x, neg_part)
+    """x for x > 0, alpha (exp(x) - 1) otherwise; elu'(0) = alpha and elu''(0) = 0, as
+    PyTorch's elu_backward (x <= 0) and elu_double_backward (x < 0)."""
+    return _unary(ELU, x, alpha)
+
+
+def _elu_fw(d, alpha):
+    xp = get_array_module(d)
+    return xp.where(d > 0, d, alpha * xp.expm1(xp.minimum(d, 0)))  # minimum: no overflow
+
+
+def _elu_bw(ctx, g):
+    (x,) = ctx.saved_tensors
+    d = x.array
+    # the slope's inner where is open at 0, so its own derivative there is 0
+    slope = where(~(d <= 0), 1.0, mul(exp(where(d < 0, x, 0.0)), ctx.attrs))
+    return (mul(g, slope),)
+
+
+ELU = _unary_row("elu", _elu_bw, _elu_fw, "x", attrs="alpha")
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -671,8 +687,18 @@ def _min_bw(ctx, g):
     return _tie_split(ctx, g, operator.gt)
 
 
-MAXIMUM = _pointwise("maximum", _max_bw, _ufunc2("maximum"), saves=("a", "b"))
-MINIMUM = _pointwise("minimum", _min_bw, _ufunc2("minimum"), saves=("a", "b"))
+def _maximum_fw(x, y):
+    # operands swapped: at a tie NumPy returns its second operand, PyTorch its first (x), which
+    # tells -0.0 from 0.0 (copysign, atan2, 1/x see the difference)
+    return get_array_module(x, y).maximum(y, x)
+
+
+def _minimum_fw(x, y):
+    return get_array_module(x, y).minimum(y, x)
+
+
+MAXIMUM = _pointwise("maximum", _max_bw, _maximum_fw, saves=("a", "b"))
+MINIMUM = _pointwise("minimum", _min_bw, _minimum_fw, saves=("a", "b"))
 
 
 def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
@@ -698,7 +724,11 @@ def clamp_max(input, max) -> Tensor:  # noqa: A002
 
 
 def _clip_fw(d, lo, hi):
-    return get_array_module(d).clip(d, lo, hi)
+    # min(max(d, lo), hi) keeping d at a tie, as PyTorch (-0.0 stays -0.0; NumPy's clip and
+    # maximum(d, lo) return the bound): see _maximum_fw
+    xp = get_array_module(d)
+    out = d if lo is None else xp.maximum(lo, d)
+    return out if hi is None else xp.minimum(hi, out)
 
 
 def _clip_bw(ctx, g):
@@ -733,18 +763,18 @@ def _clamp_tensors(x: Tensor, lo, hi) -> Tensor:
             v = math.inf * sign if x.dtype.kind == "f" else (kind(x.dtype).max if sign > 0
                                                             else kind(x.dtype).min)
         bounds.append(pair(x, v, "clamp")[1])
-    lo, hi = bounds
+    return ternary(CLAMP, (x, *bounds), ("input", "min", "max"))
+
+
+def ternary(prim, tensors: tuple, labels: tuple) -> Tensor:
+    """A registered three-input primitive on ``tensors``, saving them; a broadcast error
+    names each by its ``labels``."""
     try:
-        out = _clamp_fw(x.array, lo.array, hi.array)
+        out = prim.forward(*[t.array for t in tensors])
     except ValueError:
-        raise ValueError(f"clamp: shapes {x.shape}, {lo.shape} (min) and {hi.shape} (max) "
-                         f"cannot be broadcast together") from None
-    return record(CLAMP, out, (x, lo, hi), (x, lo, hi))
-
-
-def _clamp_fw(d, lo, hi):
-    xp = get_array_module(d)
-    return xp.minimum(xp.maximum(d, lo), hi)
+        shapes = ", ".join(f"{t.shape} ({n})" for t, n in zip(tensors, labels))
+        raise ValueError(f"{prim.name}: shapes {shapes} cannot be broadcast together") from None
+    return record(prim, out, tensors, tensors)
 
 
 def _clamp_bw(ctx, g):
@@ -758,7 +788,7 @@ def _clamp_bw(ctx, g):
             masked_grad(g, (X > H) | (H < L), x, lo, hi) if nhi else None)
 
 
-CLAMP = _pointwise("clamp", _clamp_bw, _clamp_fw, inputs=("x", "min", "max"),
+CLAMP = _pointwise("clamp", _clamp_bw, _clip_fw, inputs=("x", "min", "max"),
                    saves=("x", "min", "max"))
 
 

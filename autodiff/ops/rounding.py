@@ -127,7 +127,12 @@ def _quotient_bw(ctx, g, rounding_mode):
 
 
 def _remainder_fw(x, y):
-    return get_array_module(x, y).remainder(x, y)
+    xp = get_array_module(x, y)
+    if x.dtype.kind in "iub" and y.dtype.kind in "iub":
+        return xp.remainder(x, y)
+    # PyTorch's: fmod, plus y where the signs differ; a zero keeps x's sign (NumPy's takes y's)
+    mod = xp.fmod(x, y)
+    return xp.where((mod != 0) & ((y < 0) != (mod < 0)), mod + y, mod)
 
 
 def _fmod_fw(x, y):

@@ -17,7 +17,7 @@ from ..tape import record
 from ..tensor import Tensor, as_tensor_like, make
 from ._util import as_t, pair
 from .elementwise import (_broadcast_error, _pointwise, _ufunc, _ufunc2, _unary, _unary_row, add,
-                          cos, div, exp, mul, neg, pow, rsub, sin, sub, where)
+                          cos, div, exp, mul, neg, pow, rsub, sin, sub, ternary, where)
 
 __all__ = ["exp2", "log2", "log10", "rsqrt", "reciprocal", "square", "sinh", "cosh", "asin",
            "acos", "atan", "asinh", "acosh", "atanh", "atan2", "hypot", "logaddexp",
@@ -170,11 +170,13 @@ def sinc(input) -> Tensor:  # noqa: A002
 
 
 def _sinc_bw(ctx, g):
-    # PyTorch's sinc_backward: (pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 at x = 0
+    # PyTorch's sinc_backward: g (pi x cos(pi x) - sin(pi x)) / (pi x^2), 0 where pi x^2 == 0
+    # (g enters before the division, so its own derivative there is 0/0: NaN, as PyTorch's)
     (x,) = ctx.saved_tensors
     px = mul(x, math.pi)
-    d = div(sub(mul(px, cos(px)), sin(px)), mul(px, x))
-    return (mul(where(x.array == 0, 0.0, d), g),)
+    den = mul(mul(x, x), math.pi)
+    d = div(mul(g, sub(mul(px, cos(px)), sin(px))), den)
+    return (where(den.array == 0, 0.0, d),)
 
 
 EXP2 = _unary_row("exp2", _exp2_bw, _ufunc("exp2"), "output")
@@ -290,13 +292,7 @@ def lerp(input, end, weight) -> Tensor:  # noqa: A002
     if start.dtype.kind != "f" or end.dtype.kind != "f":
         raise TypeError(f"lerp: input and end must be floating point, got {start.dtype} and "
                         f"{end.dtype}")
-    w = as_tensor_like(weight, start)
-    try:
-        out = _lerp_fw(start.array, end.array, w.array)
-    except ValueError:
-        raise ValueError(f"lerp: shapes {start.shape}, {end.shape} and {w.shape} (weight) "
-                         f"cannot be broadcast together") from None
-    return record(LERP, out, (start, end, w), (start, end, w))
+    return ternary(LERP, (start, end, as_tensor_like(weight, start)), ("input", "end", "weight"))
 
 
 def _lerp_fw(s, e, w):
