@@ -18,11 +18,13 @@ import time
 
 from .gpu import gpu_profile
 from .harness import SETTLE_S, fmt_time, measure, measure_pair
+from .peers import measure_peers, peer_cells
 from .summarize import other_device
 from .workloads import REGISTRY, Workload
 
 #: The modules whose import registers the workloads (``workloads`` itself: overhead, MLP).
-WORKLOAD_MODULES = ("benchmarks.workloads", "benchmarks.workloads_nn")
+WORKLOAD_MODULES = ("benchmarks.workloads", "benchmarks.workloads_nn",
+                    "benchmarks.workloads_peers")
 
 
 def load_workloads() -> list[Workload]:
@@ -125,7 +127,7 @@ def _run(w: Workload, args, device: str, sync, torch, tinfo) -> dict:
     both sides: the row of the table."""
     step = w.build(device)
     per = getattr(step, "per", 1)
-    theirs = ratio = None
+    theirs = ratio = tstep = None
     if torch is not None and w.build_torch is not None:
         tstep = w.build_torch(torch, tinfo[0])
         t, tt, ratio = measure_pair(step, tstep, sync, tinfo[1], budget_s=args.budget,
@@ -140,6 +142,9 @@ def _run(w: Workload, args, device: str, sync, torch, tinfo) -> dict:
            "pytorch_device": (tinfo[0] if torch is not None and w.build_torch else None),
            "pytorch_note": ("not installed" if torch is None else
                             "no twin" if w.build_torch is None else None)}
+    # compiled autodiff and JAX beside PyTorch eager (ratios against it)
+    row.update(measure_peers(w, device, sync, tstep, tinfo[1] if tstep else None, args.budget,
+                             0.0 if args.backend == "cupy" else SETTLE_S))
     if args.backend == "cupy":
         row.update(gpu_profile(step, per))
         if theirs is not None and tinfo[0] == "cuda":
@@ -172,6 +177,9 @@ def format_row(row: dict, width: int = 60) -> str:
             f"{f'{gflops:8.1f}' if gflops else '':>8s}")
     if "gpu_s" in row:
         line += "  " + profile_cells(row)
+    peers = peer_cells(row)
+    if peers:
+        line += "  " + peers
     return line
 
 

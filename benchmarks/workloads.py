@@ -18,6 +18,8 @@ class Workload:
     build_torch: Callable[[object, str], Callable[[], object]] | None = None
     flops: float | None = None                             # per step, for throughput
     note: str = ""
+    build_jax: Callable[[object, str], Callable[[], object]] | None = None     # (jax, device)
+    build_compiled: Callable[[str], Callable[[], object]] | None = None  # autodiff.compile
 
 
 REGISTRY: list[Workload] = []

@@ -14,6 +14,7 @@ import pytest
 
 import benchmarks.__main__ as bench_main
 import benchmarks.workloads_nn  # noqa: F401  (an ImportError here fails this file: no skip)
+import benchmarks.workloads_peers  # noqa: F401
 from benchmarks.__main__ import WORKLOAD_MODULES, format_row, main
 from benchmarks.summarize import table
 from benchmarks.workloads import REGISTRY
@@ -151,3 +152,85 @@ def test_char_lm_twin_is_the_same_network(cell, torch):
     tgrads = {k: p.grad.numpy() for k, p in tmodel.named_parameters()}
     for k, p in model.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), tgrads[k], rtol=1e-9, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- peers
+def test_compiled_chain_matches_eager():
+    """The compiled 200-op chain replays (no fallback) and leaves the eager gradients; the
+    chain itself against its closed form (tanh recurrence written in NumPy)."""
+    import autodiff as ad
+    from benchmarks.peers import compiled_status
+    from benchmarks.workloads_peers import CHAIN_CYCLES, _chain_init, chain
+    x0, w0, b0 = (a.astype(np.float64) for a in _chain_init())
+    y, ref = x0.copy(), x0.copy()
+    for _ in range(CHAIN_CYCLES):
+        ref = np.tanh(ref * w0 + b0) * 1.5
+    x, w, b = (ad.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+    np.testing.assert_allclose(chain(x, w, b, ad.tanh).numpy(), ref, rtol=1e-12)
+
+    def step():
+        chain(x, w, b, ad.tanh).sum().backward()
+        return x.grad.array.copy(), w.grad.array.copy(), b.grad.array.copy()
+    want = step()
+    x.grad = w.grad = b.grad = None
+
+    def cstep():
+        out = step()
+        x.grad = w.grad = b.grad = None
+        return out
+    cs = ad.compile(cstep)
+    for _ in range(3):
+        x.grad = w.grad = b.grad = None
+        got = cs()
+    assert compiled_status(cs) == "replay"
+    for g, e in zip(got, want):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_main_reports_peers():
+    """The chain row has the compiled column (a replay) and the JAX column (or says JAX is not
+    installed), each with a ratio against PyTorch eager when PyTorch is there."""
+    rows = main(["--only", "elementwise chain", "--budget", "0.02"])
+    (row,) = rows
+    assert row["compiled_s"] > 0 and row["compiled_note"] == "replay"
+    try:
+        import jax  # noqa: F401
+        assert row["jax_s"] > 0 and row["jax_note"] is None
+        assert "jax " in format_row(row)
+    except ImportError:
+        assert row["jax_s"] is None and row["jax_note"] == "not installed"
+    if _have_torch():
+        assert row["compiled_ratio"] > 0
+    assert "compiled " in format_row(row)
+
+
+@pytest.mark.parametrize("w", [w for w in REGISTRY if w.build_jax is not None
+                               and w.group not in ("legendre",)],
+                         ids=lambda w: w.group + ":" + w.name[:30])
+def test_jax_twin_steps(w):
+    jax = pytest.importorskip("jax")
+    step = w.build_jax(jax, "cpu")
+    step()
+    step()
+
+
+def test_jax_mlp_twin_is_the_same_step():
+    """One JAX SGD step of the MLP gives autodiff's parameters (same initial weights, same
+    batch): float32, so to float32 rounding."""
+    jax = pytest.importorskip("jax")
+    import autodiff as ad
+    from autodiff import optim
+    from autodiff.nn import models
+    import autodiff.nn.functional as F
+    from benchmarks.workloads import _mlp_batch
+    from benchmarks.workloads_peers import _jax_mlp_loss, _jax_mlp_params
+    ad.manual_seed(0)
+    model = models.mnist_mlp()
+    xb, yb = _mlp_batch(8)
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    F.cross_entropy(model(ad.tensor(xb)), ad.tensor(yb)).backward()
+    opt.step()
+    params = _jax_mlp_params(jax)
+    g = jax.grad(_jax_mlp_loss(jax))(params, jax.numpy.asarray(xb), jax.numpy.asarray(yb))
+    for p, gi, q in zip(params, g, model.parameters()):
+        np.testing.assert_allclose(np.asarray(p - 0.01 * gi), q.numpy(), rtol=1e-5, atol=1e-6)
