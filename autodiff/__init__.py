@@ -38,9 +38,10 @@ from .ops.elementwise import clamp_max, clamp_min  # noqa: E402
 from .ops.nonfinite import allclose, isclose, isinf, isneginf, isposinf, nan_to_num
 from .ops.rounding import (ceil, copysign, fix, floor, floor_divide, fmod, frac, heaviside,
                            remainder, round, sgn, sign, signbit, trunc)
-from .ops.transcendental import (acos, acosh, asin, asinh, atan, atan2, atanh, cosh, exp2, hypot,
-                                 lerp, log2, log10, logaddexp, logaddexp2, reciprocal, rsqrt,
-                                 sinc, sinh, square, xlogy)
+from .ops.transcendental import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan,
+                                 arctan2, arctanh, asin, asinh, atan, atan2, atanh, cosh, exp2,
+                                 hypot, lerp, log2, log10, logaddexp, logaddexp2, reciprocal,
+                                 rsqrt, sinc, sinh, square, xlogy)
 from . import methods_math as _methods_math  # noqa: F401,E402  (binds their Tensor methods)
 from .ops.index import gather, getitem, index_put, index_select, take_along_axis
 from .ops.index import take_along_dim  # noqa: E402

@@ -125,7 +125,7 @@ CASES = [
     Case("remainder", ad.remainder, lambda a, b: a - np.floor(a / b) * b, (_DIVIDEND, _DIVISOR),
          torch_fn=lambda torch, a, b: torch.remainder(a, b)),
     Case("remainder", ad.remainder, lambda a, b: a % b, (_IA, _IB),
-         torch_fn=lambda torch, a, b: torch.remainder(a, b), tag="int"),
+         torch_fn=lambda torch, a, b: torch.remainder(a, b), grad=0, tag="int"),
     Case("Tensor.__mod__", lambda a: a % 0.75, lambda a: a - np.floor(a / 0.75) * 0.75,
          (_DIVIDEND,), torch_fn=lambda torch, a: a % 0.75),
     Case("Tensor.__rmod__", lambda b: 2.5 % b, lambda b: 2.5 - np.floor(2.5 / b) * b,
@@ -138,7 +138,7 @@ CASES = [
     Case("fmod", ad.fmod, lambda a, b: a - _trunc_div(a, b) * b, (_IA, _IB),
          torch_fn=lambda torch, a, b: torch.fmod(a, b), grad=0, tag="int"),
     Case("Tensor.fmod", lambda a: a.fmod(-0.75), lambda a: a - np.trunc(a / -0.75) * -0.75,
-         (_DIVIDEND,), torch_fn=lambda torch, a: a.fmod(-0.75)),
+         (_DIVIDEND,), torch_fn=lambda torch, a: a.fmod(-0.75), tag="scalar"),
     # ------------------------------------------------------------------ signs
     Case("copysign", ad.copysign, _copysign_ref, (A(2, 3), A(3, seed=1)),
          torch_fn=lambda torch, a, b: torch.copysign(a, b)),
@@ -261,10 +261,6 @@ CASES = [
     Case("nan_to_num", ad.nan_to_num, lambda x: x, (U(2, 3),),
          torch_fn=lambda torch, x: torch.nan_to_num(x), tag="finite"),
     # ------------------------------------------------------------------ in place
-    Case("Tensor.floor_", _inplace("floor_"), np.floor, (U(2, 3, low=-3, high=3),),
-         torch_fn=lambda torch, x: x.clone().floor_()),
-    Case("Tensor.remainder_", _inplace("remainder_"), lambda a, b: a - np.floor(a / b) * b,
-         (_DIVIDEND, _DIVISOR), torch_fn=lambda torch, a, b: a.clone().remainder_(b)),
     Case("Tensor.div_", _inplace("div_", rounding_mode="floor"), lambda a, b: np.floor(a / b),
          (_DIVIDEND, _DIVISOR), torch_fn=lambda torch, a, b: a.clone().div_(b, rounding_mode="floor")),
     Case("Tensor.clamp_", _inplace("clamp_", -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5),
@@ -272,8 +268,6 @@ CASES = [
     Case("Tensor.lerp_", _inplace("lerp_", 0.25), lambda s, e: s + 0.25 * (e - s),
          (U(2, 3), U(3, seed=1)), torch_fn=lambda torch, s, e: s.clone().lerp_(e, 0.25)),
     Case("Tensor.exp_", _inplace("exp_"), np.exp, (U(2, 3),), torch_fn=lambda torch, x: x.clone().exp_()),
-    Case("Tensor.atan2_", _inplace("atan2_"), np.arctan2, (U(2, 3), A(3, seed=1)),
-         torch_fn=lambda torch, a, b: a.clone().atan2_(b)),
     Case("Tensor.__imod__", _inplace("__imod__", 0.75), lambda a: a - np.floor(a / 0.75) * 0.75,
          (_DIVIDEND,), torch_fn=lambda torch, a: a.clone().remainder_(0.75)),
     Case("Tensor.__ifloordiv__", _inplace_no_grad("__ifloordiv__", 2), lambda a: a // 2,
@@ -283,3 +277,50 @@ CASES = [
     Case("Tensor.round_", _inplace_no_grad("round_"), np.round, (U(2, 3, low=-3, high=3),),
          torch_fn=lambda torch, x: x.clone().round_(), grad=0),
 ]
+
+
+# ---------------------------------------------------------------------- derived cases
+# each function above that is also a Tensor method (x.f(*rest)), an in-place method
+# (x.clone().f_(*rest) rebased onto the graph), or has a NumPy-style alias gets the same case
+_INPLACE = {"floor", "ceil", "trunc", "fix", "frac", "sign", "sgn", "remainder", "fmod",
+            "copysign", "exp2", "log2", "log10", "rsqrt", "reciprocal", "square", "sinh", "cosh",
+            "asin", "acos", "atan", "asinh", "acosh", "atanh", "atan2", "hypot", "xlogy", "sinc",
+            "nan_to_num", "floor_divide"}
+_ALIASES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh",
+            "arccosh": "acosh", "arctanh": "atanh", "arctan2": "atan2"}
+
+
+def _method(name: str):
+    return lambda x, *rest: getattr(x, name)(*rest)
+
+
+def _torch_method(name: str):
+    # an in-place case is compared with PyTorch's out-of-place op (PyTorch has no derivative
+    # for some in-place ones, e.g. asinh_); sgn's own gradient is a ZeroTensor: sign's is not
+    name = {"sgn": "sign"}.get(name.rstrip("_"), name.rstrip("_"))
+    return lambda torch, x, *rest: getattr(x, name)(*rest)
+
+
+def _derived(case: Case, name: str, fn, torch_name: str) -> Case:
+    return Case(name, fn, case.ref, case.inputs,
+                torch_fn=None if case.torch_fn is None else _torch_method(torch_name),
+                grad=case.grad, const=case.const, tol=case.tol, rtol=case.rtol, atol=case.atol,
+                tag=case.tag, note=case.note)
+
+
+def _derive(cases: list) -> list:
+    out = []
+    for c in cases:
+        if c.fn is not getattr(ad, c.name, None):   # only plain ad.f(tensors...) cases
+            continue
+        out.append(_derived(c, f"Tensor.{c.name}", _method(c.name), c.name))
+        floating = all(np.asarray(a).dtype.kind == "f" for a in c.inputs)
+        if c.name in _INPLACE and floating and c.grad:
+            out.append(_derived(c, f"Tensor.{c.name}_", _inplace(c.name + "_"), c.name + "_"))
+    for alias, target in _ALIASES.items():
+        c = next(c for c in cases if c.name == target and not c.tag)
+        out.append(_derived(c, alias, getattr(ad, alias), alias))
+    return out
+
+
+CASES += _derive(CASES)

@@ -21,7 +21,8 @@ from .elementwise import (_broadcast_error, _pointwise, _ufunc, _ufunc2, _unary,
 
 __all__ = ["exp2", "log2", "log10", "rsqrt", "reciprocal", "square", "sinh", "cosh", "asin",
            "acos", "atan", "asinh", "acosh", "atanh", "atan2", "hypot", "logaddexp",
-           "logaddexp2", "xlogy", "sinc", "lerp"]
+           "logaddexp2", "xlogy", "sinc", "lerp", "arcsin", "arccos", "arctan", "arcsinh",
+           "arccosh", "arctanh", "arctan2"]
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -282,6 +283,11 @@ HYPOT = _pointwise("hypot", _hypot_bw, _ufunc2("hypot"), saves=("a", "b"), save_
 LOGADDEXP = _pointwise("logaddexp", _logaddexp_bw, _ufunc2("logaddexp"), saves=("a", "b"))
 LOGADDEXP2 = _pointwise("logaddexp2", _logaddexp2_bw, _ufunc2("logaddexp2"), saves=("a", "b"))
 XLOGY = _pointwise("xlogy", _xlogy_bw, _xlogy_fw, saves=("a", "b"))
+
+
+# PyTorch's NumPy-style aliases
+arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
 
 
 # ----------------------------------------------------------------------------- lerp
