@@ -49,12 +49,29 @@ def _analytical_jacobian(fn, inputs, i):
     return numpy.stack(rows) if rows else numpy.zeros((0, inputs[i].array.size))
 
 
-def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True) -> bool:
-    """Compare the engine's Jacobian of ``fn`` at ``inputs`` with central differences.
+def gradcheck(func, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True, nondet_tol: float = 0.0,
+              check_undefined_grad: bool = True, check_grad_dtypes: bool = False,
+              check_batched_grad: bool = False, check_batched_forward_grad: bool = False,
+              check_forward_ad: bool = False, check_backward_ad: bool = True,
+              fast_mode: bool = False, masked: bool | None = None) -> bool:
+    """Compare the engine's Jacobian of ``func`` at ``inputs`` with central differences.
 
     Inputs that require grad must be float64 (float32 differences are too noisy to judge).
+    PyTorch's arguments: ``nondet_tol`` is met by any value (the backward is deterministic);
+    ``fast_mode=True`` runs the full check (it implies the fast one);
+    ``check_undefined_grad`` has nothing to check (no undefined gradients here); forward-mode,
+    batched (vmap) and masked checks are not implemented and raise.
     """
+    unsupported = {"check_batched_grad": check_batched_grad,
+                   "check_batched_forward_grad": check_batched_forward_grad,
+                   "check_forward_ad": check_forward_ad, "check_grad_dtypes": check_grad_dtypes,
+                   "masked": bool(masked), "check_backward_ad=False": not check_backward_ad}
+    asked = [k for k, v in unsupported.items() if v]
+    if asked:
+        raise NotImplementedError(f"gradcheck: {', '.join(asked)} not implemented (no "
+                                  f"forward-mode AD, vmap or masked tensors here)")
+    fn = func
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     for t in inputs:
         if isinstance(t, Tensor) and t.requires_grad and t.dtype != numpy.float64:
@@ -96,5 +113,5 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float 
         return tuple(g if g is not None else make(xs[i].xp.zeros_like(xs[i].array))
                      for g, i in zip(gs, diff_idx))
 
-    return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps, atol, rtol,
-                     raise_exception)
+    return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol,
+                     rtol=rtol, raise_exception=raise_exception)

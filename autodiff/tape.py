@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import operator
+import warnings
 import weakref
 from typing import Callable, Iterable
 
@@ -659,12 +660,21 @@ def backward(tensor, gradient=None, retain_graph=None, create_graph: bool = Fals
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
-         allow_unused: bool = False, materialize_grads: bool = False) -> tuple:
+         only_inputs: bool = True, allow_unused: bool = False, is_grads_batched: bool = False,
+         materialize_grads: bool = False) -> tuple:
     """Gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
 
     Nothing is accumulated into ``.grad``. With ``create_graph=True`` the returned gradients
     are themselves differentiable (Hessian-vector products, higher derivatives).
+    ``only_inputs`` is ignored (deprecated in PyTorch, which ignores it too);
+    ``is_grads_batched=True`` (vmap over grad_outputs) is not implemented.
     """
+    if is_grads_batched:
+        raise NotImplementedError("grad: is_grads_batched=True (vmap over the first dim of "
+                                  "grad_outputs) is not implemented; loop over the rows")
+    if not only_inputs:
+        warnings.warn("grad: only_inputs argument is deprecated and is ignored now "
+                      "(defaults to True)", stacklevel=2)
     single_out = isinstance(outputs, Tensor)
     outputs = [outputs] if single_out else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)

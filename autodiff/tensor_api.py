@@ -8,6 +8,8 @@ top-level ``is_tensor``, ``numel``, ``equal`` and the memory formats.
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy
 
 from . import creation
@@ -117,7 +119,12 @@ def _new_size(size: tuple, op: str) -> tuple:
 def _factory(name: str, make):
     """``x.new_<name>(*size, dtype=None, device=None, requires_grad=False)``: ``make``'s tensor
     with ``x``'s dtype and device unless given."""
-    def method(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    def method(self, *args, size=None, dtype=None, device=None,
+               requires_grad: bool = False) -> Tensor:
+        if size is not None and args:
+            raise TypeError(f"new_{name}: size given both positionally {args} and as "
+                            f"size={size!r}")
+        size = args if size is None else (size,)
         return make(_new_size(size, f"new_{name}"),
                     dtype=self.dtype if dtype is None else dtype,
                     device=self.device if device is None else device,
@@ -169,6 +176,7 @@ def _inplace_shape(name: str, op):
         increment_version(self)
         return self
     method.__name__ = name
+    method.__signature__ = inspect.signature(op)  # op's parameters, self first
     return method
 
 

@@ -21,15 +21,17 @@ def _triangle(x, diagonal: int, lower: bool, op: str) -> Tensor:
     return where(below if lower else ~below, x, 0)
 
 
-def tril(x, diagonal: int = 0) -> Tensor:
+def tril(input, diagonal: int = 0) -> Tensor:  # noqa: A002
     """The lower triangle of the last two dims: entries (i, j) with j - i <= ``diagonal``;
     zeros elsewhere."""
+    x = input  # PyTorch's parameter names
     return _triangle(x, diagonal, True, "tril")
 
 
-def triu(x, diagonal: int = 0) -> Tensor:
+def triu(input, diagonal: int = 0) -> Tensor:  # noqa: A002
     """The upper triangle of the last two dims: entries (i, j) with j - i >= ``diagonal``;
     zeros elsewhere."""
+    x = input  # PyTorch's parameter names
     return _triangle(x, diagonal, False, "triu")
 
 
@@ -41,10 +43,10 @@ def _two_dims(dim1: int, dim2: int, ndim: int, op: str) -> tuple[int, int]:
     return d1, d2
 
 
-def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:  # noqa: A002
     """The entries (i, i + offset) of the plane (dim1, dim2): those two dims are removed and
     the diagonal becomes the last dim (PyTorch's layout)."""
-    x = as_t(x)
+    x = as_t(input)
     if x.ndim < 2:
         raise ValueError(f"diagonal: the input must have at least 2 dims, got shape {x.shape}")
     d1, d2 = _two_dims(dim1, dim2, x.ndim, "diagonal")
@@ -59,10 +61,10 @@ def diagonal(x, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
 _diagonal = diagonal  # diag's argument is named ``diagonal`` too
 
 
-def diag_embed(x, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: A002
     """Tensors whose (dim1, dim2) planes hold the last dim of ``x`` on diagonal ``offset``;
     zeros elsewhere. The planes are n + |offset| square."""
-    x = as_t(x)
+    x = as_t(input)
     if x.ndim == 0:
         raise ValueError("diag_embed: the input must have at least 1 dim, got a 0-d tensor")
     d1, d2 = _two_dims(dim1, dim2, x.ndim + 1, "diag_embed")
@@ -75,10 +77,10 @@ def diag_embed(x, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     return movedim(plane, (-2, -1), (d1, d2))
 
 
-def diag(x, diagonal: int = 0) -> Tensor:
+def diag(input, diagonal: int = 0) -> Tensor:  # noqa: A002
     """A 1-d ``x``: the square matrix with ``x`` on diagonal ``diagonal``; a 2-d ``x``: that
     diagonal as a 1-d tensor."""
-    x = as_t(x)
+    x = as_t(input)
     if x.ndim == 1:
         return diag_embed(x, diagonal, 0, 1)
     if x.ndim == 2:

@@ -159,9 +159,10 @@ def _mul_bw(ctx, g):
 MUL = _pointwise("mul", _mul_bw, operator.mul, saves=("a", "b"))
 
 
-def div(a, b, *, rounding_mode: str | None = None) -> Tensor:
-    """``a / b``; ``rounding_mode`` "trunc" or "floor" rounds the quotient (integers stay
-    integers; the gradient is then 0, as PyTorch's)."""
+def div(input, other, *, rounding_mode: str | None = None) -> Tensor:  # noqa: A002
+    """``input / other``; ``rounding_mode`` "trunc" or "floor" rounds the quotient (integers
+    stay integers; the gradient is then 0, as PyTorch's)."""
+    a, b = input, other
     if rounding_mode is None:
         return _binary(DIV, a, b)
     if rounding_mode not in ("trunc", "floor"):
@@ -794,8 +795,8 @@ CLAMP = _pointwise("clamp", _clamp_bw, _clip_fw, inputs=("x", "min", "max"),
 
 # ----------------------------------------------------------------------------- no gradient
 def _compare(fn):
-    def op(a, b):
-        a, b = pair(a, b, fn)
+    def op(input, other):  # noqa: A002 - PyTorch's parameter names
+        a, b = pair(input, other, fn)
         try:
             return make(getattr(a.xp, fn)(a.array, b.array))
         except ValueError:
@@ -817,8 +818,8 @@ logical_or = _compare("logical_or")
 logical_xor = _compare("logical_xor")
 
 
-def logical_not(x) -> Tensor:
-    x = as_t(x)
+def logical_not(input) -> Tensor:  # noqa: A002 - PyTorch's parameter name
+    x = as_t(input)
     return make(x.xp.logical_not(x.array))
 
 

@@ -87,12 +87,13 @@ def outer(a, b) -> Tensor:
     return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
-def einsum(subscripts: str, *operands) -> Tensor:
+def einsum(equation: str, *operands) -> Tensor:
     """Einstein summation; the VJP of each operand is another einsum (then broadcast over any
     index that only that operand carries). An index repeated within one operand (``'ii->i'``,
     ``'ii'``, ``'bii,bi->b'``) takes that operand's diagonal first (:func:`_einsum_diagonal`).
     PyTorch's forms: operands as one list, the sublist form, the broadcast ellipsis ``...``
     (:func:`einsum_spec.einsum_operands`)."""
+    subscripts = equation  # PyTorch's parameter names
     spec, operands = einsum_operands(subscripts, operands)
     same_dtype("einsum", *[(f"operand {i}", o) for i, o in enumerate(operands)])
     subscripts = spec

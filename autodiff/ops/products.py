@@ -15,9 +15,10 @@ from .linalg import einsum
 from .shape import broadcast_to, norm_dims, reshape, stack
 
 
-def kron(a, b) -> Tensor:
+def kron(input, other) -> Tensor:  # noqa: A002
     """The Kronecker product: block (i, j, ...) of the result is a[i, j, ...] * b (the shorter
     shape padded with leading 1s)."""
+    a, b = input, other  # PyTorch's parameter names
     a, b = pair(a, b, "kron")
     nd = max(a.ndim, b.ndim)
     sa, sb = (1,) * (nd - a.ndim) + a.shape, (1,) * (nd - b.ndim) + b.shape

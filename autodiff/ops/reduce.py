@@ -227,17 +227,19 @@ def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=
                                "std"))
 
 
-def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None,
-             axis=None, ddof=None) -> tuple:
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *,  # noqa: A002
+             correction=None, keepdims=None, axis=None, ddof=None) -> tuple:
     """(var, mean), as PyTorch's ``var_mean``."""
+    x = input  # PyTorch's parameter names
     x, axes, keep, n, c = _moments_args(x, dim, unbiased, keepdim, correction, keepdims, axis,
                                         ddof, "var_mean")
     return _var(x, axes, keep, n, c), mean(x, axes, keep)
 
 
-def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None,
-             axis=None, ddof=None) -> tuple:
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *,  # noqa: A002
+             correction=None, keepdims=None, axis=None, ddof=None) -> tuple:
     """(std, mean), as PyTorch's ``std_mean``."""
+    x = input  # PyTorch's parameter names
     x, axes, keep, n, c = _moments_args(x, dim, unbiased, keepdim, correction, keepdims, axis,
                                         ddof, "std_mean")
     return _std(x, axes, keep, n, c), mean(x, axes, keep)
@@ -305,21 +307,27 @@ PROD = _reduction("prod", _prod_bw, _prod_fw, saves="x", save_output=True)
 
 
 # ----------------------------------------------------------------------------- max / min
-def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None,  # noqa: A001, A002
+        other=None):
     """PyTorch's three forms: ``max(x)`` the largest element (tied maxima share the gradient
     evenly); ``max(x, dim, keepdim=False)`` (``axis``/``keepdims`` too) the named tuple
     (values, indices), the gradient going to the indices; ``max(x, other)`` with a Tensor
-    ``other``: the elementwise :func:`maximum`."""
-    return _extreme(x, dim, keepdim, axis, keepdims, MAX, maximum, _xp_argmax)
+    ``other`` (positional or ``other=``): the elementwise :func:`maximum`."""
+    return _extreme(input, dim, keepdim, axis, keepdims, MAX, maximum, _xp_argmax, other)
 
 
-def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None,  # noqa: A001, A002
+        other=None):
     """Min; see :func:`max` (``min(x, other)`` is :func:`minimum`)."""
-    return _extreme(x, dim, keepdim, axis, keepdims, MIN, minimum, _xp_argmin)
+    return _extreme(input, dim, keepdim, axis, keepdims, MIN, minimum, _xp_argmin, other)
 
 
-def _extreme(x, dim, keepdim, axis, keepdims, prim, elementwise, argpick):
+def _extreme(x, dim, keepdim, axis, keepdims, prim, elementwise, argpick, other=None):
     op = prim.name
+    if other is not None:
+        if dim is not None or axis is not None:
+            raise TypeError(f"{op}(): takes either dim or other, not both")
+        return elementwise(x, other)
     if isinstance(dim, Tensor):
         return elementwise(x, dim)
     dim = dim_arg(dim, axis, op)

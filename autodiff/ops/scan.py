@@ -86,9 +86,10 @@ CUMSUM = _along("cumsum", _cumsum_bw, _cumsum_fw)
 
 
 # ----------------------------------------------------------------------------- cumprod
-def cumprod(x, dim=None, *, dtype=None, axis=None) -> Tensor:
+def cumprod(input, dim=None, *, dtype=None, axis=None) -> Tensor:  # noqa: A002
     """Running product along ``dim``. Its gradient is exact where the input has zeros, to any
     order (as PyTorch's)."""
+    x = input  # PyTorch's parameter names
     x, d = _scan_args(x, dim, axis, "cumprod")
     dtype = accumulation_dtype(x, dtype)
     if dtype is not None and dtype != x.dtype:
@@ -146,9 +147,10 @@ CUMPROD = _along("cumprod", _cumprod_bw, _cumprod_fw, saves="x", save_output=Tru
 
 
 # ----------------------------------------------------------------------------- logcumsumexp
-def logcumsumexp(x, dim=None, *, axis=None) -> Tensor:
+def logcumsumexp(input, dim=None, *, axis=None) -> Tensor:  # noqa: A002
     """log(cumsum(exp(x))) along ``dim``, computed without overflow (a running logaddexp);
     integer input is taken in the default float dtype."""
+    x = input  # PyTorch's parameter names
     x, d = _scan_args(x, dim, axis, "logcumsumexp")
     if x.dtype.kind not in "fc":
         x = astype(x, get_default_dtype())
@@ -183,15 +185,17 @@ LOGCUMSUMEXP = _along("logcumsumexp", _logcumsumexp_bw, _logcumsumexp_fw, saves=
 
 
 # ----------------------------------------------------------------------------- cummax / cummin
-def cummax(x, dim=None, *, axis=None) -> ValuesIndices:
+def cummax(input, dim=None, *, axis=None) -> ValuesIndices:  # noqa: A002
     """(values, indices): the running maximum along ``dim`` and where it was found (the last
     index of a tie, NaN propagating, as PyTorch); the gradient goes to those indices."""
+    x = input  # PyTorch's parameter names
     x, d = _scan_args(x, dim, axis, "cummax")
     return on_vector(x, lambda t: _cum_extreme(t, d, "maximum"))
 
 
-def cummin(x, dim=None, *, axis=None) -> ValuesIndices:
+def cummin(input, dim=None, *, axis=None) -> ValuesIndices:  # noqa: A002
     """(values, indices): the running minimum; see :func:`cummax`."""
+    x = input  # PyTorch's parameter names
     x, d = _scan_args(x, dim, axis, "cummin")
     return on_vector(x, lambda t: _cum_extreme(t, d, "minimum"))
 
@@ -211,11 +215,12 @@ def _cum_extreme(x: Tensor, d: int, ufunc: str) -> ValuesIndices:
 
 
 # ----------------------------------------------------------------------------- diff
-def diff(x, n: int = 1, dim: int = -1, prepend=None, append=None, *, axis=None) -> Tensor:
+def diff(input, n: int = 1, dim: int = -1, prepend=None, append=None, *,  # noqa: A002
+         axis=None) -> Tensor:
     """The ``n``-th forward difference along ``dim``, after concatenating ``prepend`` and
     ``append`` (tensors shaped as ``x`` but along ``dim``); bool input gives the logical xor
     of neighbours (PyTorch)."""
-    x = as_t(x)
+    x = as_t(input)
     dim = dim if axis is None else axis
     if x.ndim == 0:
         raise RuntimeError("diff(): expects input to be at least one-dimensional")

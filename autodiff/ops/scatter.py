@@ -13,6 +13,8 @@ and amax/amin with ``include_self=False`` no longer count an excluded input that
 equal the result among the ties (PyTorch halves the gradient of the true maximum then)."""
 from __future__ import annotations
 
+import inspect
+
 import numpy
 
 from ..backends import get_array_module
@@ -434,6 +436,7 @@ def _inplace(fn, name: str, tensors: tuple = ()):
         others = tuple(args[i] for i in tensors if i < len(args)) + tuple(kwargs.values())
         return modify_(self, name, lambda t: fn(t, *args, **kwargs), others=others)
     method.__name__ = name
+    method.__signature__ = inspect.signature(fn)  # fn's parameters, self first
     return method
 
 

@@ -64,19 +64,21 @@ class SortResult(tuple):
         return self[1]
 
 
-def sort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
+def sort(input, dim: int = -1, descending: bool = False, stable: bool = False, *,  # noqa: A002
          axis=None) -> SortResult:
     """(values, indices) along ``dim``; always stable (``stable=False`` allows any order of
     ties, so the stable one is PyTorch's answer too); values carry the gradient, routed back
     by index."""
+    x = input  # PyTorch's parameter names
     x, d = _along_args(x, dim, axis, "sort")
     return on_vector(x, lambda t: select_along(t, d, _order(t.array, d, descending), True,
                                                SortResult))
 
 
-def argsort(x, dim: int = -1, descending: bool = False, stable: bool = False, *,
+def argsort(input, dim: int = -1, descending: bool = False, stable: bool = False, *,  # noqa: A002
             axis=None) -> Tensor:
     """The int64 indices that sort ``x`` along ``dim`` (stable; see :func:`sort`)."""
+    x = input  # PyTorch's parameter names
     x, d = _along_args(x, dim, axis, "argsort")
     if x.ndim == 0:
         return make(x.xp.zeros((), _INT64))
@@ -89,10 +91,11 @@ def msort(x) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- topk, kthvalue
-def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True, *,  # noqa: A002
+def topk(input, k: int, dim: int = -1, largest: bool = True, sorted: bool = True, *,  # noqa: A002
          axis=None) -> ValuesIndices:
     """The ``k`` largest (or smallest) entries along ``dim`` and their indices, in sorted order
     (also for ``sorted=False``, which leaves the order to the implementation)."""
+    x = input  # PyTorch's parameter names
     x, d = _along_args(x, dim, axis, "topk")
     n = x.shape[d] if x.ndim else 1
     if not 0 <= k <= n:
@@ -102,9 +105,10 @@ def topk(x, k: int, dim: int = -1, largest: bool = True, sorted: bool = True, *,
         t, d, _order(t.array, d, largest)[(slice(None),) * d + (slice(0, k),)], True))
 
 
-def kthvalue(x, k: int, dim: int = -1, keepdim: bool = False, *, axis=None,
+def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False, *, axis=None,  # noqa: A002
              keepdims=None) -> ValuesIndices:
     """The ``k``-th smallest entry (1-based) along ``dim`` and its index."""
+    x = input  # PyTorch's parameter names
     x, d = _along_args(x, dim, axis, "kthvalue")
     n = x.shape[d] if x.ndim else 1
     if not 1 <= k <= n:
@@ -165,10 +169,11 @@ def _shared_evenly(x: Tensor, v) -> Tensor:
     return amax(where(hit, x, float("-inf")))
 
 
-def median(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+def median(input, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):  # noqa: A002
     """``median(x)``: the lower of the two middle values of all elements (NaN if there is one),
     its gradient shared evenly among the elements equal to it; ``median(x, dim)``: the named
     tuple (values, indices) along ``dim``, the gradient going to the indices (PyTorch)."""
+    x = input  # PyTorch's parameter names
     return _median(x, dim, keepdim, axis, keepdims, "median", False)
 
 
@@ -207,12 +212,12 @@ def _mode_index(a, d: int):
 
 
 # ----------------------------------------------------------------------------- unique
-def unique(x, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+def unique(input, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
            return_counts: bool = False, dim=None):
     """The sorted distinct values (``sorted=False`` sorts too, as PyTorch does on the CPU), or
     the distinct slices along ``dim``; with the int64 inverse indices (shaped as ``x``, or as
     ``x.shape[dim]``) and counts when asked. NaNs are each distinct (PyTorch). No gradient."""
-    x = as_t(x)
+    x = as_t(input)
     xp, a = x.xp, x.array
     if dim is None:
         flat = a.reshape(-1)
@@ -319,11 +324,11 @@ def bucketize(input, boundaries, *, out_int32: bool = False,  # noqa: A002
     return searchsorted(b, input, out_int32=out_int32, right=right)
 
 
-def histc(x, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+def histc(input, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
     """Counts of ``x`` in ``bins`` equal bins over [min, max] (the data's range when min ==
     max, widened by 1 each way if that is one point), in ``x``'s floating dtype; values
     outside are ignored, max falls in the last bin. No gradient."""
-    x = as_t(x)
+    x = as_t(input)
     xp, a = x.xp, x.array
     if a.dtype.kind != "f":
         raise TypeError(f"histc(): expected a floating point input, got {a.dtype}")

@@ -488,10 +488,10 @@ def flipud(x) -> Tensor:
     return flip(x, 0)
 
 
-def roll(x, shifts, dims=None) -> Tensor:
+def roll(input, shifts, dims=None) -> Tensor:  # noqa: A002
     """PyTorch's ``roll``: element i moves to i + shift along each dim (wrapping around);
     without ``dims`` the flattened tensor rolls and keeps its shape."""
-    x = as_t(x)
+    x = as_t(input)
     shifts = [shifts] if isinstance(shifts, int) else [int(s) for s in shifts]
     if dims is None:
         if len(shifts) != 1:
@@ -530,9 +530,9 @@ def rot90(x, k: int = 1, dims=(0, 1)) -> Tensor:
     return x
 
 
-def unflatten(x, dim: int, sizes) -> Tensor:
+def unflatten(input, dim: int, sizes) -> Tensor:  # noqa: A002
     """Split dimension ``dim`` into ``sizes`` (one entry may be -1)."""
-    x = as_t(x)
+    x = as_t(input)
     (d,) = norm_dims(dim, x.ndim, "unflatten")
     sizes = tuple(int(s) for s in sizes)
     known = int(numpy.prod([s for s in sizes if s != -1]))
