@@ -13,6 +13,7 @@ import numpy as np
 
 import autodiff as ad
 
+from . import workloads_nn  # noqa: F401  (registers the workloads the peers attach to)
 from .workloads import REGISTRY, Workload, _mlp_batch, _rng
 
 __all__ = ["chain"]

@@ -20,6 +20,7 @@ import warnings
 from typing import Callable
 
 from .. import tape
+from . import fuse_cpu
 from .guards import flatten, signature
 from .program import Miss, Program
 from .trace import GraphBreak, Tracer
@@ -33,7 +34,8 @@ class CompiledFunction:
     """``fn`` with its traced programs, one list per guard signature. ``traces`` counts the
     traces made (a graph break counts as one), ``programs`` maps signatures to programs."""
 
-    def __init__(self, fn: Callable, fullgraph: bool = False, verify: bool = True) -> None:
+    def __init__(self, fn: Callable, fullgraph: bool = False, verify: bool = True,
+                 fuse: bool | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"compile: expected a callable, got {type(fn).__name__}")
         self.fn = fn
@@ -42,6 +44,7 @@ class CompiledFunction:
         self.programs: dict = {}
         self._warned: set = set()
         self.verify = bool(verify)
+        self.fuse = fuse_cpu.available() if fuse is None else bool(fuse)    # fuse_cpu.py
         self._unverified: set = set()
         functools.update_wrapper(self, fn)
 
@@ -86,6 +89,8 @@ class CompiledFunction:
             tracer.stop()
         self.traces += 1
         prog = tracer.finish(result)
+        if prog is not None and self.fuse:
+            fuse_cpu.fuse(prog, tracer.keep)
         if prog is None:
             self.programs[key] = _EAGER
             reason, filename, line = tracer.broken
@@ -105,10 +110,12 @@ class CompiledFunction:
 
 
 def compile(fn: Callable | None = None, *, fullgraph: bool = False,  # noqa: A001
-            verify: bool = True):
+            verify: bool = True, fuse: bool | None = None):
     """Compile ``fn`` (see the module docstring); without ``fn``, a decorator. With ``verify``
     (the default) the second call of each signature runs both the program (without its
-    updates) and the eager step and keeps the program only if they agree bit for bit."""
+    updates) and the eager step and keeps the program only if they agree bit for bit.
+    ``fuse``: groups of elementwise ops run as one numba kernel each (``fuse_cpu.py``); by
+    default on when numba is installed and ``AUTODIFF_NUMBA`` is not 0."""
     if fn is None:
-        return lambda f: CompiledFunction(f, fullgraph=fullgraph, verify=verify)
-    return CompiledFunction(fn, fullgraph=fullgraph, verify=verify)
+        return lambda f: CompiledFunction(f, fullgraph=fullgraph, verify=verify, fuse=fuse)
+    return CompiledFunction(fn, fullgraph=fullgraph, verify=verify, fuse=fuse)

@@ -117,6 +117,7 @@ class Program:
         self.ops = ops
         self.effects = effects
         self.out_spec = out_spec
+        self.live_out = live_out       # kept for passes that rewrite ``ops`` (fuse_cpu)
         self.dead_after = _liveness(ops, live_out, self.nslots)
         self.out_buffer, metas = _assign_buffers(ops, self.dead_after, arrays, live_out)
         self.pool = BufferPool(metas)
