@@ -36,6 +36,10 @@ NOT_ACCEPTED = {
     "foreach": "clip_grad_*: one implementation, no per-tensor fused variant to choose",
 }
 
+_BINARY = ("remainder", "fmod", "floor_divide", "copysign", "logaddexp", "atan2")
+_UNARY = ("trunc", "floor", "ceil", "frac", "rsqrt", "exp2", "log2", "log10", "asin", "acos",
+          "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "isinf", "isposinf", "isneginf")
+
 # (path as a user writes it, PyTorch's documented parameters where torch has no Python
 # signature: a space-separated string; None where torch's inspect.signature is the reference,
 # or where the item is not called: a namespace, a dtype, an operator, an attribute).
@@ -87,18 +91,10 @@ ITEMS: list[tuple[str, str | None]] = [
     # --- arithmetic (functions and their Tensor methods)
     ("div", "input other rounding_mode"), ("Tensor.div", "other rounding_mode"),
     ("Tensor.__mod__", None), ("Tensor.__floordiv__", None),
-    *[(n, "input other") for n in ("remainder", "fmod", "floor_divide", "copysign",
-                                   "logaddexp", "atan2")],
-    *[(f"Tensor.{n}", "other") for n in ("remainder", "fmod", "floor_divide", "copysign",
-                                         "logaddexp", "atan2")],
+    *[(n, "input other") for n in _BINARY], *[(f"Tensor.{n}", "other") for n in _BINARY],
     ("lerp", "input end weight"), ("Tensor.lerp", "end weight"),
     ("round", "input decimals"), ("Tensor.round", "decimals"),
-    *[(n, "input") for n in ("trunc", "floor", "ceil", "frac", "rsqrt", "exp2", "log2",
-                             "log10", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
-                             "atanh", "isinf", "isposinf", "isneginf")],
-    *[(f"Tensor.{n}", "") for n in ("trunc", "floor", "ceil", "frac", "rsqrt", "exp2", "log2",
-                                    "log10", "asin", "acos", "atan", "sinh", "cosh", "asinh",
-                                    "acosh", "atanh", "isinf", "isposinf", "isneginf")],
+    *[(n, "input") for n in _UNARY], *[(f"Tensor.{n}", "") for n in _UNARY],
     ("isclose", "input other rtol atol equal_nan"), ("allclose", "input other rtol atol equal_nan"),
     ("Tensor.isclose", "other rtol atol equal_nan"),
     ("Tensor.allclose", "other rtol atol equal_nan"),
