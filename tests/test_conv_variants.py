@@ -291,6 +291,14 @@ def test_module_repr_is_pytorchs_text(name, args, kwargs, text):
 
 
 # ----------------------------------------------------------------------------- pooling
+def _to_maxima(g, idx, shape):
+    """Each window's gradient g added at its maximum's flat index: the max-pool VJP."""
+    want = np.zeros(shape[:2] + (math.prod(shape[2:]),))
+    for n, c in itertools.product(range(shape[0]), range(shape[1])):
+        np.add.at(want[n, c], idx[n, c].reshape(-1), g[n, c].reshape(-1))
+    return want.reshape(shape)
+
+
 POOLS = [  # (spatial, kernel, stride, padding, dilation, ceil_mode)
     ((9,), 3, 2, 1, 1, True), ((8,), 2, None, 0, 3, False), ((7,), 3, 3, 1, 1, True),
     ((4, 5, 6), 2, 2, 1, 1, True), ((5, 4, 3), (3, 2, 1), (2, 1, 1), (1, 1, 0), (1, 2, 1), False),
@@ -311,10 +319,7 @@ def test_max_pool_values_indices_and_gradient(case):
     np.testing.assert_array_equal(idx.numpy(), ref_idx)
     g = r.standard_normal(val.shape)
     y.backward(_t(g))
-    want = np.zeros((2, 2, math.prod(spatial)))            # each window's gradient to its max
-    for n, c in itertools.product(range(2), range(2)):
-        np.add.at(want[n, c], ref_idx[n, c].reshape(-1), g[n, c].reshape(-1))
-    np.testing.assert_allclose(X.grad.numpy(), want.reshape(x.shape), atol=1e-12)
+    np.testing.assert_allclose(X.grad.numpy(), _to_maxima(g, ref_idx, x.shape), atol=1e-12)
 
 
 @pytest.mark.parametrize("case", POOLS, ids=str)
@@ -353,10 +358,7 @@ def test_adaptive_pools_match_windows(spatial, out):
     np.testing.assert_array_equal(idx.numpy(), ref_idx)
     g = r.standard_normal(val.shape)
     y.backward(_t(g))
-    want = np.zeros((2, 2, math.prod(spatial)))
-    for n, c in itertools.product(range(2), range(2)):
-        np.add.at(want[n, c], ref_idx[n, c].reshape(-1), g[n, c].reshape(-1))
-    np.testing.assert_allclose(X.grad.numpy(), want.reshape(x.shape), atol=1e-12)
+    np.testing.assert_allclose(X.grad.numpy(), _to_maxima(g, ref_idx, x.shape), atol=1e-12)
     # unbatched input, None keeps a size, and empty outputs stay on the graph (PyTorch)
     assert getattr(F, f"adaptive_avg_pool{nd}d")(_t(x[0]), (None,) * nd).shape == x[0].shape
     z = getattr(F, f"adaptive_max_pool{nd}d")(X, (0,) + out[1:])
