@@ -14,6 +14,9 @@ Kept beside the examples (not in the library) because it is policy for these scr
   (never pickle): model, optimizer, scheduler, the script's progress and every random state.
 - :func:`plot_curves`, :func:`figure`: PNGs by default when matplotlib is installed, and one
   line naming the ``plots`` extra when it is not.
+- :func:`add_compile_arg`, :class:`Step`: ``--compile`` runs the script's training step (one
+  function: forward, ``backward()``, optimizer update) through ``autodiff.compile``, and says
+  at the end how many traces it made and whether it replayed them or fell back to eager.
 """
 from __future__ import annotations
 
@@ -261,6 +264,62 @@ class Checkpoint:
                    else obj.state_dict() for name, obj in self.objects.items()}
         ad.save({"script": self.script, "objects": objects, "rng": ad.get_rng_state(),
                  "progress": progress}, self.save_path)
+
+
+# ------------------------------------------------------------------------------ --compile
+def add_compile_arg(ap: argparse.ArgumentParser) -> None:
+    """``--compile``: the training step through ``autodiff.compile`` (off by default)."""
+    ap.add_argument("--compile", action="store_true",
+                    help="run the training step through autodiff.compile: traced on its first "
+                         "call, then replayed on raw arrays (same numbers); where it cannot be "
+                         "captured it runs eagerly, with a warning naming the line")
+
+
+class Step:
+    """A script's training step, ``fn(*tensors)``, compiled when ``compiled`` is true.
+
+    The arguments must be Tensors (or Python values that stay the same): a NumPy array is
+    guarded by identity, so a new one on every call would retrace every call. The step returns
+    Tensors (the loss, never ``loss.item()``: a host read inside the step is a graph break);
+    the caller reads them afterwards. :meth:`summary` is the line a script prints at the end.
+    """
+
+    def __init__(self, fn: Callable, compiled: bool = False) -> None:
+        self.compiled = bool(compiled)
+        self.fn = ad.compile(fn) if self.compiled else fn
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return self.fn(*args)
+
+    @property
+    def traces(self) -> int:
+        """Traces made (0 when not compiled); a graph break counts as one."""
+        return self.fn.traces if self.compiled else 0
+
+    @property
+    def signatures(self) -> tuple[int, int]:
+        """(call signatures replayed from a program, call signatures that run eagerly)."""
+        if not self.compiled:
+            return 0, 0
+        kinds = [isinstance(v, list) for v in self.fn.programs.values()]
+        return sum(kinds), len(kinds) - sum(kinds)
+
+    def summary(self) -> str | None:
+        """How the step ran, for the end of the run (None without ``--compile``)."""
+        if not self.compiled:
+            return None
+        replayed, eager = self.signatures
+        head = (f"--compile: {self.calls} step calls, {self.traces} "
+                f"trace{'s' if self.traces != 1 else ''} for {replayed + eager} call "
+                f"signature{'s' if replayed + eager != 1 else ''}")
+        if not eager:
+            return f"{head}: all compiled (each replayed after its first two calls)"
+        if not replayed:
+            return f"{head}: fell back to eager (graph break, see the warning above)"
+        return (f"{head}: {replayed} compiled, {eager} fell back to eager (graph break, see "
+                f"the warning above)")
 
 
 # ------------------------------------------------------------------------------ plots

@@ -17,6 +17,7 @@ printed after the first steps.
     python examples/char_lm.py                                # quick
     python examples/char_lm.py --recipe full --save lm.npz
     python examples/char_lm.py --steps 200 --hidden 128 --cache
+    python examples/char_lm.py --embedding 32 --compile     # the step traced, then replayed
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 from pointer_cache import add_cache_args, cache_nll  # noqa: E402
 
-__all__ = ["main", "unigram_nll", "evaluate", "collect_states", "train", "RECIPES"]
+__all__ = ["main", "unigram_nll", "evaluate", "collect_states", "train", "train_step",
+           "RECIPES"]
 
 #: recipe -> (training steps, validation characters; 0 = all)
 RECIPES = {"quick": (600, 20000), "full": (2000, 0)}
@@ -52,16 +54,38 @@ def unigram_nll(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int) -> 
     return float(-logp[val_ids].mean())
 
 
+def train_step(model, opt: optim.Optimizer, clip: float):
+    """One BPTT step as one function (what ``--compile`` compiles): ``step(x, y, state)`` with
+    the window's ids ``x`` (T, B) and flat targets ``y`` as Tensors runs the forward from
+    ``state``, the backward, gradient-norm clipping and the update, and returns (the loss,
+    the new state detached)."""
+    vocab = model.vocab_size
+    params = list(model.parameters())
+
+    def step(x: ad.Tensor, y: ad.Tensor, state) -> tuple:
+        logits, state = model(x, state)
+        loss = F.cross_entropy(ad.reshape(logits, (-1, vocab)), y)
+        opt.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm_(params, clip)
+        opt.step()
+        return loss, model.detach_state(state)
+    return step
+
+
 def train(model, opt: optim.Optimizer, data: np.ndarray, steps: int, seq_len: int,
           clip: float, start: int = 0, state=None, losses: list | None = None,
-          rep: C.Reporter | None = None, every: int = 0, on_log=None) -> tuple[list, object]:
+          rep: C.Reporter | None = None, every: int = 0, on_log=None,
+          step_fn=None) -> tuple[list, object]:
     """Truncated BPTT on batchified ``data`` from step ``start`` to ``steps``: window
     ``k = step % windows`` (a new pass starts from a fresh state), the state carried and
     detached. Every ``every`` steps (and at the end) prints the mean loss and calls
-    ``on_log(step, state)``. Returns (the training losses, the last state)."""
-    vocab = model.vocab_size
-    params = list(model.parameters())
-    windows = list(bptt_batches(data, seq_len, drop_last=True))
+    ``on_log(step, state)``. ``step_fn``: the training step (default :func:`train_step`; a
+    :class:`_common.Step` under ``--compile``). Returns (the training losses, the last
+    state)."""
+    step_fn = step_fn or train_step(model, opt, clip)
+    windows = [(ad.tensor(x), ad.tensor(y.reshape(-1)))
+               for x, y in bptt_batches(data, seq_len, drop_last=True)]
     losses = [] if losses is None else losses
     rep = rep or C.Reporter(quiet=True)
     model.train()
@@ -73,13 +97,7 @@ def train(model, opt: optim.Optimizer, data: np.ndarray, steps: int, seq_len: in
         if k == 0:
             state = None                              # new pass over the text: fresh state
         x, y = windows[k]
-        logits, state = model(x, state)
-        loss = F.cross_entropy(ad.reshape(logits, (-1, vocab)), ad.tensor(y.reshape(-1)))
-        opt.zero_grad()
-        loss.backward()
-        optim.clip_grad_norm_(params, clip)
-        opt.step()
-        state = model.detach_state(state)
+        loss, state = step_fn(x, y, state)
         losses.append(loss.item())
         done = step + 1
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
@@ -161,6 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
     p.add_argument("--cache", action="store_true", help="evaluate the pointer cache")
     add_cache_args(p)
+    C.add_compile_arg(p)
     C.add_run_args(p, "char_lm", plot="char_lm.png")
     args = p.parse_args(argv)
     steps = args.steps if args.steps is not None else RECIPES[args.recipe][0]
@@ -197,10 +216,13 @@ def main(argv: list[str] | None = None) -> dict:
     def save(step: int, state) -> None:
         ckpt.save(steps_done=step, train_losses=losses, state=state, val_loss_initial=val0)
 
+    step = C.Step(train_step(model, opt, args.clip), args.compile)
     losses, _ = train(model, opt, batchify(train_ids, args.batch), steps, args.seq_len,
                       args.clip, start, done.get("state"), losses, rep,
-                      every=max(1, steps // 10), on_log=save)
+                      every=max(1, steps // 10), on_log=save, step_fn=step)
     train_time = time.perf_counter() - t0
+    if step.compiled:
+        say(step.summary())
     val = evaluate(model, val_ids, rep=rep)
     say(f"unigram baseline: {base:.4f} nats/char (ppl {math.exp(base):.2f})")
     say(f"validation loss {val:.4f} nats/char, perplexity {math.exp(val):.2f} "
@@ -218,7 +240,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     result = {"val_loss": val, "val_ppl": math.exp(val), "val_loss_initial": val0,
               "unigram_loss": base, "train_losses": losses, "greedy": greedy,
-              "sampled": sampled, "train_time_s": train_time, "vocab": vocab, "model": model}
+              "sampled": sampled, "train_time_s": train_time, "vocab": vocab, "model": model,
+              "step": step}
     if args.cache:
         if args.cell != "lstm":
             say("(the pointer cache is described for the LSTM model; running it anyway)")

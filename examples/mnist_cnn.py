@@ -7,6 +7,7 @@ and the last 2000 for testing; normalized with MNIST's mean/std. Reports the tra
 the test accuracy after each epoch (about 97% after the first) and draws the curves.
 
     python examples/mnist_cnn.py [--epochs 3 --n-train 8000 --lr 0.05 --data DIR --save cnn.npz]
+    python examples/mnist_cnn.py --compile            # the step traced once, then replayed
     mpiexec -n 2 python examples/mnist_cnn.py --ddp   # data-parallel, see examples/_ddp.py
 """
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     C.add_mnist_args(p, epochs=3, lr=0.05, momentum=0.9)
     p.add_argument("--channels", type=int, nargs=2, default=(8, 16),
                    help="output channels of the two convolutions")
+    C.add_compile_arg(p)
     C.add_run_args(p, "mnist_cnn", plot="mnist_cnn.png")
     _ddp.add_ddp_arg(p)
     args = p.parse_args(argv)
@@ -64,6 +66,16 @@ def main(argv: list[str] | None = None) -> dict:
     model = mnist_cnn(tuple(args.channels))
     net = dp.wrap(model)  # DistributedDataParallel under --ddp, else the model itself
     opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+
+    def train_step(xb: ad.Tensor, yb: ad.Tensor) -> ad.Tensor:
+        """Forward, backward and SGD update of one batch (compiled with --compile)."""
+        loss = F.cross_entropy(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = C.Step(train_step, args.compile)
     ckpt = C.Checkpoint("mnist_cnn", args, model=model, optimizer=opt, shuffle=shuffle)
     done = ckpt.load()
     losses, accs, steps = done.get("train_losses", []), done.get("test_accuracies", []), []
@@ -77,10 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
         bar = rep.bar(loader, f"epoch {epoch}/{args.epochs}")
         ep_loss, nb = 0.0, 0
         for xb, yb in bar:
-            loss = F.cross_entropy(net(dp.shard(xb)), dp.shard(yb))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = step(dp.shard(xb), dp.shard(yb))
             v = float(loss.item())
             batch_losses.append(v)
             ep_loss += v
@@ -95,13 +104,16 @@ def main(argv: list[str] | None = None) -> dict:
                  f"{acc:.4f}  ({(time.perf_counter() - t0) / sum(steps) * 1000:.1f} ms/step)")
         rep.tick(epoch, args.epochs, "epoch", after=1)
         ckpt.save(train_losses=losses, test_accuracies=accs, batch_losses=batch_losses)
+    if step.compiled:
+        rep.result(step.summary())
     if accs:
         rep.result(f"after {len(accs)} epochs: test accuracy {accs[-1]:.4f}")
         per = len(batch_losses) / len(accs)
         C.plot_run(args.plot, batch_losses,
                    {"test": [((i + 1) * per, a) for i, a in enumerate(accs)]}, say=rep.result)
     return {"train_losses": losses, "test_accuracies": accs,
-            "test_acc": accs[-1] if accs else None, "model": model}
+            "test_acc": accs[-1] if accs else None, "model": model,
+            "batch_losses": batch_losses, "step": step}
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ log-softmax + NLL (``--loss nll``, as in the documents) or the fused cross-entro
 accuracy per epoch (about 92% test accuracy after the default 5 epochs) and draws the curves.
 
     python examples/mnist_mlp.py [--epochs 5 --n-train 8000 --data DIR --save mlp.npz]
+    python examples/mnist_mlp.py --loss ce --compile   # the step traced once, then replayed
 
 The helpers (:func:`load_data`, :func:`train_epoch`, :func:`evaluate`) are reused by the
 optimizer comparison and the LR-finder/1cycle examples.
@@ -46,23 +47,37 @@ def loss_function(kind: str) -> Callable:
     raise ValueError(f"unknown loss {kind!r} (use 'nll' or 'ce')")
 
 
-def train_epoch(model: nn.Module, loader: Iterable, opt: optim.Optimizer,
-                loss_fn: Callable = F.cross_entropy, scheduler=None,
-                losses: list | None = None, lrs: list | None = None) -> float:
-    """One pass over ``loader``; returns the mean mini-batch loss (appends each batch's loss
-    to ``losses`` and the learning rate it was trained with to ``lrs``). When ``loader`` is a
-    progress bar its postfix shows the running loss and training accuracy."""
-    model.train()
-    postfix = getattr(loader, "set_postfix", None)
-    total, correct, seen, n = 0.0, 0, 0, 0
-    for xb, yb in loader:
+def train_step(model: nn.Module, opt: optim.Optimizer,
+               loss_fn: Callable = F.cross_entropy) -> Callable:
+    """One SGD step as one function of a batch (what ``--compile`` compiles): zero_grad,
+    forward, loss, backward, update. Returns (loss, logits) as Tensors."""
+    def step(xb: ad.Tensor, yb: ad.Tensor) -> tuple:
         opt.zero_grad()
         logits = model(xb)
         loss = loss_fn(logits, yb)
         loss.backward()
+        opt.step()
+        return loss, logits
+    return step
+
+
+def train_epoch(model: nn.Module, loader: Iterable, opt: optim.Optimizer,
+                loss_fn: Callable = F.cross_entropy, scheduler=None,
+                losses: list | None = None, lrs: list | None = None,
+                step: Callable | None = None) -> float:
+    """One pass over ``loader``; returns the mean mini-batch loss (appends each batch's loss
+    to ``losses`` and the learning rate it was trained with to ``lrs``). ``step`` is the
+    training step (default: :func:`train_step` of ``model``, ``opt``, ``loss_fn``; a
+    :class:`_common.Step` under ``--compile``). When ``loader`` is a progress bar its postfix
+    shows the running loss and training accuracy."""
+    model.train()
+    step = step or train_step(model, opt, loss_fn)
+    postfix = getattr(loader, "set_postfix", None)
+    total, correct, seen, n = 0.0, 0, 0, 0
+    for xb, yb in loader:
         if lrs is not None:
             lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
+        loss, logits = step(xb, yb)
         if scheduler is not None:
             scheduler.step()
         v = loss.item()
@@ -99,6 +114,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--hidden", type=int, default=100, help="hidden units")
     ap.add_argument("--loss", choices=["nll", "ce"], default="nll",
                     help="log-softmax + NLL, or the fused cross-entropy")
+    C.add_compile_arg(ap)
     C.add_run_args(ap, "mnist_mlp", plot="mnist_mlp.png")
     a = ap.parse_args(argv)
     rep = C.Reporter(a.quiet)
@@ -111,6 +127,7 @@ def main(argv=None) -> dict:
     model = mnist_mlp(a.hidden)
     opt = optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
     loss_fn = loss_function(a.loss)
+    step = C.Step(train_step(model, opt, loss_fn), a.compile)
     ckpt = C.Checkpoint("mnist_mlp", a, model=model, optimizer=opt, shuffle=shuffle)
     done = ckpt.load()
     history, losses = done.get("history", []), done.get("losses", [])
@@ -121,7 +138,7 @@ def main(argv=None) -> dict:
     for epoch in range(len(history) + 1, a.epochs + 1):
         t0 = time.perf_counter()
         loss = train_epoch(model, rep.bar(loader, f"epoch {epoch}/{a.epochs}"), opt, loss_fn,
-                           losses=losses)
+                           losses=losses, step=step)
         secs = time.perf_counter() - t0
         tr, te = evaluate(model, xtr, ytr, rep=rep), evaluate(model, xte, yte, rep=rep)
         history.append({"epoch": epoch, "loss": loss, "train_acc": tr, "test_acc": te,
@@ -130,6 +147,8 @@ def main(argv=None) -> dict:
                  f"test acc {te:.4f}  ({secs:.2f}s)")
         rep.tick(epoch, a.epochs, "epoch", after=1)
         ckpt.save(history=history, losses=losses)
+    if step.compiled:
+        rep.result(step.summary())
     last = history[-1] if history else {}
     if last:
         rep.result(f"after {last['epoch']} epochs: test accuracy {last['test_acc']:.4f} "
@@ -138,7 +157,8 @@ def main(argv=None) -> dict:
         C.plot_run(a.plot, losses, {k: [(h["epoch"] * steps, h[k + "_acc"]) for h in history]
                                     for k in ("train", "test")}, say=rep.result)
     return {"history": history, "loss": last.get("loss"), "train_acc": last.get("train_acc"),
-            "test_acc": last.get("test_acc"), "model": model, "losses": losses}
+            "test_acc": last.get("test_acc"), "model": model, "losses": losses,
+            "step": step}
 
 
 if __name__ == "__main__":
