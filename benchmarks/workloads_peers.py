@@ -93,7 +93,7 @@ def _chain_build_compiled(device):
 
 
 REGISTRY.append(Workload("elementwise chain fwd+bwd (per op, 200-op chain, 16 elems)",
-                         "overhead", _chain_build, _chain_build_torch,
+                         "chain", _chain_build, _chain_build_torch,
                          note="mul, add, tanh, mul by a scalar, x50; time per op",
                          build_jax=_chain_build_jax, build_compiled=_chain_build_compiled))
 
