@@ -9,6 +9,7 @@ The loss curve is written to ``--plot`` (a PNG, when matplotlib is installed); `
 
     python examples/legendre.py
     python examples/legendre.py --graph graph.svg   # the recorded graph of the loss (Graphviz)
+    python examples/legendre.py --compile           # the step through autodiff.compile
 """
 from __future__ import annotations
 
@@ -43,35 +44,53 @@ def coefficients() -> C.Params:
                        for k, v in (("a", 0.0), ("b", -1.0), ("c", 0.0), ("d", 0.3))})
 
 
-def fit(steps: int = 2000, lr: float = 5e-6, log_every: int = 100, verbose: bool = True,
-        graph: str | None = None, coeffs: C.Params | None = None, start: int = 0,
-        history: list | None = None, on_log: Callable[[int, list], None] | None = None) -> dict:
-    """Gradient descent from step ``start`` to ``steps`` on ``coeffs`` (fresh ones by
-    default); ``on_log(step, history)`` runs every ``log_every`` steps."""
-    x = ad.linspace(-math.pi, math.pi, 2000)
-    y = ad.sin(x)
-    coeffs = coeffs or coefficients()
+def gd_step(coeffs: C.Params, x: ad.Tensor, y: ad.Tensor) -> Callable[[float], ad.Tensor]:
+    """One gradient-descent step as one function (what ``--compile`` compiles): ``step(lr)``
+    computes the loss, its gradient and the update of a, b, c, d, and returns the loss (before
+    the update) as a Tensor."""
     a, b, c, d = (coeffs.tensors[k] for k in "abcd")
     P3 = LegendrePolynomial3.apply
-    history = [] if history is None else history
-    for t in range(start, steps):
+
+    def step(lr: float) -> ad.Tensor:
         y_pred = a + b * P3(c + d * x)
         loss = ((y_pred - y) ** 2).sum()
-        if t % log_every == log_every - 1:
-            history.append((t + 1, loss.item()))
-            if verbose:
-                print(f"step {t + 1:5d}  loss {loss.item():.4f}")
         loss.backward()
         with ad.no_grad():
             for p in (a, b, c, d):
                 p -= lr * p.grad
                 p.grad = None
+        return loss
+    return step
+
+
+def fit(steps: int = 2000, lr: float = 5e-6, log_every: int = 100, verbose: bool = True,
+        graph: str | None = None, coeffs: C.Params | None = None, start: int = 0,
+        history: list | None = None, on_log: Callable[[int, list], None] | None = None,
+        compile: bool = False) -> dict:
+    """Gradient descent from step ``start`` to ``steps`` on ``coeffs`` (fresh ones by
+    default); ``on_log(step, history)`` runs every ``log_every`` steps; ``compile``: the step
+    through ``autodiff.compile`` (``result["step"]`` says how it ran)."""
+    x = ad.linspace(-math.pi, math.pi, 2000)
+    y = ad.sin(x)
+    coeffs = coeffs or coefficients()
+    a, b, c, d = (coeffs.tensors[k] for k in "abcd")
+    P3 = LegendrePolynomial3.apply
+    step = C.Step(gd_step(coeffs, x, y), compile)
+    history = [] if history is None else history
+    for t in range(start, steps):
+        loss = step(lr)
+        if t % log_every == log_every - 1:
+            history.append((t + 1, loss.item()))
+            if verbose:
+                print(f"step {t + 1:5d}  loss {loss.item():.4f}")
         if on_log is not None and t % log_every == log_every - 1:
             on_log(t + 1, history)
     final_loss = ((a + b * P3(c + d * x) - y) ** 2).sum()
     final = final_loss.item()
     result = {"a": a.item(), "b": b.item(), "c": c.item(), "d": d.item(), "loss": final,
-              "history": history}
+              "history": history, "step": step}
+    if verbose and step.compiled:
+        print(step.summary())
     if verbose:
         print(f"Result: y = {result['a']:.4f} + {result['b']:.4f} * "
               f"P3({result['c']:.4f} + {result['d']:.4f} x)   (loss {final:.4f})")
@@ -111,6 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
                    help="continue the fit saved in PATH up to --steps")
     p.add_argument("--plot", metavar="PATH", default="legendre.png",
                    help="PNG of the loss curve when matplotlib is installed ('' for none)")
+    C.add_compile_arg(p)
     args = p.parse_args(argv)
     coeffs = coefficients()
     ckpt = C.Checkpoint("legendre", args, coefficients=coeffs)
@@ -118,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
     history = [tuple(h) for h in done.get("history", [])]
     result = fit(args.steps, args.lr, graph=args.graph, coeffs=coeffs,
                  start=done.get("step", 0), history=history,
-                 on_log=lambda step, hist: ckpt.save(step=step, history=hist))
+                 on_log=lambda step, hist: ckpt.save(step=step, history=hist),
+                 compile=args.compile)
     ckpt.save(step=max(args.steps, done.get("step", 0)), history=history)
     if history:
         steps, losses = zip(*history)
