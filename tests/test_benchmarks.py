@@ -48,7 +48,7 @@ def test_torch_twin_steps(w, torch):
 
 def test_main_reports_rows(tmp_path):
     out = tmp_path / "b.json"
-    rows = main(["--only", "overhead", "--budget", "0.05", "--json", str(out)])
+    rows = main(["--only", "op overhead", "--budget", "0.05", "--json", str(out)])
     assert len(rows) == 1 and rows[0]["autodiff_s"] > 0 and math.isfinite(rows[0]["autodiff_s"])
     assert out.exists()
     row = rows[0]
