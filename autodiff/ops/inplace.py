@@ -39,13 +39,19 @@ UPDATES: dict[str, Update] = {}
 
 def update_op(name: str, forward: Callable) -> Update:
     """Register an in-place write (called once, at import time)."""
-    if name in UPDATES:
-        raise ValueError(f"update_op: {name!r} is already registered")
+    old = UPDATES.get(name)
+    if old is not None and _where(old.forward) != _where(forward):   # a reload may re-register
+        raise ValueError(f"update_op: {name!r} is already registered (by "
+                         f"{_where(old.forward)})")
     if not callable(forward):
         raise TypeError(f"update_op {name!r}: forward must be callable, got "
                         f"{type(forward).__name__}")
     op = UPDATES[name] = Update(name, forward)
     return op
+
+
+def _where(fn) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
 
 
 def apply(op: Update, tensors: tuple, attrs: tuple = ()) -> None:
