@@ -254,7 +254,8 @@ _Product3, _Scale, _ScaleExtra, _ScaleTrailingNones = (_function(n, *b) for n, b
 
 
 @pytest.mark.parametrize("fn,args,expected,got", [
-    (_Product3, 3, 3, 2), (_Scale, 1, 2, 1), (_ScaleExtra, 1, 2, 3)], ids=lambda v: str(v))
+    (_Product3, 3, 3, 2), (_Scale, 1, 2, 1), (_ScaleExtra, 1, 2, 3)],
+    ids=lambda v: getattr(v, "__name__", str(v)))
 def test_function_wrong_number_of_gradients_raises(fn, args, expected, got):
     a = x64([1.0, 2.0])
     out = fn.apply(a, a, a) if args == 3 else fn.apply(a, 2.0)
