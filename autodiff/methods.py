@@ -9,6 +9,7 @@ from . import tape
 from .grad_mode import STATE
 from .ops import elementwise as E, index as I, linalg as L, shape as S
 from .ops._util import as_array_on
+from .ops.inplace import COPY, FILL, apply, arithmetic_
 from .ops.scatter import METHODS as _INDEX_METHODS
 from .dtype_methods import METHODS as _DTYPE_METHODS
 from .methods_reduce import METHODS as _REDUCE_METHODS
@@ -21,9 +22,16 @@ from .tensor_api import METHODS as _TENSOR_API_METHODS
 def _inplace(op):
     """``x.op_(y)``: in place on the data when no graph is involved (optimizer updates under
     no_grad), otherwise recorded out of place and ``x`` rebased onto the result."""
-    def method(self, other):
+    name = op.__name__
+
+    def method(self, other, *, alpha=1):
+        if alpha != 1:
+            if name not in ("add", "sub"):
+                raise TypeError(f"{name}_: got an unexpected keyword argument 'alpha'")
         if STATE.enabled and (self._requires_grad or
                               (isinstance(other, Tensor) and other._requires_grad)):
+            if alpha != 1:
+                other = E.mul(other, alpha) if isinstance(other, Tensor) else other * alpha
             if self.grad_fn is None and self._requires_grad:
                 raise RuntimeError(f"{op.__name__}_: a leaf tensor that requires grad cannot be "
                                    f"modified in place outside autodiff.no_grad()")
@@ -34,37 +42,18 @@ def _inplace(op):
             self.array, self.grad_fn, self._out_idx = res.array.astype(self.dtype, copy=False), \
                 res.grad_fn, res._out_idx
             self._requires_grad = True
-        else:
-            o = other.array if isinstance(other, Tensor) else other
+            increment_version(self)
+        else:       # an update op (ops/inplace.py): autodiff.compile replays it
+            _writable(self)
             try:
-                _NUMPY_INPLACE[op.__name__](_writable(self), o)
+                arithmetic_(self, name, other, *((alpha,) if alpha != 1 else ()))
             except ValueError:
-                raise ValueError(f"{op.__name__}_: shapes {self.shape} and "
-                                 f"{getattr(o, 'shape', ())} cannot be broadcast in place") \
-                    from None
-        increment_version(self)
+                raise ValueError(f"{name}_: shapes {self.shape} and "
+                                 f"{getattr(other, 'shape', ())} cannot be broadcast in "
+                                 f"place") from None
         return self
     method.__name__ = op.__name__ + "_"
     return method
-
-
-def _np_iadd(a, b):
-    a += b
-
-
-def _np_isub(a, b):
-    a -= b
-
-
-def _np_imul(a, b):
-    a *= b
-
-
-def _np_idiv(a, b):
-    a /= b
-
-
-_NUMPY_INPLACE = {"add": _np_iadd, "sub": _np_isub, "mul": _np_imul, "div": _np_idiv}
 
 
 def _writable(self):
@@ -77,20 +66,25 @@ def _writable(self):
 
 
 def _zero_(self):
-    _writable(self)[...] = 0
-    increment_version(self)
-    return self
+    return _fill_(self, 0)
 
 
 def _fill_(self, value):
-    _writable(self)[...] = value
-    increment_version(self)
+    _writable(self)
+    if isinstance(value, Tensor):
+        apply(COPY, (self, value))
+    else:
+        apply(FILL, (self,), (value,))
     return self
 
 
 def _copy_(self, src):
-    _writable(self)[...] = as_array_on(src, self)
-    increment_version(self)
+    _writable(self)
+    b = as_array_on(src, self)
+    if isinstance(src, Tensor) and b is src.array:
+        apply(COPY, (self, src))
+    else:
+        apply(COPY, (self,), (b,))
     return self
 
 

@@ -14,6 +14,7 @@ from .grad_mode import STATE
 from .methods import _writable
 from .ops import elementwise as E, nonfinite as N, rounding as Q, transcendental as T
 from .ops.index import _snapshot
+from .ops.inplace import COPY, apply
 from .tape import increment_version
 from .tensor import Tensor
 
@@ -44,9 +45,10 @@ def inplace(op, name: str):
             self.array = res.array.astype(self.dtype, copy=False)
             self.grad_fn, self._out_idx = res.grad_fn, res._out_idx
             self._requires_grad = res._requires_grad
-        else:
-            _writable(self)[...] = res.array
-        increment_version(self)
+            increment_version(self)
+        else:           # an update op: autodiff.compile replays it
+            _writable(self)
+            apply(COPY, (self, res))
         return self
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"In-place ``{name[:-1]}``."

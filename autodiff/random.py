@@ -43,14 +43,17 @@ def manual_seed_cuda(seed: int) -> None:
     _state["cupy"] = None
 
 
-# Called with no arguments before each draw (autodiff.compile's tracer marks a graph break).
+# autodiff.compile's tracer: ``_draw_hook()`` before a generator is handed out (a graph
+# break), ``_draw_record(fn, xp, gen, args, out)`` after a :func:`draw` (a replayable op).
 _draw_hook = None
+_draw_record = None
 
 
-def set_draw_hook(hook) -> None:
-    """Install (or, with None, remove) the hook called when a generator is asked for."""
-    global _draw_hook
-    _draw_hook = hook
+def set_draw_hook(hook, record=None) -> None:
+    """Install (or, with None, remove) the hook called when a generator is asked for, and the
+    one told of each :func:`draw`."""
+    global _draw_hook, _draw_record
+    _draw_hook, _draw_record = hook, record
 
 
 def generator(xp, gen: "Generator | None" = None):
@@ -58,6 +61,21 @@ def generator(xp, gen: "Generator | None" = None):
     stream when a :class:`Generator` is given (its device must be ``xp``'s)."""
     if _draw_hook is not None:
         _draw_hook()
+    return stream(xp, gen)
+
+
+def draw(fn, xp, gen: "Generator | None", *args):
+    """``fn(rng, *args)``, ``rng`` the stream of :func:`generator`: a random array made by a
+    function of the stream and Python values only, which ``autodiff.compile`` records and
+    calls again at each replay (fresh numbers from the stream eager would use)."""
+    out = fn(stream(xp, gen), *args)
+    if _draw_record is not None:
+        _draw_record(fn, xp, gen, args, out)
+    return out
+
+
+def stream(xp, gen: "Generator | None" = None):
+    """:func:`generator` without telling the tracer (a replay's draws)."""
     if gen is not None:
         return gen._stream(xp)
     if on_host(xp):

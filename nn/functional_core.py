@@ -12,7 +12,8 @@ import autodiff as ad
 from autodiff.backends import get_array_module
 from autodiff.ops import linear as _linear
 from autodiff.ops import norm as _norm
-from autodiff.random import generator
+from autodiff.ops.inplace import apply, update_op
+from autodiff.random import draw
 from autodiff.tensor import Tensor, make
 
 from .input_checks import deferred_check, row_ids
@@ -150,11 +151,17 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     if p == 1.0:
         mask = xp.zeros(input.shape, input.dtype)
     else:
-        # uniforms in the input's precision: no float64 temporary for float32/float16 data
-        dt = input.dtype if input.dtype == numpy.float64 else numpy.float32
-        keep = generator(xp).random(input.shape, dtype=dt) >= p
-        mask = keep.astype(input.dtype) * input.dtype.type(1.0 / (1.0 - p))
+        mask = draw(_dropout_mask, xp, None, input.shape, input.dtype, p)
     return _linear.dropout(input, mask)
+
+
+def _dropout_mask(rng, shape: tuple, dtype, p: float):
+    """Zeros with probability ``p``, else 1/(1-p) (a random draw ``autodiff.compile``
+    replays)."""
+    # uniforms in the input's precision: no float64 temporary for float32/float16 data
+    dt = dtype if dtype == numpy.float64 else numpy.float32
+    keep = rng.random(shape, dtype=dt) >= p
+    return keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
 
 
 # ------------------------------------------------------------------------------------ batch norm
@@ -203,15 +210,21 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                          f"got input of shape {tuple(input.shape)}")
     out, mean, var = _norm.batch_norm(input, weight, bias, eps)
     if running_mean is not None:
-        running_mean.array[...] = ((1 - momentum) * running_mean.array +
-                                  momentum * mean).astype(running_mean.dtype)
-        ad.increment_version(running_mean)
+        apply(RUNNING_AVERAGE, (running_mean, make(mean)), (momentum, None))
     if running_var is not None:
-        unbiased = var * (n / (n - 1))
-        running_var.array[...] = ((1 - momentum) * running_var.array +
-                                 momentum * unbiased).astype(running_var.dtype)
-        ad.increment_version(running_var)
+        apply(RUNNING_AVERAGE, (running_var, make(var)), (momentum, n / (n - 1)))
     return out
+
+
+def _running_average_fw(r, stat, momentum, correction) -> None:
+    if correction is not None:          # the unbiased variance from the biased one
+        stat = stat * correction
+    r[...] = ((1 - momentum) * r + momentum * stat).astype(r.dtype)
+
+
+#: ``r = (1 - momentum) * r + momentum * stat``: batch norm's running statistics (an update
+#: op, so ``autodiff.compile`` replays it)
+RUNNING_AVERAGE = update_op("batch_norm_running_average", _running_average_fw)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,

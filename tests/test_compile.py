@@ -250,11 +250,11 @@ def test_fullgraph_raises(brk):
                 y = y + 1
         elif brk == "numpy":
             y.numpy()
-        elif brk == "inplace":
-            with ad.no_grad():
-                w.add_(1.0)
-        else:
-            y = F.dropout(y, 0.5)
+        elif brk == "inplace":              # a raw write: no update op
+            w.array[...] += 1.0
+            ad.increment_version(w)
+        else:                               # a sampler (dropout's draw is an op: no break)
+            y = y * ad.rand(4, dtype=ad.float64)
         return y
     with pytest.raises(GraphBreak, match="graph break"):
         ad_compile(fn, fullgraph=True)(x)
@@ -451,3 +451,118 @@ def test_an_error_while_tracing_leaves_no_tracer_behind():
     assert tape._tracer is None and compiled.traces == 0
     with pytest.raises(TypeError, match="expected a callable"):
         ad_compile(3)
+
+
+@pytest.mark.parametrize("form", ["isub", "data_add_", "add_alpha", "sub_alpha", "mul_div_copy"])
+def test_hand_written_sgd_in_place_methods_replay(form):
+    """The public in-place methods under no_grad are update ops: ``p -= lr * p.grad``,
+    ``p.data.add_``, ``p.add_(g, alpha=-lr)`` replay (no graph break) and match eager."""
+    lr = 0.05
+
+    def build():
+        model, _, _ = _mlp("sgd")
+        params = list(model.parameters())
+        bufs = [ad.zeros(p.shape, dtype=ad.float64) for p in params]
+
+        def step(x, y):
+            for p in params:
+                p.grad = None
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            with ad.no_grad():
+                for p, b in zip(params, bufs):
+                    if form == "isub":
+                        p -= lr * p.grad
+                    elif form == "data_add_":
+                        p.data.add_(-lr * p.grad)
+                    elif form == "add_alpha":
+                        p.add_(p.grad, alpha=-lr)
+                    elif form == "sub_alpha":
+                        p.sub_(p.grad, alpha=lr)
+                    else:                       # a decayed average kept in a buffer
+                        b.mul_(0.5).add_(p.grad).div_(2.0)
+                        p.sub_(b * lr)
+                        p.grad.copy_(b)
+                        b.clamp_(-1.0, 1.0)
+            return loss
+        return params, bufs, step
+    pe, be, eager = build()
+    pc, bc, step = build()
+    compiled = ad_compile(step, fullgraph=True)
+    data = _batches()
+    p0 = [p.array.copy() for p in pe]
+    for i in range(STEPS):
+        x, y = data[i % 3]
+        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+    assert compiled.traces == 1 and all(isinstance(e, list) for e in compiled.programs.values())
+    assert _same(pe, pc) and _same(be, bc)
+    assert not any(np.array_equal(a, p.array) for a, p in zip(p0, pe))   # it did train
+    # one step by hand: p - lr * grad, with the gradient from the eager model
+    if form != "mul_div_copy":
+        x, y = data[0]
+        for p in pe:
+            p.grad = None
+        F.cross_entropy(_mlp_apply(pe, x), y).backward()
+        expect = [p.array - lr * p.grad.array for p in pe]
+        compiled(x, y)
+        for e, p in zip(expect, pc):
+            np.testing.assert_allclose(p.array, e, rtol=1e-15, atol=1e-15)
+
+
+def _mlp_apply(params, x):
+    w1, b1, w2, b2 = params
+    return F.linear(F.relu(F.linear(x, w1, b1)), w2, b2)
+
+
+def test_dropout_draws_fresh_masks_from_the_eager_stream():
+    """A random draw is an op of the program: each replay draws a new mask from the global
+    generator, so 20 seeded compiled steps equal 20 seeded eager steps, and the stream is
+    left where eager leaves it."""
+    def build():
+        ad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Dropout(0.3),
+                              nn.Linear(16, 5)).to(ad.float64)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+            return loss, out
+        model.opt = opt
+        return model, step
+    data = _batches()
+
+    def run(step):
+        ad.manual_seed(7)
+        outs = [step(*data[i % 3]) for i in range(STEPS)]
+        return outs, ad.rand(3).array
+    me, eager = build()
+    mc, step = build()
+    compiled = ad_compile(step, fullgraph=True)
+    (oe, ne), (oc, nc) = run(eager), run(compiled)
+    assert compiled.traces == 1 and not compiled._unverified
+    assert any(op.kind == "draw" for op in compiled.programs[next(iter(compiled.programs))][0].ops)
+    for (le, he), (lc, hc) in zip(oe, oc):
+        assert np.array_equal(le.array, lc.array) and np.array_equal(he.array, hc.array)
+    assert _same(me.parameters(), mc.parameters())
+    assert np.array_equal(ne, nc)                       # the stream advanced as eager's
+    # fresh masks, as written out in NumPy: with lr 0 (read at each replay) the weights stay
+    # put and two replays on one batch give (relu(x W1' + b1) * m_k / 0.7) W2' + b2, with the
+    # masks m_k the next two draws of the seeded stream
+    for g in mc.opt.param_groups:
+        g["lr"] = 0.0
+    x, y = data[0]
+    w1, b1, w2, b2 = (p.array.copy() for p in mc.parameters())
+    ad.manual_seed(11)
+    rng = np.random.default_rng(11)
+    masks = []
+    for _ in range(2):
+        _, out = compiled(x, y)
+        m = rng.random((16, 16)) >= 0.3
+        masks.append(m)
+        ref = (np.maximum(x.array @ w1.T + b1, 0) * m / 0.7) @ w2.T + b2
+        np.testing.assert_allclose(out.array, ref, rtol=1e-12, atol=1e-12)
+    assert compiled.traces == 1 and (masks[0] != masks[1]).any()

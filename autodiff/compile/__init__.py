@@ -70,10 +70,10 @@ class CompiledFunction:
         """The first call that matches a new program: computed both ways (the program without
         its updates, then eagerly); a difference means the trace baked a value computed
         outside the traced ops, and the signature runs eagerly from then on."""
-        bufs = prog.dry_run(flat)
+        bufs, originals = prog.dry_run(flat)
         result = self.fn(*args, **kwargs)
         self._unverified.discard(prog)
-        if not prog.agrees(bufs, flat, result):
+        if not prog.agrees(bufs, originals, flat, result):
             self.programs[key] = _EAGER
             warnings.warn(f"autodiff.compile: a replay of {self.__name__} did not reproduce its "
                           f"eager result (a value computed outside the traced ops was baked "

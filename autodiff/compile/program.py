@@ -17,6 +17,7 @@ import numpy
 from ..grad_mode import STATE
 from ..tensor import Tensor, make
 from .. import tape
+from ..random import stream
 
 __all__ = ["Op", "Program", "SlotRef", "Miss"]
 
@@ -129,30 +130,50 @@ class Program:
             bufs[slot] = _fetch(kind, target, meta, args)
         return bufs
 
-    def dry_run(self, args: list) -> list:
-        """Every slot's value, computed without writing anything outside the program (the
-        in-place updates are skipped): what :meth:`replay` would produce before them."""
+    def dry_run(self, args: list) -> tuple[list, dict]:
+        """Every slot's value, computed without writing anything outside the program: an
+        in-place update whose attributes are plain values writes into a copy of its target
+        (when that is a source or a view), one that reads objects (an optimizer's state) is
+        skipped, and the random streams the program draws from are put back as they were (the
+        eager call that follows draws the same numbers). Returns the slots and {slot: the
+        source array its copy stands for} for the sources only plain updates wrote."""
         bufs = self.bind(args)
         sources = {src[0] for src in self.sources}
+        originals, skipped = {}, set()
+        states = [_rng_state(op) for op in self.ops if op.kind == "draw"]
         prev = STATE.enabled
         STATE.enabled = False
         try:
             for op in self.ops:
-                if op.kind != "update" and not sources & set(op.outs):
+                if op.kind == "update":
+                    s = op.ins[0]
+                    if not _plain(op.attrs):
+                        skipped.add(s)
+                        continue
+                    if s not in originals and (s in sources or
+                                               getattr(bufs[s], "base", None) is not None):
+                        originals[s] = bufs[s]
+                        bufs[s] = bufs[s].copy()
+                    _run(op, bufs)
+                elif not sources & set(op.outs):
                     _run(op, bufs)
         finally:
             STATE.enabled = prev
-        return bufs
+            for rng, state in states:
+                rng.bit_generator.state = state
+        return bufs, {s: a for s, a in originals.items() if s in sources and s not in skipped}
 
-    def agrees(self, bufs: list, args: list, result) -> bool:
-        """Whether the eager call that just ran (``result``, the ``.grad`` it left) matches the
-        slots of a :meth:`dry_run` made before it, bit for bit."""
+    def agrees(self, bufs: list, originals: dict, args: list, result) -> bool:
+        """Whether the eager call that just ran (``result``, the ``.grad`` it left, the arrays
+        it wrote in place) matches the slots of a :meth:`dry_run` made before it, bit for
+        bit."""
         pairs = []
         _pair(self.out_spec, result, bufs, pairs)
         for kind, target, value in self.effects:
             if kind == "grad" and value is not None:
                 g = _target(target, args).grad
                 pairs.append((bufs[value], None if g is None else g.array))
+        pairs += [(bufs[s], a) for s, a in originals.items()]   # written in place by eager
         return all(b is not None and a is not None and a.shape == b.shape and
                    bool((a == b).all() or ((a == b) | ((a != a) & (b != b))).all())
                    for a, b in pairs)
@@ -226,11 +247,28 @@ def _run(op: Op, bufs: list) -> None:
     elif kind == "update":
         op.fn.forward(*arrays, *attrs)
         return
+    elif kind == "draw":
+        xp, gen, args = attrs
+        out = (op.fn(stream(xp, gen), *args),)
     else:
         out = _run_rule(op, arrays, attrs)
     for s, a in zip(op.outs, out):
         if s is not None:
             bufs[s] = a
+
+
+def _plain(attrs) -> bool:
+    """Whether ``attrs`` are values only (no object whose state an update may change)."""
+    if attrs.__class__ is tuple:
+        return all(_plain(a) for a in attrs)
+    return attrs is None or isinstance(attrs, (bool, int, float, complex, str, SlotRef,
+                                               numpy.generic))
+
+
+def _rng_state(op: Op) -> tuple:
+    """(the stream a draw op reads, its state now), to put back after a dry run."""
+    rng = stream(*op.attrs[:2])
+    return rng, rng.bit_generator.state
 
 
 def _run_rule(op: Op, arrays: list, attrs) -> list:

@@ -3,12 +3,14 @@ the backward, batch statistics): a replay remakes them with the outputs.
 
 ``REFRESH[name] = (fn, positions)``: ``fn(arrays, attrs) -> (outputs, attrs)`` runs the op's
 forward on raw arrays and returns the outputs and the node attributes as the op records them;
-``positions`` are the attributes it computes (the others come from the trace).
+``positions`` are the attributes it computes (the others come from the trace); each array among
+them gets a slot of its own, so a step may read it (batch norm's statistics feed the running
+averages).
 """
 from __future__ import annotations
 
 from ..backends import kernels_for
-from ..ops import pool
+from ..ops import norm, pool
 from ..ops import recurrent
 from ..ops.loss import _ce_forward
 
@@ -30,6 +32,12 @@ def _conv2d(arrays: list, attrs: tuple):
     return (out,), (geom, groups, cols)
 
 
+def _batch_norm(arrays: list, attrs: tuple):
+    eps, has_w, has_b = attrs[:3]
+    out, mean, invstd, var = norm._forward(arrays, eps, has_w, has_b)
+    return (out,), (eps, has_w, has_b, mean, invstd, var)
+
+
 def _max_pool2d(arrays: list, attrs: tuple):
     out, idx = pool._forward(arrays[0], attrs[0])
     return (out,), (attrs[0], idx)
@@ -48,6 +56,6 @@ def _lstm(arrays: list, attrs):
 
 # positions None: the op's one attribute is all computed
 REFRESH = {"cross_entropy": (_cross_entropy, (4, 5)), "conv2d": (_conv2d, (2,)),
-           "conv2d_bias": (_conv2d, (2,)), "max_pool2d": (_max_pool2d, (1,)),
+           "conv2d_bias": (_conv2d, (2,)), "batch_norm": (_batch_norm, (3, 4, 5)), "max_pool2d": (_max_pool2d, (1,)),
            "rnn_relu_sequence": (_rnn, (1,)), "rnn_tanh_sequence": (_rnn, (1,)),
            "lstm_sequence": (_lstm, None)}

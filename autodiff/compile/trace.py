@@ -7,11 +7,13 @@ reused during a trace). An array first seen as an input is a *source*: an argume
 function, a tensor from outside (read live at each replay: a parameter, a buffer), the ``.grad``
 of such a tensor, or, for a raw array in an op's attributes, a constant. Anything the tracer
 cannot replay (a host read such as ``.item()``, an in-place write outside the update ops, a
-random draw, a hook, a custom Function's backward) is a *graph break*: the trace is dropped and
+random draw other than ``autodiff.random.draw``, a hook, a custom Function's backward) is
+a *graph break*: the trace is dropped and
 the function runs eagerly from then on (see ``autodiff/compile/__init__.py``).
 """
 from __future__ import annotations
 
+import operator
 import os
 import sys
 
@@ -193,6 +195,11 @@ class Tracer:
         if refresh is not None:                  # one more output: the new attributes
             out_slots.append(self._new(attrs))
             self.ops.append(Op("refresh", refresh[0], ins, out_slots, tmpl, _has_ref(tmpl)))
+            for i in refresh[1] or ():
+                a = attrs[i]
+                if _is_array(a) and id(a) not in self.slot_of:
+                    self.ops.append(Op("raw", operator.itemgetter(i), (out_slots[-1],),
+                                       (self._new(a),), None, False))
             return res
         dyn = _has_ref(tmpl)
         self.ops.append(Op("prim", op, ins, out_slots, tmpl if dyn else attrs, dyn))
@@ -209,7 +216,8 @@ class Tracer:
         """An in-place write (``autodiff.ops.inplace.apply``), before it runs."""
         ins = [self.slot(t) for t in tensors]
         self.written_ids.add(id(tensors[0].array))
-        self.ops.append(Op("update", op, ins, (), tuple(attrs), False))
+        attrs = self._attr(tuple(attrs))
+        self.ops.append(Op("update", op, ins, (), attrs, _has_ref(attrs)))
 
     def written(self, tensor) -> None:
         """``tape.increment_version``: allowed for arrays an op of the trace wrote."""
@@ -270,7 +278,11 @@ class Tracer:
         self.graph_break(f"{what} reads a tensor's values on the host")
 
     def random_draw(self) -> None:
-        self.graph_break("a random draw")
+        self.graph_break("a random draw outside autodiff.random.draw")
+
+    def draw(self, fn, xp, gen, args: tuple, out) -> None:
+        """``autodiff.random.draw``: an op that calls ``fn`` on the stream again at replay."""
+        self.ops.append(Op("draw", fn, (), (self._new(out),), (xp, gen, args), False))
 
     def graph_break(self, reason: str) -> None:
         if self.broken is not None:
@@ -285,7 +297,7 @@ class Tracer:
     def start(self) -> None:
         tape.set_tracer(self)
         set_host_read_hook(self.host_read)
-        set_draw_hook(self.random_draw)
+        set_draw_hook(self.random_draw, self.draw)
 
     def stop(self) -> None:
         if tape._tracer is self:

@@ -18,7 +18,7 @@ from typing import Callable
 from .. import tape
 from ..tensor import Tensor
 
-__all__ = ["Update", "UPDATES", "update_op", "apply", "FILL"]
+__all__ = ["Update", "UPDATES", "update_op", "apply", "FILL", "COPY", "ARITHMETIC"]
 
 
 class Update:
@@ -73,3 +73,48 @@ FILL = update_op("fill", _fill_fw)
 def fill_(t: Tensor, value) -> None:
     """``t``'s data set to ``value`` everywhere, in place."""
     apply(FILL, (t,), (value,))
+
+
+def _copy_fw(a, b) -> None:
+    a[...] = b
+
+
+#: ``a[...] = b``: ``copy_``, and the in-place methods computed out of place (``div_``, ...)
+COPY = update_op("copy", _copy_fw)
+
+
+def _iadd(a, b, alpha=1) -> None:
+    if alpha == 1:
+        a += b
+    else:
+        a += alpha * b
+
+
+def _isub(a, b, alpha=1) -> None:
+    if alpha == 1:
+        a -= b
+    else:
+        a -= alpha * b
+
+
+def _imul(a, b) -> None:
+    a *= b
+
+
+def _idiv(a, b) -> None:
+    a /= b
+
+
+#: the in-place arithmetic methods on data that no graph involves (``Tensor.add_``, ``-=``, ...
+#: under no_grad): ``forward(a, other[, alpha])`` with ``other`` an array or a Python scalar
+ARITHMETIC = {"add": update_op("add_", _iadd), "sub": update_op("sub_", _isub),
+              "mul": update_op("mul_", _imul), "div": update_op("div_", _idiv)}
+
+
+def arithmetic_(t: Tensor, name: str, other, *alpha) -> None:
+    """``t op= other`` (``name``: add, sub, mul, div) in place; ``other`` a Tensor (read
+    where it lives when replayed) or a Python scalar (an attribute); ``alpha`` for add/sub."""
+    if isinstance(other, Tensor):
+        apply(ARITHMETIC[name], (t, other), alpha)
+    else:
+        apply(ARITHMETIC[name], (t,), (other, *alpha))

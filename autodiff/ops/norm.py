@@ -28,7 +28,7 @@ def batch_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
     out, mean, invstd, var = _forward([t.array for t in inputs], eps, weight is not None,
                                       bias is not None)
     y = record(BATCH_NORM, out, tuple(inputs), tuple(inputs),
-               attrs=(eps, weight is not None, bias is not None, mean, invstd))
+               attrs=(eps, weight is not None, bias is not None, mean, invstd, var))
     return y, mean, var
 
 
@@ -41,7 +41,7 @@ def _forward(arrays, eps, has_w, has_b):
     return out.astype(x.dtype, copy=False), mean, invstd, var
 
 
-def _batch_norm_fw(arrays, eps, has_w, has_b, mean=None, invstd=None):
+def _batch_norm_fw(arrays, eps, has_w, has_b, mean=None, invstd=None, var=None):
     return _forward(arrays, eps, has_w, has_b)[0]
 
 
@@ -50,7 +50,7 @@ def _channel_shape(x) -> tuple:
 
 
 def _batch_norm_bw(ctx, g):
-    eps, has_w, has_b, mean_a, invstd_a = ctx.attrs
+    eps, has_w, has_b, mean_a, invstd_a = ctx.attrs[:5]
     saved = ctx.saved_tensors
     x = saved[0]
     w = saved[1] if has_w else None
@@ -92,5 +92,5 @@ def _batch_norm_bw(ctx, g):
 
 #: inputs (input[, weight][, bias]); the rule reads input and weight (the first two saved)
 BATCH_NORM = primitive("batch_norm", _batch_norm_bw, forward=_batch_norm_fw, inputs="*tensors",
-                       attrs=("eps", "has_weight", "has_bias", "mean", "invstd"),
+                       attrs=("eps", "has_weight", "has_bias", "mean", "invstd", "var"),
                        saves="*tensors", infer=SAME)

@@ -96,8 +96,7 @@ class _BatchNorm(_NormBase):
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked.array += 1
-            ad.increment_version(self.num_batches_tracked)
+            self.num_batches_tracked.add_(1)        # an update op: autodiff.compile replays it
             if self.momentum is None:   # cumulative average; on the device: no host read
                 n = self.num_batches_tracked.array
                 factor = (1.0 / n).astype(self.running_mean.dtype if self.running_mean
