@@ -190,16 +190,18 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             raise ValueError(f"batch_norm: {name} has shape {tuple(t.shape)}, expected ({C},) "
                              f"for an input of shape {tuple(input.shape)}")
     shape = _bn_shape(input)
-    xp = input.xp
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when not "
                              "training")
-        inv = 1.0 / xp.sqrt(running_var.array + eps)
-        scale = make(inv.astype(input.dtype, copy=False))
+        # ops on the running statistics (no raw arrays): autodiff.compile reads them live
+        inv = ad.div(1.0, ad.sqrt(ad.add(running_var, eps)))
+        scale = inv if inv.dtype == input.dtype else inv.astype(input.dtype)
         if weight is not None:
             scale = ad.mul(weight, scale)
-        shift = ad.mul(ad.neg(make(running_mean.array.astype(input.dtype, copy=False))), scale)
+        mean = running_mean if running_mean.dtype == input.dtype else \
+            running_mean.astype(input.dtype)
+        shift = ad.mul(ad.neg(mean), scale)
         if bias is not None:
             shift = ad.add(shift, bias)
         return ad.add(ad.mul(input, ad.reshape(scale, shape)), ad.reshape(shift, shape))

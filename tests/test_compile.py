@@ -566,3 +566,70 @@ def test_dropout_draws_fresh_masks_from_the_eager_stream():
         ref = (np.maximum(x.array @ w1.T + b1, 0) * m / 0.7) @ w2.T + b2
         np.testing.assert_allclose(out.array, ref, rtol=1e-12, atol=1e-12)
     assert compiled.traces == 1 and (masks[0] != masks[1]).any()
+
+
+class _ResBlock(nn.Module):
+    """ResNet-20's basic block: conv-BN-ReLU-conv-BN, plus the input, then ReLU."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(h)) + x)
+
+
+def test_resnet_block_batch_norm_training_bit_identical():
+    """Batch norm in training mode: its statistics are remade at each replay and the running
+    averages and num_batches_tracked are update ops, so 20 compiled SGD-momentum steps equal
+    20 eager ones, buffers included; an eval call after training reads the new running
+    statistics."""
+    rng = np.random.default_rng(3)
+    data = [(ad.tensor(rng.standard_normal((4, 3, 6, 6))), ad.tensor(rng.integers(0, 3, 4)))
+            for _ in range(3)]
+
+    def build():
+        ad.manual_seed(0)
+        model = nn.Sequential(_ResBlock(3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                              nn.Linear(3, 3)).to(ad.float64)
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return model, step
+    me, eager = build()
+    mc, step = build()
+    compiled = ad_compile(step, fullgraph=True)
+    for i in range(STEPS):
+        x, y = data[i % 3]
+        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+    assert compiled.traces == 1 and all(isinstance(e, list) for e in compiled.programs.values())
+    assert _same(me.parameters(), mc.parameters())
+    assert [k for k, _ in me.named_buffers()] == [k for k, _ in mc.named_buffers()]
+    assert _same(me.buffers(), mc.buffers())
+    bn = mc[0].bn1
+    assert int(bn.num_batches_tracked.item()) == STEPS
+    # the running mean by the formula: r <- 0.9 r + 0.1 mean over (N, H, W) of conv1's output
+    x = data[0][0]
+    r = bn.running_mean.array.copy()
+    with ad.no_grad():
+        z = mc[0].conv1(x).array
+    compiled(*data[0])
+    np.testing.assert_allclose(bn.running_mean.array, 0.9 * r + 0.1 * z.mean(axis=(0, 2, 3)),
+                               rtol=1e-13, atol=1e-15)
+    # eval: the running statistics are read where they live (never baked into a trace)
+    infer = ad_compile(lambda x: mc(x))
+    mc.eval()
+    first = [infer(x).array.copy() for _ in range(3)]
+    mc.train()
+    compiled(*data[1])
+    mc.eval()
+    with ad.no_grad():
+        expect = mc(x).array
+    assert np.array_equal(infer(x).array, expect) and not np.array_equal(first[-1], expect)
