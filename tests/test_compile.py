@@ -633,3 +633,48 @@ def test_resnet_block_batch_norm_training_bit_identical():
     with ad.no_grad():
         expect = mc(x).array
     assert np.array_equal(infer(x).array, expect) and not np.array_equal(first[-1], expect)
+
+
+@pytest.mark.parametrize("dtype", [ad.float32, ad.float64])
+def test_legendre_step_with_a_repeated_subexpression_replays(dtype):
+    """y = a + b P3(c + d x) with ``c + d x`` computed twice and ``p -= lr * p.grad``: the
+    gradients of c and d are sums of two 0-d contributions (NumPy scalars that Tensors hold
+    as 0-d arrays); the program reads those sums, never the arrays of the trace as constants,
+    so it replays (no fallback) and matches eager bit for bit."""
+    def build():
+        ps = [ad.tensor(v, dtype=dtype, requires_grad=True) for v in (0.0, -1.0, 0.0, 0.3)]
+        a, b, c, d = ps
+        x = ad.linspace(-math.pi, math.pi, 200, dtype=dtype)
+        y = ad.sin(x)
+
+        def step():
+            pred = a + b * (0.5 * (5 * (c + d * x) ** 3 - 3 * (c + d * x)))
+            loss = ((pred - y) ** 2).sum()
+            loss.backward()
+            with ad.no_grad():
+                for p in ps:
+                    p -= 5e-6 * p.grad
+                    p.grad = None
+            return loss
+        return ps, x, y, step
+    pe, _, _, eager = build()
+    pc, x, y, step = build()
+    compiled = ad_compile(step, fullgraph=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(STEPS):
+            assert np.array_equal(eager().array, compiled().array)
+    assert compiled.traces == 1 and all(isinstance(e, list) for e in compiled.programs.values())
+    assert _same(pe, pc)
+    # one more step against the closed form in float64: r = pred - y, g = sum(2 r dpred/dp)
+    a, b, c, d = (float(p.array) for p in pc)
+    xs, ys = x.array.astype(np.float64), y.array.astype(np.float64)
+    z = c + d * xs
+    p3, dp3 = 0.5 * (5 * z ** 3 - 3 * z), 0.5 * (15 * z ** 2 - 3)
+    r = a + b * p3 - ys
+    grads = [2 * r.sum(), 2 * (r * p3).sum(), 2 * (r * b * dp3).sum(), 2 * (r * b * dp3 * xs).sum()]
+    loss = compiled()
+    tol = 1e-5 if dtype == ad.float32 else 1e-12
+    np.testing.assert_allclose(float(loss.array), (r ** 2).sum(), rtol=tol)
+    for p, v, g in zip(pc, (a, b, c, d), grads):
+        np.testing.assert_allclose(float(p.array), v - 5e-6 * g, rtol=tol, atol=tol * 1e-3)

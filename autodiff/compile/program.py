@@ -245,6 +245,8 @@ def _run(op: Op, bufs: list) -> None:
         out, attrs = op.fn(arrays, attrs)
         out = (*out, attrs)
     elif kind == "update":
+        if isinstance(arrays[0], numpy.generic):    # a 0-d result: written in place as an array
+            arrays[0] = bufs[op.ins[0]] = numpy.asarray(arrays[0])
         op.fn.forward(*arrays, *attrs)
         return
     elif kind == "draw":

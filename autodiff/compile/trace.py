@@ -67,6 +67,7 @@ class Tracer:
         self.fullgraph = fullgraph
         self.slot_of: dict[int, int] = {}
         self.keep: list = []            # every array seen: ids stay unique while tracing
+        self.aliases: list = []         # the 0-d arrays that Tensors made of NumPy scalars hold
         self.sources: list = []
         self.ops: list[Op] = []
         self.node_op: dict[int, int] = {}
@@ -182,12 +183,16 @@ class Tracer:
         in_ids = {id(t.array) for t in inputs}
         res = run()
         out_slots = []
-        for a in outs:
+        for i, a in enumerate(outs):
             if id(a) in in_ids:                  # an input returned as is, or written in place
                 out_slots.append(self.slot_of[id(a)])
                 self.written_ids.add(id(a))
-            else:
-                out_slots.append(self._new(a))
+                continue
+            out_slots.append(self._new(a))
+            held = res[i].array if i < len(res) and isinstance(res[i], Tensor) else a
+            if held is not a:                    # a NumPy scalar the Tensor holds as a 0-d array
+                self.slot_of[id(held)] = out_slots[-1]
+                self.aliases.append(held)
         node = res[0].grad_fn if res else None
         if node is not None:
             self.node_op[id(node)] = len(self.ops)
@@ -209,6 +214,8 @@ class Tracer:
         """The sweep's arithmetic outside the primitives (``tape._apply``)."""
         ins = [self._array_slot(a) for a in arrays]
         out = fn(*arrays)
+        if isinstance(out, numpy.generic):      # as make() would hold it: one array, one id
+            out = numpy.asarray(out)
         self.ops.append(Op("raw", fn, ins, (self._new(out),), None, False))
         return out
 
