@@ -35,6 +35,7 @@ from .ops.elementwise import (abs, add, clip, cos, div, elu, eq, erf, exp, expm1
                               relu, rsub, sigmoid, sin, softplus, sqrt, sub, tan, tanh,
                               where)
 from .ops.elementwise import clamp_max, clamp_min  # noqa: E402
+from .ops.elementwise import piecewise_where  # noqa: E402
 from .ops.nonfinite import allclose, isclose, isinf, isneginf, isposinf, nan_to_num
 from .ops.rounding import (ceil, copysign, fix, floor, floor_divide, fmod, frac, heaviside,
                            remainder, round, sgn, sign, signbit, trunc)

@@ -55,8 +55,9 @@ def _run(kernel, y, g):
 
 
 def relu_forward(x):
-    """``max(x, 0)`` (NaN stays NaN) for a NumPy array, into a pooled buffer when large."""
-    return numpy.maximum(x, 0, out=pooled_empty(x.shape, x.dtype))
+    """``max(x, 0)`` (NaN stays NaN, -0.0 stays -0.0 as in PyTorch: NumPy returns the second
+    operand at a tie) for a NumPy array, into a pooled buffer when large."""
+    return numpy.maximum(0, x, out=pooled_empty(x.shape, x.dtype))
 
 
 def relu_backward(y, g):

@@ -117,7 +117,7 @@ def _cuda_activation(kind: str) -> Callable:
 
 
 def _relu_xp(x):
-    return get_array_module(x).maximum(x, 0)
+    return get_array_module(x).maximum(0, x)  # x at a tie: relu(-0.0) is -0.0
 
 
 def _sum_to_planned(x, shape: tuple, axes: tuple):

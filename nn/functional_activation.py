@@ -5,7 +5,8 @@ prelu, rrelu.
 
 Each is a composition of differentiable engine ops (so double backward works). Where PyTorch's
 derivative at a kink differs from what a naive composition gives, the composition is written
-with ``where`` on the same comparison PyTorch's backward uses: hardtanh/relu6/hardsigmoid have
+with ``piecewise_where`` (``where`` whose gradient stays on the graph, so Hessian-vector
+products give PyTorch's 0 instead of raising) on the same comparison PyTorch's backward uses: hardtanh/relu6/hardsigmoid have
 gradient 0 *at* their bounds (PyTorch's ``hardtanh_backward`` tests strictly), hardswish 0 at -3
 and 1 at 3, softshrink/hardshrink 0 at +-lambd, threshold 0 at the threshold, prelu/rrelu the
 slope at 0.
@@ -33,10 +34,13 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 def _elu_family(x: Tensor, alpha: float, scale: float, input_scale: float) -> Tensor:
     """scale * x for x > 0, scale * alpha * (exp(x * input_scale) - 1) otherwise (PyTorch's
-    ``elu`` kernel; its derivative at 0 is the x <= 0 branch's)."""
+    ``elu`` kernel; its derivative at 0 is the x <= 0 branch's, its second derivative there 0,
+    both from ``ad.elu``'s, whose negative branch needs x * input_scale <= 0 for x <= 0)."""
     pos = x.array > 0
-    neg = ad.mul(ad.expm1(ad.mul(ad.where(pos, 0.0, x), input_scale)), scale * alpha)
-    return ad.where(pos, ad.mul(x, scale) if scale != 1 else x, neg)
+    u = ad.mul(x, input_scale) if input_scale != 1 else x
+    e = ad.elu(u, 1.0) if input_scale > 0 else ad.expm1(u)
+    return ad.piecewise_where(pos, ad.mul(x, scale) if scale != 1 else x,
+                              ad.mul(e, scale * alpha))
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -75,7 +79,7 @@ def _interior(x: Tensor, lo: float, hi: float, edge) -> Tensor:
     """``x`` strictly inside (lo, hi), the constant ``edge`` array elsewhere: gradient 1 inside,
     0 on and beyond the bounds."""
     inside = (x.array > lo) & (x.array < hi)
-    return ad.where(inside, x, make(edge.astype(x.dtype, copy=False)))
+    return ad.piecewise_where(inside, x, make(edge.astype(x.dtype, copy=False)))
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
@@ -112,7 +116,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     x = _t(input)
     d = x.array
     mid = ad.div(ad.mul(x, ad.add(x, 3.0)), 6.0)
-    return ad.where(d <= -3, 0.0, ad.where(d < 3, mid, x))
+    return ad.piecewise_where(d <= -3, 0.0, ad.piecewise_where(d < 3, mid, x))
 
 
 def logsigmoid(input: Tensor) -> Tensor:
@@ -143,14 +147,15 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     _check_lambd("softshrink", lambd)
     x = _t(input)
     d = x.array
-    return ad.where(d > lambd, ad.sub(x, lambd), ad.where(d < -lambd, ad.add(x, lambd), 0.0))
+    return ad.piecewise_where(d > lambd, ad.sub(x, lambd),
+                              ad.piecewise_where(d < -lambd, ad.add(x, lambd), 0.0))
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, else 0 (gradient 0 at +-lambd)."""
     _check_lambd("hardshrink", lambd)
     x = _t(input)
-    return ad.where((x.array > lambd) | (x.array < -lambd), x, 0.0)
+    return ad.piecewise_where((x.array > lambd) | (x.array < -lambd), x, 0.0)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -161,7 +166,7 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 
 
 def _threshold(x: Tensor, th: float, value: float) -> Tensor:
-    return ad.where(x.array > th, x, make(x.xp.full(x.shape, value, x.dtype)))
+    return ad.piecewise_where(x.array > th, x, make(x.xp.full(x.shape, value, x.dtype)))
 
 
 def _get_softmax_dim(name: str, ndim: int) -> int:
@@ -219,7 +224,7 @@ def _channel_view(name: str, x: Tensor, w: Tensor) -> Tensor:
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """x where x > 0, weight * x otherwise; ``weight`` is one slope or one per channel (dim 1)."""
     x, w = _t(input), _t(weight)
-    return ad.where(x.array > 0, x, ad.mul(x, _channel_view("prelu", x, w)))
+    return ad.piecewise_where(x.array > 0, x, ad.mul(x, _channel_view("prelu", x, w)))
 
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
@@ -236,7 +241,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
         slope = make(generator(x.xp).uniform(lower, upper, x.shape).astype(x.dtype))
     else:
         slope = (lower + upper) / 2
-    return ad.where(x.array > 0, x, ad.mul(x, slope))
+    return ad.piecewise_where(x.array > 0, x, ad.mul(x, slope))
 
 
 # PyTorch's in-place spellings: the function with inplace=True

@@ -108,6 +108,8 @@ ROWS = [
         (np.array([-0.8, -0.3, 0.2, 0.9]),)),
     Row("erf", ad.erf, (U(4),)),
     Row("where", lambda a, b: ad.where(_COND, a, b), (U(2, 3), U(3, seed=1))),
+    Row("piecewise_where", lambda a, b: ad.piecewise_where(_COND, a, b),
+        (U(2, 3), U(3, seed=1))),
     Row("maximum", ad.maximum, (U(2, 3), U(2, 3, seed=1))),
     Row("minimum", ad.minimum, (U(3), U(2, 3, seed=1))),
     Row("clip", lambda x: ad.clip(x, -0.5, 0.5), (np.array([-0.9, -0.2, 0.3, 0.8]),)),
@@ -224,6 +226,8 @@ ROWS = [
         (np.array([-0.9, -0.2, 0.3, 0.8]), np.full(4, -0.5), np.full(4, 0.5))),
     Row("scatter_reduce", lambda x, s: ad.scatter_reduce(x, 0, ad.tensor([0, 2, 0]), s, "prod"),
         (P(4), P(3, seed=1))),
+    Row("max_unpool2d", lambda x: ops_pool.max_unpool2d(x, np.array([[[[0, 3], [9, 14]]]]),
+                                                         (1, 1, 4, 4)), (U(1, 1, 2, 2),)),
 ]
 
 

@@ -31,7 +31,7 @@ EXPRESSIONS = {
     "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
     "neg": "(-{0})", "exp": "math.exp({0})", "log": "math.log({0})", "tanh": "math.tanh({0})",
     "sqrt": "math.sqrt({0})", "abs": "abs({0})",
-    "relu": "({0} if {0} > _D(0) or {0} != {0} else _D(0))",
+    "relu": "({0} if {0} >= _D(0) or {0} != {0} else _D(0))",
     "maximum": "({1} if {1} >= {0} or {1} != {1} else {0})",
     "minimum": "({1} if {1} <= {0} or {1} != {1} else {0})",
     "sigmoid": "_sigmoid({0})",

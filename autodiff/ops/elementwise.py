@@ -11,7 +11,7 @@ import numpy
 
 from .. import backends
 from ..backends import get_array_module
-from ..dtypes import get_default_dtype, with_scalar
+from ..dtypes import get_default_dtype, result_type, with_scalar
 from ..grad_mode import STATE as _GRAD
 from ..tape import record
 from ..tensor import Tensor, make
@@ -618,6 +618,10 @@ def where(condition, a, b) -> Tensor:
     """``a`` where ``condition`` else ``b``. NaN trap: a NaN/inf in the branch not taken still
     poisons the gradient of ops feeding it (0 * inf); guard the op's *input* with a second
     ``where`` (see README, 'conventions')."""
+    return _select(WHERE, condition, a, b)
+
+
+def _select(prim, condition, a, b) -> Tensor:
     cond = condition.array if isinstance(condition, Tensor) else condition
     if isinstance(a, Tensor) or not isinstance(b, Tensor):
         a, b = pair(a, b, "where")
@@ -630,7 +634,7 @@ def where(condition, a, b) -> Tensor:
     except ValueError:
         raise ValueError(f"where: condition {cond.shape}, x {a.shape} and y {b.shape} cannot "
                          f"be broadcast together") from None
-    return record(WHERE, out, (a, b), attrs=cond)
+    return record(prim, out, (a, b), (a, b) if prim.saves else (), attrs=cond)
 
 
 def _where_fw(a, b, condition):
@@ -650,6 +654,26 @@ def _where_infer(in_meta, condition):
 
 
 WHERE = _pointwise("where", _where_bw, _where_fw, attrs="condition", infer=_where_infer)
+
+
+def piecewise_where(condition, a, b) -> Tensor:
+    """``where(condition, a, b)`` for the pieces of one function split at a kink (hardtanh,
+    the shrinks, threshold): the same values and gradients, but the gradients stay on the graph
+    of ``a`` and ``b``, with derivative 0 through the switch (as PyTorch's dedicated backwards,
+    ``hardtanh_backward``, ``threshold_backward``...), so a Hessian-vector product gives 0 where
+    ``where`` (like PyTorch's) leaves a constant that does not require grad."""
+    return _select(PIECEWISE_WHERE, condition, a, b)
+
+
+def _piecewise_where_bw(ctx, g):
+    a, b = ctx.saved_tensors
+    na, nb = ctx.needs_input_grad
+    return (masked_grad(g, ctx.attrs, a, b) if na else None,
+            masked_grad(g, ~ctx.attrs, a, b) if nb else None)
+
+
+PIECEWISE_WHERE = _pointwise("piecewise_where", _piecewise_where_bw, _where_fw,
+                             attrs="condition", infer=_where_infer, saves=("a", "b"))
 
 
 def maximum(a, b) -> Tensor:
@@ -711,6 +735,8 @@ def clip(x, min=None, max=None) -> Tensor:  # noqa: A002
         raise ValueError("clip: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         return _clamp_tensors(x, min, max)
+    # PyTorch's promotion: clamp(int tensor, 0.5) is in the default float dtype
+    x = astype(x, result_type(x, *[v for v in (min, max) if v is not None]))
     return record(CLIP, _clip_fw(x.array, min, max), (x,), (x,), attrs=(min, max))
 
 

@@ -24,8 +24,8 @@ from ..grad_mode import STATE
 from ..tape import record
 from ..tensor import Tensor, make
 from ._util import as_t, norm_axis, norm_dim
-from .elementwise import (abs as _abs, div, exp, maximum, minimum, mul, pow as _pow, step, sub,
-                          where)
+from .elementwise import (abs as _abs, div, exp, masked_grad, maximum, minimum, mul,
+                          pow as _pow, step, sub, where)
 from .index import gather
 from .registry import REDUCED, SAME, primitive, reduced_shape
 from .shape import astype, broadcast_to, permute, reshape, unsqueeze
@@ -337,7 +337,7 @@ def _extreme(x, dim, keepdim, axis, keepdims, prim, elementwise, argpick, other=
         if x.array.size == 0:
             raise RuntimeError(f"{op}(): Expected reduction dim to be specified for "
                                f"input.numel() == 0 (a tensor of shape {x.shape}); give dim")
-        return _even_extreme(x, tuple(range(x.ndim)), keep, prim)
+        return _even_extreme(x, tuple(range(x.ndim)), keep, prim, whole=True)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"{op}(): dim must be an int, got {dim!r}; a{op}() reduces over "
                         f"several dims")
@@ -371,10 +371,13 @@ def aminmax(x, *, dim=None, keepdim=False, axis=None, keepdims=None) -> MinMax:
     return MinMax(amin(x, dim, keep), amax(x, dim, keep))
 
 
-def _even_extreme(x: Tensor, axes: tuple, keep: bool, prim) -> Tensor:
+def _even_extreme(x: Tensor, axes: tuple, keep: bool, prim, whole: bool = False) -> Tensor:
+    """amax/amin over ``axes``, or (``whole``) max()/min() without dim, whose gradient is
+    exactly 0 off the extremes even where the incoming one is NaN (PyTorch's CPU
+    ``evenly_distribute_backward``; amax's ``grad * mask`` spreads it)."""
     _nonempty(x, axes, prim.name)
     return record(prim, prim.forward(x.array, axes, keep), (x,), (x,), save_output=True,
-                  attrs=(axes, keep))
+                  attrs=(axes, keep, whole))
 
 
 def _tie_weights(axes, x, m):
@@ -388,23 +391,26 @@ def _tie_weights(axes, x, m):
 
 def _extreme_bw(ctx, g):
     x, out = ctx.saved_tensors
-    axes, keep = ctx.attrs
+    axes, keep, whole = ctx.attrs
     m = out.array if keep else out.array.reshape(reduced_shape(x.shape, axes, True))
     # constant weights: as in PyTorch, the gradient of max()/amax is off x's graph
-    weight = make(_tie_weights(axes, x.array, m).astype(x.dtype, copy=False))
-    return (mul(expand_reduced(g, x.shape, axes, keep), weight),)
+    weight = _tie_weights(axes, x.array, m).astype(x.dtype, copy=False)
+    gx = mul(expand_reduced(g, x.shape, axes, keep), make(weight))
+    return (masked_grad(gx, weight != 0, g) if whole else gx,)
 
 
-def _xp_max(a, axes, keep):
+def _xp_max(a, axes, keep, whole=False):
     return get_array_module(a).asarray(a.max(axis=axes, keepdims=keep))
 
 
-def _xp_min(a, axes, keep):
+def _xp_min(a, axes, keep, whole=False):
     return get_array_module(a).asarray(a.min(axis=axes, keepdims=keep))
 
 
-MAX = _reduction("max", _extreme_bw, _xp_max, saves="x", save_output=True)
-MIN = _reduction("min", _extreme_bw, _xp_min, saves="x", save_output=True)
+MAX = _reduction("max", _extreme_bw, _xp_max, saves="x", save_output=True,
+                 attrs=("axes", "keepdim", "whole"))
+MIN = _reduction("min", _extreme_bw, _xp_min, saves="x", save_output=True,
+                 attrs=("axes", "keepdim", "whole"))
 
 
 def _xp_argmax(a, axis):
