@@ -51,7 +51,11 @@ def update_op(name: str, forward: Callable) -> Update:
 
 
 def _where(fn) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+    """The source file and name of ``fn``: the same for a module imported again under another
+    name (``optim.sgd`` beside ``autodiff.optim.sgd``) or reloaded."""
+    code = getattr(fn, "__code__", None)
+    where = code.co_filename if code is not None else getattr(fn, "__module__", "?")
+    return f"{where}:{getattr(fn, '__qualname__', '?')}"
 
 
 def apply(op: Update, tensors: tuple, attrs: tuple = ()) -> None:
