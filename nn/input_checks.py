@@ -14,12 +14,14 @@ otherwise the mask of bad entries is returned and the caller poisons what they p
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy
 
 import autodiff as ad
 from autodiff.backends import get_array_module, on_host
+from autodiff.tape import _apply
 from autodiff.tensor import Tensor
 
 __all__ = ["array_like", "checks_now", "deferred_check", "poison", "row_ids"]
@@ -68,6 +70,11 @@ def row_ids(name: str, ids, like: Tensor, n: int, negative: bool = False):
     idx = array_like(ids, like)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{name}: indices must be integers, got dtype {idx.dtype}")
+    # one op of the tape's array arithmetic: a compiled step remakes (and checks) them per replay
+    return _apply(functools.partial(_rows, name=name, n=n, negative=negative), idx)
+
+
+def _rows(idx, *, name: str, n: int, negative: bool):
     bad = deferred_check(idx, (idx < (-n if negative else 0)) | (idx >= n), lambda v: IndexError(
         f"{name}: index {v} is out of range for {n} rows"))
     xp = get_array_module(idx)

@@ -153,21 +153,12 @@ def nll_loss(input: Tensor, target, weight=None, ignore_index: int = -100,
 
 def _nll(input: Tensor, target, weight, ignore_index: int, reduction: str,
          name: str) -> Tensor:
-    t, valid, C, bad = _labels(name, input, target, ignore_index)
+    t, _, C, _ = _labels(name, input, target, ignore_index)
     w = _class_weight(name, weight, C, input)
     x2 = _classes_last(input)
-    tf = t.reshape(-1)
-    vf = valid.reshape(-1)
-    xp = input.xp
-    if bad is not None:             # out-of-range labels (GPU): read row 0, poison with NaN
-        vf = vf & ~bad.reshape(-1)
-    safe = xp.where(vf, tf, 0)
-    coef = vf.astype(input.dtype)
-    if w is not None:
-        coef = coef * w[safe]
-    if bad is not None:
-        coef = poison(coef, bad.reshape(-1))
-    total = coef.sum() if reduction == "mean" else None
+    # out-of-range labels (GPU): read row 0, poisoned with NaN; remade at a compiled replay
+    safe, coef, total = _loss.nll_targets(t, w, ignore_index, C, input.dtype,
+                                          reduction == "mean", name)
     return _loss.nll_loss(x2, safe, coef, total, reduction, t.shape)
 
 

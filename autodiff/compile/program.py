@@ -44,9 +44,10 @@ class Op:
     """One step of a program. ``kind``: 'prim' (``fn`` = a Primitive; its forward), 'refresh'
     (``fn(arrays, attrs)`` -> (outputs, attributes): a primitive whose forward also remakes the
     arrays its rule keeps among its attributes; the last out slot holds them), 'raw'
-    (``fn(*arrays)``), 'update' (an in-place ``Update``; no outputs) or 'rule' (``fn`` = a
-    Primitive whose VJP rule runs on Tensors made from the slots; ``meta`` = (number of saved
-    values, positions of the gradients given, needs_input_grad, in_meta, out_meta))."""
+    (``fn(*arrays)``; ``meta`` true when it returns a tuple), 'update' (an in-place
+    ``Update``; no outputs) or 'rule' (``fn`` = a Primitive whose VJP rule runs on Tensors
+    made from the slots; ``meta`` = (number of saved values, positions of the gradients given,
+    needs_input_grad, in_meta, out_meta))."""
 
     __slots__ = ("kind", "fn", "ins", "outs", "attrs", "dynamic", "meta", "name")
 
@@ -240,7 +241,7 @@ def _run(op: Op, bufs: list) -> None:
         if len(op.outs) == 1 and op.fn.outputs == 1:
             out = (out,)
     elif kind == "raw":
-        out = (op.fn(*arrays),)
+        out = op.fn(*arrays) if op.meta else (op.fn(*arrays),)   # meta: a tuple of outputs
     elif kind == "refresh":
         out, attrs = op.fn(arrays, attrs)
         out = (*out, attrs)

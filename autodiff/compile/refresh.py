@@ -49,13 +49,18 @@ def _rnn(arrays: list, attrs: tuple):
     return (recurrent._stack(hs), hT), (relu, hs)
 
 
+def _gru(arrays: list, attrs: tuple):
+    hs, hT, cache = recurrent._gru_fw(arrays)
+    return (recurrent._stack(hs), hT), (hs, cache)
+
+
 def _lstm(arrays: list, attrs):
     out, hT, cT, state = recurrent._lstm_fw(*arrays)
     return (out, hT, cT), state
 
 
-# positions None: the op's one attribute is all computed
+# positions None: the op's attributes are all computed
 REFRESH = {"cross_entropy": (_cross_entropy, (4, 5)), "conv2d": (_conv2d, (2,)),
            "conv2d_bias": (_conv2d, (2,)), "batch_norm": (_batch_norm, (3, 4, 5)), "max_pool2d": (_max_pool2d, (1,)),
            "rnn_relu_sequence": (_rnn, (1,)), "rnn_tanh_sequence": (_rnn, (1,)),
-           "lstm_sequence": (_lstm, None)}
+           "lstm_sequence": (_lstm, None), "gru_sequence": (_gru, None)}

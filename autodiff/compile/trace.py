@@ -7,8 +7,8 @@ reused during a trace). An array first seen as an input is a *source*: an argume
 function, a tensor from outside (read live at each replay: a parameter, a buffer), the ``.grad``
 of such a tensor, or, for a raw array in an op's attributes, a constant. Anything the tracer
 cannot replay (a host read such as ``.item()``, an in-place write outside the update ops, a
-random draw other than ``autodiff.random.draw``, a hook, a custom Function's backward) is
-a *graph break*: the trace is dropped and
+random draw other than ``autodiff.random.draw``, a hook, a custom Function's backward that
+computes outside Tensor ops) is a *graph break*: the trace is dropped and
 the function runs eagerly from then on (see ``autodiff/compile/__init__.py``).
 """
 from __future__ import annotations
@@ -116,7 +116,7 @@ class Tracer:
             return self._source(a, "grad", self._target(owner), t)
         if self.in_rule and a.ndim > 0:
             self.graph_break(f"the backward of a node makes an array (shape {a.shape}) outside "
-                             f"the traced ops under create_graph")
+                             f"the traced ops (under create_graph, or a custom Function's)")
         if t._requires_grad:
             self.touch(t)
         return self._source(a, "tensor", self._target(t), t)
@@ -211,13 +211,18 @@ class Tracer:
         return res
 
     def raw(self, fn, arrays: tuple):
-        """The sweep's arithmetic outside the primitives (``tape._apply``)."""
+        """The sweep's arithmetic outside the primitives and arrays derived from data, such
+        as checked labels (``tape._apply``): ``fn`` returns an array or a tuple of arrays (or
+        None); an output that is one of its inputs keeps that input's slot."""
         ins = [self._array_slot(a) for a in arrays]
         out = fn(*arrays)
-        if isinstance(out, numpy.generic):      # as make() would hold it: one array, one id
-            out = numpy.asarray(out)
-        self.ops.append(Op("raw", fn, ins, (self._new(out),), None, False))
-        return out
+        multi = isinstance(out, tuple)
+        outs = [numpy.asarray(a) if isinstance(a, numpy.generic) else a   # as make() holds it
+                for a in (out if multi else (out,))]
+        slots = [None if a is None else self.slot_of[id(a)] if any(a is b for b in arrays)
+                 else self._new(a) for a in outs]
+        self.ops.append(Op("raw", fn, ins, slots, None, False, multi))
+        return tuple(outs) if multi else outs[0]
 
     def update(self, op, tensors: tuple, attrs: tuple) -> None:
         """An in-place write (``autodiff.ops.inplace.apply``), before it runs."""
@@ -237,21 +242,23 @@ class Tracer:
             entry[1] += 1
 
     def rule(self, node, grads: list, create_graph: bool, call_rule):
-        """A VJP rule in the sweep: recorded op by op under ``create_graph``, else as one op
-        that runs the rule on raw arrays (its first-order fast paths included)."""
+        """A VJP rule in the sweep: recorded op by op under ``create_graph`` and for a custom
+        Function (its backward is Tensor ops), else as one op that runs the primitive's rule on
+        raw arrays (its first-order fast paths included)."""
         if node.retained:
             self.graph_break("a tensor hook or retain_grad() in the backward")
         if self.broken is not None:
             return call_rule(node, grads)
-        if create_graph:             # recorded op by op; arrays it makes from data: a break
+        custom = not isinstance(node.op, Primitive)     # a Function's backward, in Tensor ops
+        if create_graph or custom:   # recorded op by op; arrays it makes from data: a break
             self.in_rule = True
             try:
-                return call_rule(node, grads)
+                res = call_rule(node, grads)
             finally:
                 self.in_rule = False
-        if not isinstance(node.op, Primitive):
-            self.graph_break(f"the backward of {node.name}, which is not a registered primitive")
-            return call_rule(node, grads)
+            if custom:
+                self._check_made(node, res)
+            return res
         saved = node.saved_tensors
         ins = [self.slot(t) for t in saved]
         given = tuple(i for i, g in enumerate(grads) if g is not None)
@@ -280,6 +287,16 @@ class Tracer:
                 tuple(node.out_meta))
         self.ops.append(Op("rule", node.op, ins, outs, attrs, _has_ref(attrs), meta))
         return res
+
+    def _check_made(self, node, res) -> None:
+        """A custom backward's gradients must come from traced ops (or be None): an array it
+        made outside them (NumPy on the saved values) would be baked into the program."""
+        for g in res:
+            a = g.array if isinstance(g, Tensor) else g
+            if a is not None and id(a) not in self.slot_of:
+                self.graph_break(f"the backward of {node.name} returns a gradient (shape "
+                                 f"{getattr(a, 'shape', ())}) computed outside the traced ops")
+                return
 
     def host_read(self, t: Tensor, what: str) -> None:
         self.graph_break(f"{what} reads a tensor's values on the host")

@@ -7,17 +7,19 @@ and composes the reductions; inputs come as (rows, classes) matrices.
 """
 from __future__ import annotations
 
+import functools
+
 from .. import backends
 from ..backends import get_array_module
 from ..grad_mode import STATE
-from ..tape import record
+from ..tape import _apply, record
 from ..tensor import Tensor, make
 from .elementwise import add, clip, div, log, log1p, mul, neg, sigmoid, softplus, sub
 from .reduce import softmax
 from .registry import BROADCAST, primitive
 from .shape import reshape
 
-__all__ = ["nll_loss", "cross_entropy", "binary_cross_entropy",
+__all__ = ["nll_targets", "nll_loss", "cross_entropy", "binary_cross_entropy",
            "binary_cross_entropy_with_logits"]
 
 
@@ -32,6 +34,34 @@ def _scalar_or_target_infer(in_meta, *attrs, reduction: str, tshape: tuple):
 
 
 # ----------------------------------------------------------------------------- nll
+def nll_targets(t, weight, ignore_index: int, classes: int, dtype, mean: bool, name: str):
+    """(row labels with the ignored (and out-of-range) ones at 0, per-row coefficients: the
+    label's class weight, 0 where ignored, NaN where out of range; their sum for 'mean', else
+    None) of the labels ``t`` (flattened) and class ``weight`` (or None). Made by one op of the
+    tape's array arithmetic (``tape._apply``), so a compiled step remakes them from the target
+    at each replay, checking the labels on the host (the caller checked them eagerly)."""
+    fn = functools.partial(_nll_targets, ignore_index=ignore_index, classes=classes,
+                           dtype=dtype, mean=mean, name=name)
+    return _apply(fn, t) if weight is None else _apply(fn, t, weight)
+
+
+def _nll_targets(t, weight=None, *, ignore_index, classes, dtype, mean, name):
+    xp = get_array_module(t)
+    tf = t.reshape(-1)          # here: a view made outside would not be the target's slot
+    valid = tf != ignore_index
+    bad = valid & ((tf < 0) | (tf >= classes))
+    if (backends.on_host(tf) or STATE.anomaly) and bad.any():     # as input_checks.checks_now
+        raise ValueError(f"{name}: target label {int(tf[bad][0])} is out of range for "
+                         f"{classes} classes")
+    valid &= ~bad
+    safe = xp.where(valid, tf, 0)
+    coef = valid.astype(dtype)
+    if weight is not None:
+        coef = coef * weight[safe]
+    coef = xp.where(bad, xp.asarray(float("nan"), dtype=coef.dtype), coef)  # a GPU's labels
+    return safe, coef, (coef.sum() if mean else None)
+
+
 def nll_loss(x2: Tensor, safe, coef, total, reduction: str, tshape: tuple) -> Tensor:
     """-coef[i] * x2[i, safe[i]] per row of log-probabilities ``x2`` (rows, C): summed and
     divided by ``total`` ('mean'; 0/0 gives NaN, as PyTorch), summed ('sum', total None), or
