@@ -582,7 +582,10 @@ def _softplus_bw(ctx, g):
     (x,) = ctx.saved_tensors
     beta, threshold = ctx.attrs
     bx = mul(x, beta) if beta != 1 else x
-    return (mul(g, where(bx.array > threshold, 1.0, sigmoid(bx))),)
+    # softplus''(x) is 0 from the threshold on (PyTorch's softplus_double_backward: x < th)
+    d = bx.array
+    inner = where(~(d >= threshold), bx, make(d))
+    return (mul(g, where(d > threshold, 1.0, sigmoid(inner))),)
 
 
 SOFTPLUS = _unary_row("softplus", _softplus_bw, _softplus_fw, "x", attrs=("beta", "threshold"))
