@@ -190,7 +190,7 @@ def test_batch_norm_backward_matches_engine(shape):
                           (0.9, 0.0, 0.0, False, False), (0.9, 0.3, 0.01, False, False),
                           (0.8, 0.0, 0.05, True, False)])
 def test_sgd_update_closed_form_and_optimizer(momentum, dampening, wd, nesterov, maximize):
-    from optim import SGD
+    from autodiff.optim import SGD
     rng = _rng()
     p0 = rng.standard_normal((3, 4))
     grads = [rng.standard_normal((3, 4)) for _ in range(3)]
@@ -231,7 +231,7 @@ def test_sgd_update_checks():
                           (0.1, True, False, False), (0.05, False, True, True),
                           (0.02, True, True, False)])
 def test_adam_update_closed_form_and_optimizer(wd, decoupled, amsgrad, maximize):
-    from optim import Adam
+    from autodiff.optim import Adam
     rng = _rng(4)
     p0 = rng.standard_normal((5,))
     grads = [rng.standard_normal(5) for _ in range(4)]
