@@ -22,17 +22,19 @@ _SCALARS = (bool, int, float, str, type(None))
 def flatten(args: tuple, kwargs: dict) -> tuple[list, tuple]:
     """(every value in ``args``/``kwargs``, lists, tuples and dicts opened; their layout)."""
     flat: list = []
-
-    def walk(x):
-        if isinstance(x, (list, tuple)) and not isinstance(x, Tensor):
-            return (type(x).__name__, len(x), tuple(walk(v) for v in x))
-        if isinstance(x, dict):
-            return ("dict", tuple(x), tuple(walk(v) for v in x.values()))
-        flat.append(x)
-        return None
-
-    layout = (walk(args), walk(kwargs))
+    layout = (_walk(args, flat), _walk(kwargs, flat))
     return flat, layout
+
+
+def _walk(x, flat: list):
+    """The layout of ``x``; its leaves appended to ``flat`` (a module-level function: a nested
+    recursive one would be a reference cycle made, and left to the collector, per call)."""
+    if isinstance(x, (list, tuple)) and not isinstance(x, Tensor):
+        return (type(x).__name__, len(x), tuple(_walk(v, flat) for v in x))
+    if isinstance(x, dict):
+        return ("dict", tuple(x), tuple(_walk(v, flat) for v in x.values()))
+    flat.append(x)
+    return None
 
 
 def _value_key(x):
