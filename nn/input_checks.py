@@ -21,7 +21,7 @@ import numpy
 
 import autodiff as ad
 from autodiff.backends import get_array_module, on_host
-from autodiff.tape import _apply
+from autodiff.ops.derived import derived
 from autodiff.tensor import Tensor
 
 __all__ = ["array_like", "checks_now", "deferred_check", "poison", "row_ids"]
@@ -71,7 +71,7 @@ def row_ids(name: str, ids, like: Tensor, n: int, negative: bool = False):
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{name}: indices must be integers, got dtype {idx.dtype}")
     # one op of the tape's array arithmetic: a compiled step remakes (and checks) them per replay
-    return _apply(functools.partial(_rows, name=name, n=n, negative=negative), idx)
+    return derived(functools.partial(_rows, name=name, n=n, negative=negative), idx)
 
 
 def _rows(idx, *, name: str, n: int, negative: bool):

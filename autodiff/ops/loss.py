@@ -12,7 +12,8 @@ import functools
 from .. import backends
 from ..backends import get_array_module
 from ..grad_mode import STATE
-from ..tape import _apply, record
+from ..tape import record
+from .derived import derived
 from ..tensor import Tensor, make
 from .elementwise import add, clip, div, log, log1p, mul, neg, sigmoid, softplus, sub
 from .reduce import softmax
@@ -37,12 +38,12 @@ def _scalar_or_target_infer(in_meta, *attrs, reduction: str, tshape: tuple):
 def nll_targets(t, weight, ignore_index: int, classes: int, dtype, mean: bool, name: str):
     """(row labels with the ignored (and out-of-range) ones at 0, per-row coefficients: the
     label's class weight, 0 where ignored, NaN where out of range; their sum for 'mean', else
-    None) of the labels ``t`` (flattened) and class ``weight`` (or None). Made by one op of the
-    tape's array arithmetic (``tape._apply``), so a compiled step remakes them from the target
+    None) of the labels ``t`` (flattened) and class ``weight`` (or None). Made by one
+    :func:`~autodiff.ops.derived.derived` op, so a compiled step remakes them from the target
     at each replay, checking the labels on the host (the caller checked them eagerly)."""
     fn = functools.partial(_nll_targets, ignore_index=ignore_index, classes=classes,
                            dtype=dtype, mean=mean, name=name)
-    return _apply(fn, t) if weight is None else _apply(fn, t, weight)
+    return derived(fn, t) if weight is None else derived(fn, t, weight)
 
 
 def _nll_targets(t, weight=None, *, ignore_index, classes, dtype, mean, name):
