@@ -5,10 +5,12 @@ is replaced by a scaled copy instead) and skip parameters without a gradient.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 
-from autodiff import increment_version
+from autodiff import increment_version, no_grad
+from autodiff.ops.derived import derived
 from autodiff.backends import get_array_module
 from autodiff.tensor import Tensor, make
 
@@ -38,6 +40,11 @@ def _norm(a, norm_type: float):
     return (xp.abs(a) ** norm_type).sum() ** (1.0 / norm_type)
 
 
+def _total_norm(*arrays, norm_type: float):
+    xp = get_array_module(arrays[0])
+    return xp.asarray(_norm(xp.stack([_norm(a, norm_type) for a in arrays]), norm_type))
+
+
 def get_total_norm(tensors: Iterable, norm_type: float = 2.0,
                    error_if_nonfinite: bool = False) -> Tensor:
     """The ``norm_type`` norm of all the given arrays/Tensors taken together (as one vector)."""
@@ -45,9 +52,9 @@ def get_total_norm(tensors: Iterable, norm_type: float = 2.0,
     norm_type = float(norm_type)
     if not arrays:
         return Tensor(0.0)
-    xp = get_array_module(arrays[0])
-    norms = xp.stack([_norm(a, norm_type) for a in arrays])
-    total = _norm(norms, norm_type)
+    # one recorded array op, so that autodiff.compile remakes the norm at every replay
+    total = derived(functools.partial(_total_norm, norm_type=norm_type), *arrays)
+    xp = get_array_module(total)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
                            f"{len(arrays)} parameters is non-finite ({float(total)}), so it "
@@ -68,18 +75,20 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if not params:
         return Tensor(0.0)
     total = get_total_norm([p.grad for p in params], norm_type, error_if_nonfinite)
-    tn = total.array
-    xp = get_array_module(tn)
-    coef = xp.minimum(max_norm / (tn + 1e-6), 1.0)
+    coef = derived(functools.partial(_clip_coef, max_norm=max_norm), total.array)
     for p in params:
-        g = p.grad.array
-        c = coef.astype(g.dtype)
-        if _writable(g):
-            g *= c
-            increment_version(p.grad)
+        g = p.grad
+        c = make(coef.astype(g.dtype))
+        if _writable(g.array):
+            with no_grad():
+                g.mul_(c)            # a traced in-place update (autodiff.compile replays it)
         else:
-            p.grad = make(g * c)
+            p.grad = make(g.array * c.array)
     return total
+
+
+def _clip_coef(total, max_norm: float):
+    return get_array_module(total).minimum(max_norm / (total + 1e-6), 1.0)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
