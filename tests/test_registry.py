@@ -33,28 +33,13 @@ from autodiff.ops.elementwise import step
 from autodiff.ops.index import index_add_into
 from autodiff.ops.linalg import _einsum_diagonal
 from autodiff.backends import cupy_backend
+from api_table import A, P, U, _rng
 
 
 
 # ----------------------------------------------------------------------------- the table
-def _rng(seed: int = 0):
-    return np.random.default_rng(seed)
-
-
-def U(*shape, low=-1.0, high=1.0, seed=0):
-    """Uniform samples."""
-    return _rng(seed).uniform(low, high, shape)
-
-
-def A(*shape, seed=0):
-    """Samples away from 0 (|x| in [0.2, 1], random sign): clear of the kinks of abs/relu."""
-    r = _rng(seed)
-    return r.uniform(0.2, 1.0, shape) * r.choice([-1.0, 1.0], shape)
-
-
-def P(*shape, seed=0):
-    """Positive samples in [0.5, 1.5] (log, sqrt, powers, divisors)."""
-    return U(*shape, low=0.5, high=1.5, seed=seed)
+# sample makers shared with the public-API table (tests/api_table.py): U uniform, A away from
+# 0, P positive
 
 
 @dataclass
