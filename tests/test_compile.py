@@ -46,14 +46,31 @@ def _mlp(kind: str, seed: int = 0):
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     else:
         opt = optim.Adam(model.parameters(), lr=1e-2)
+    return model, opt, _ce_step(model, opt)
 
+
+def _ce_step(model, opt):
+    """One training step: cross-entropy, backward, the optimizer's update."""
     def step(x, y):
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         return loss
-    return model, opt, step
+    return step
+
+
+def _eager_and_compiled(build, data):
+    """Two models from ``build`` (-> (model, step)); STEPS steps eagerly on one and compiled
+    (fullgraph) on the other, each step's loss equal bit for bit. Returns both models and the
+    compiled step."""
+    me, eager = build()
+    mc, step = build()
+    compiled = ad_compile(step, fullgraph=True)
+    for i in range(STEPS):
+        x, y = data[i % len(data)]
+        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+    return me, mc, compiled
 
 
 def _batches(n=3, rows=16, seed=1):
@@ -353,20 +370,8 @@ def test_cnn_step_bit_identical():
         model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Flatten(), nn.Linear(48, 3)).to(ad.float64)
         opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, step
-    me, eager = build()
-    mc, step = build()
-    compiled = ad_compile(step, fullgraph=True)
-    for i in range(STEPS):
-        x, y = data[i % 3]
-        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+        return model, _ce_step(model, opt)
+    me, mc, compiled = _eager_and_compiled(build, data)
     assert compiled.traces == 1
     assert _same(me.parameters(), mc.parameters())
 
@@ -595,20 +600,8 @@ def test_resnet_block_batch_norm_training_bit_identical():
         model = nn.Sequential(_ResBlock(3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                               nn.Linear(3, 3)).to(ad.float64)
         opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, step
-    me, eager = build()
-    mc, step = build()
-    compiled = ad_compile(step, fullgraph=True)
-    for i in range(STEPS):
-        x, y = data[i % 3]
-        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+        return model, _ce_step(model, opt)
+    me, mc, compiled = _eager_and_compiled(build, data)
     assert compiled.traces == 1 and all(isinstance(e, list) for e in compiled.programs.values())
     assert _same(me.parameters(), mc.parameters())
     assert [k for k, _ in me.named_buffers()] == [k for k, _ in mc.named_buffers()]
