@@ -17,26 +17,9 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.compile import GraphBreak, compile as ad_compile
 from autodiff.nn import functional as F
+from compile_models import cubic as _cubic
 
 STEPS = 20
-
-
-def _cubic():
-    """The Legendre fit's model y = a + b * P3(c + d x) with P3 written in ops, and SGD."""
-    ps = [ad.tensor(v, dtype=ad.float64, requires_grad=True) for v in (0.0, -1.0, 0.0, 0.3)]
-    x = ad.linspace(-math.pi, math.pi, 200, dtype=ad.float64)
-    y = ad.sin(x)
-    opt = optim.SGD(ps, lr=5e-6)
-    a, b, c, d = ps
-
-    def step():
-        opt.zero_grad()
-        z = c + d * x
-        loss = ((a + b * (0.5 * (5 * z ** 3 - 3 * z)) - y) ** 2).sum()
-        loss.backward()
-        opt.step()
-        return loss
-    return ps, opt, step
 
 
 def _mlp(kind: str, seed: int = 0):

@@ -5,7 +5,6 @@ The references are the eager step run on an identical copy and, for the chain, t
 written out in NumPy."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.compile import compile as ad_compile, fuse_cpu
 from autodiff.nn import functional as F
+from compile_models import cubic
 
 pytest.importorskip("numba")
 STEPS = 6
@@ -59,22 +59,7 @@ def test_chain_fused_matches_eager_and_numpy():
 
 
 def test_legendre_fused_matches_eager():
-    def make():
-        ps = [ad.tensor(v, dtype=ad.float64, requires_grad=True) for v in (0.0, -1.0, 0.0, 0.3)]
-        x = ad.linspace(-math.pi, math.pi, 200, dtype=ad.float64)
-        y = ad.sin(x)
-        opt = optim.SGD(ps, lr=5e-6)
-        a, b, c, d = ps
-
-        def step():
-            opt.zero_grad()
-            z = c + d * x
-            loss = ((a + b * (0.5 * (5 * z ** 3 - 3 * z)) - y) ** 2).sum()
-            loss.backward()
-            opt.step()
-            return loss
-        return ps, step
-    (pe, eager), (pc, step) = make(), make()
+    (pe, _, eager), (pc, _, step) = cubic(), cubic()
     cf = ad_compile(step, fuse=True)
     for _ in range(20):
         eager()
