@@ -5,7 +5,6 @@ The references are the eager step run on an identical copy and, for the chain, t
 written out in NumPy."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
