@@ -716,3 +716,38 @@ def test_no_memory_growth_over_many_replays():
     assert prog.pool.allocations == made and compiled.traces == 1
     assert second - first < 4096, (first, second)
     assert peak <= peak_first + 4096, (peak_first, peak)     # the peak is stable too
+
+
+def test_lbfgs_closure_breaks_once_and_matches_eager():
+    """L-BFGS reads the loss on the host (its convergence tests call item()): the step is a
+    graph break, reported once with the user's line, and 20 steps still equal eager's."""
+    def build():
+        ad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).to(ad.float64)
+        opt = optim.LBFGS(model.parameters(), lr=0.5, max_iter=5)
+
+        def step(x, y):
+            def closure():
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                return loss
+            return opt.step(closure)
+        return model, step
+    rng = np.random.default_rng(0)
+    data = [(ad.tensor(rng.standard_normal((16, 6))), ad.tensor(rng.integers(0, 3, 16)))
+            for _ in range(3)]
+    me, eager = build()
+    mc, step = build()
+    compiled = ad_compile(step)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(STEPS):
+            x, y = data[i % 3]
+            assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+    breaks = [str(m.message) for m in caught if "graph break" in str(m.message)]
+    assert len(breaks) == 1 and "item()" in breaks[0] and "test_compile.py" in breaks[0]
+    assert compiled.traces == 1
+    assert _same(me.parameters(), mc.parameters())
+    with pytest.raises(GraphBreak):
+        ad_compile(build()[1], fullgraph=True)(*data[0])
