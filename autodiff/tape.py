@@ -179,15 +179,12 @@ def record(op: Rule, out_data, inputs: tuple, saved: tuple = (), save_output: bo
     is on and an input requires grad, put a node on the tape. ``op.backward(node, grad)``
     returns one gradient (or None) per input; ``node.saved_tensors`` gives ``saved`` back,
     followed by the output when ``save_output``; ``node.attrs`` is ``attrs``."""
+    # the hottest function of the engine: its eager body is written here, not called
+    if _tracer is not None:
+        return _untraced(_tracer, record, op, (out_data,), inputs, attrs,
+                         (op, out_data, inputs, saved, save_output, attrs))[0]
     if STATE.anomaly:
         _check_finite(op.name, out_data, inputs)
-    if _tracer is not None:
-        return _tracer.record(op, (out_data,), inputs, attrs,
-                              lambda: (_record(op, out_data, inputs, saved, save_output, attrs),))[0]
-    return _record(op, out_data, inputs, saved, save_output, attrs)
-
-
-def _record(op, out_data, inputs, saved, save_output, attrs) -> Tensor:
     if STATE.enabled:
         for t in inputs:
             if t._requires_grad:
@@ -209,16 +206,12 @@ def record_multi(op: Rule, outs_data: tuple, inputs: tuple, saved: tuple = (),
     """:func:`record` for ops with several outputs; ``op.backward(node, *grads)`` receives one
     gradient per output (zeros for outputs that got none). ``save_outputs`` lists output indices
     to save after ``saved``. Outputs that are not floating point get no gradient."""
+    if _tracer is not None:
+        return _untraced(_tracer, record_multi, op, tuple(outs_data), inputs, attrs,
+                         (op, outs_data, inputs, saved, save_outputs, attrs))
     if STATE.anomaly:
         for d in outs_data:
             _check_finite(op.name, d, inputs)
-    if _tracer is not None:
-        return _tracer.record(op, tuple(outs_data), inputs, attrs, lambda: _record_multi(
-            op, outs_data, inputs, saved, save_outputs, attrs))
-    return _record_multi(op, outs_data, inputs, saved, save_outputs, attrs)
-
-
-def _record_multi(op, outs_data, inputs, saved, save_outputs, attrs) -> tuple:
     if not (STATE.enabled and any(t._requires_grad for t in inputs)):
         return tuple(make(d) for d in outs_data)
     node = Node(op, inputs, tuple((d.shape, d.dtype) for d in outs_data), attrs)
@@ -226,6 +219,20 @@ def _record_multi(op, outs_data, inputs, saved, save_outputs, attrs) -> tuple:
                  for i, d in enumerate(outs_data))
     node.saved = [SavedTensor(t) for t in saved] + [SavedTensor(outs[i], i) for i in save_outputs]
     return outs
+
+
+def _untraced(tracer, record_fn, op, outs: tuple, inputs, attrs, args: tuple):
+    """Hand a record to ``tracer``, whose callback records eagerly (``record_fn(*args)`` with
+    the tracer off, so it does not see the op twice); a 1-tuple for :func:`record`."""
+    def run():
+        global _tracer
+        _tracer = None
+        try:
+            out = record_fn(*args)
+        finally:
+            _tracer = tracer
+        return out if isinstance(out, tuple) else (out,)
+    return tracer.record(op, outs, inputs, attrs, run)
 
 
 def increment_version(tensor: "Tensor | Iterable[Tensor]") -> None:
