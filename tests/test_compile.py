@@ -17,7 +17,9 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.compile import GraphBreak, compile as ad_compile
 from autodiff.nn import functional as F
-from compile_models import cubic as _cubic
+from compile_models import cubic as _cubic, fusion_mode, same, same_all  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("fusion_mode")
 
 STEPS = 20
 
@@ -52,7 +54,7 @@ def _eager_and_compiled(build, data):
     compiled = ad_compile(step, fullgraph=True)
     for i in range(STEPS):
         x, y = data[i % len(data)]
-        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+        assert same(eager(x, y).array, compiled(x, y).array)
     return me, mc, compiled
 
 
@@ -63,7 +65,7 @@ def _batches(n=3, rows=16, seed=1):
 
 
 def _same(ts_a, ts_b) -> bool:
-    return all(np.array_equal(a.array, b.array) for a, b in zip(ts_a, ts_b))
+    return same_all(list(ts_a), list(ts_b))
 
 
 def test_cubic_fit_sgd_bit_identical():
@@ -72,7 +74,7 @@ def test_cubic_fit_sgd_bit_identical():
     compiled = ad_compile(step)
     for i in range(STEPS):
         le, lc = eager(), compiled()
-        assert np.array_equal(le.array, lc.array)
+        assert same(le.array, lc.array)
         # the first call runs (and traces) eagerly, the second checks the program against eager
         assert (lc.grad_fn is None) == (i > 1)
     assert compiled.traces == 1
@@ -89,20 +91,20 @@ def test_mlp_step_bit_identical(kind):
     data = _batches()
     for i in range(STEPS):
         x, y = data[i % len(data)]
-        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+        assert same(eager(x, y).array, compiled(x, y).array)
     assert compiled.traces == 1
     assert _same(me.parameters(), mc.parameters())
     for pe, pc in zip(me.parameters(), mc.parameters()):
         se, sc = oe.state[pe], oc.state[pc]
         assert se.keys() == sc.keys()
-        assert all(np.array_equal(se[k], sc[k]) for k in se)
+        assert all(same(se[k], sc[k]) for k in se)
     if kind == "adam":
         assert oc.state[next(iter(mc.parameters()))]["step"] == STEPS
     # the state dict of the compiled run loads into an eager model and gives the same loss
     fresh, _, _ = _mlp(kind, seed=5)
     fresh.load_state_dict(mc.state_dict())
     x, y = data[0]
-    assert np.array_equal(F.cross_entropy(fresh(x), y).array, F.cross_entropy(me(x), y).array)
+    assert same(F.cross_entropy(fresh(x), y).array, F.cross_entropy(me(x), y).array)
 
 
 def test_hvp_create_graph_bit_identical():
@@ -186,7 +188,7 @@ def test_guards_retrace():
     assert f.traces == 2
     f(x.float())                                             # dtype
     assert f.traces == 3
-    assert np.array_equal(f(x.float()).array, (x.float() * 2).array)
+    assert same(f(x.float()).array, (x.float() * 2).array)
     first = list(model.parameters())[0]                      # a parameter's requires_grad
     first.requires_grad_(False)
     compiled(x, y)
@@ -227,7 +229,7 @@ def test_graph_break_warns_once_names_the_line_and_matches_eager():
         warnings.simplefilter("always")
         for i in range(6):
             x, y = data[i % 3]
-            assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+            assert same(eager(x, y).array, compiled(x, y).array)
     msgs = [str(m.message) for m in w if "graph break" in str(m.message)]
     assert len(msgs) == 1 and "item()" in msgs[0]
     assert w[0].filename == __file__
@@ -269,10 +271,10 @@ def test_compiled_outputs_structure_and_decorator():
         return {"y": y, "pair": (y.sum(), 7)}
     for _ in range(3):
         out = fn(ad.tensor(np.array([2.0, 5.0])))
-        assert np.array_equal(out["y"].array, [6.0, 30.0])
+        assert same(out["y"].array, [6.0, 30.0])
         assert out["pair"][0].array == 36.0 and out["pair"][1] == 7
     assert fn.traces == 1
-    assert np.array_equal(fn(ad.tensor(np.array([1.0, 1.0])), scale=2.0)["y"].array, [2.0, 4.0])
+    assert same(fn(ad.tensor(np.array([1.0, 1.0])), scale=2.0)["y"].array, [2.0, 4.0])
     assert fn.traces == 2
 
 
@@ -323,18 +325,21 @@ def test_create_graph_rule_with_data_constant_breaks():
     assert sum("graph break" in str(m.message) for m in caught) == 1
 
 
-def test_replay_allocates_no_new_pool_buffers_after_the_first():
+def test_replay_allocates_no_new_pool_buffers_after_the_first(fusion_mode):
     pe, _, eager = _cubic()
     pc, _, step = _cubic()
     compiled = ad_compile(step)
     compiled()
     compiled()                                  # verified against eager
     prog = next(iter(compiled.programs.values()))[0]
-    pooled = sum(b >= 0 for b in prog.out_buffer)
+    pooled = sum(b >= 0 for op_bufs in prog.out_buffer         # a fused op: one per result
+                 for b in (op_bufs if isinstance(op_bufs, tuple) else (op_bufs,)))
     assert pooled >= 4
     compiled()
     made = prog.pool.allocations
-    assert 0 < made < pooled                    # slots with disjoint lifetimes share buffers
+    # slots with disjoint lifetimes share buffers (fused, the four gradient sums of one
+    # kernel live together)
+    assert 0 < made < pooled or (fusion_mode == "fused" and 0 < made <= pooled)
     for _ in range(10):
         compiled()
     assert prog.pool.allocations == made
@@ -394,7 +399,7 @@ def test_char_rnn_step_bit_identical(kind):
     compiled = ad_compile(step, fullgraph=True)
     for i in range(STEPS):
         x, y = data[i % 3]
-        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+        assert same(eager(x, y).array, compiled(x, y).array)
     assert compiled.traces == 1
     assert _same(me.parameters(), mc.parameters())
 
@@ -481,10 +486,10 @@ def test_hand_written_sgd_in_place_methods_replay(form):
     p0 = [p.array.copy() for p in pe]
     for i in range(STEPS):
         x, y = data[i % 3]
-        assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+        assert same(eager(x, y).array, compiled(x, y).array)
     assert compiled.traces == 1 and all(isinstance(e, list) for e in compiled.programs.values())
     assert _same(pe, pc) and _same(be, bc)
-    assert not any(np.array_equal(a, p.array) for a, p in zip(p0, pe))   # it did train
+    assert not any(same(a, p.array) for a, p in zip(p0, pe))   # it did train
     # one step by hand: p - lr * grad, with the gradient from the eager model
     if form != "mul_div_copy":
         x, y = data[0]
@@ -534,9 +539,9 @@ def test_dropout_draws_fresh_masks_from_the_eager_stream():
     assert compiled.traces == 1 and not compiled._unverified
     assert any(op.kind == "draw" for op in compiled.programs[next(iter(compiled.programs))][0].ops)
     for (le, he), (lc, hc) in zip(oe, oc):
-        assert np.array_equal(le.array, lc.array) and np.array_equal(he.array, hc.array)
+        assert same(le.array, lc.array) and same(he.array, hc.array)
     assert _same(me.parameters(), mc.parameters())
-    assert np.array_equal(ne, nc)                       # the stream advanced as eager's
+    assert same(ne, nc)                       # the stream advanced as eager's
     # fresh masks, as written out in NumPy: with lr 0 (read at each replay) the weights stay
     # put and two replays on one batch give (relu(x W1' + b1) * m_k / 0.7) W2' + b2, with the
     # masks m_k the next two draws of the seeded stream
@@ -608,7 +613,7 @@ def test_resnet_block_batch_norm_training_bit_identical():
     mc.eval()
     with ad.no_grad():
         expect = mc(x).array
-    assert np.array_equal(infer(x).array, expect) and not np.array_equal(first[-1], expect)
+    assert same(infer(x).array, expect) and not np.array_equal(first[-1], expect)
 
 
 @pytest.mark.parametrize("dtype", [ad.float32, ad.float64])
@@ -639,7 +644,7 @@ def test_legendre_step_with_a_repeated_subexpression_replays(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for _ in range(STEPS):
-            assert np.array_equal(eager().array, compiled().array)
+            assert same(eager().array, compiled().array)
     assert compiled.traces == 1 and all(isinstance(e, list) for e in compiled.programs.values())
     assert _same(pe, pc)
     # one more step against the closed form in float64: r = pred - y, g = sum(2 r dpred/dp)
@@ -681,7 +686,7 @@ def test_sigmoid_mse_momentum_replays(fuse):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for i in range(STEPS):
-            assert np.array_equal(eager(*data[i % 3]).array, compiled(*data[i % 3]).array)
+            assert same(eager(*data[i % 3]).array, compiled(*data[i % 3]).array)
     assert compiled.traces == 1 and all(isinstance(e, list) for e in compiled.programs.values())
     assert _same(me.parameters(), mc.parameters())
 
@@ -744,7 +749,7 @@ def test_lbfgs_closure_breaks_once_and_matches_eager():
         warnings.simplefilter("always")
         for i in range(STEPS):
             x, y = data[i % 3]
-            assert np.array_equal(eager(x, y).array, compiled(x, y).array)
+            assert same(eager(x, y).array, compiled(x, y).array)
     breaks = [str(m.message) for m in caught if "graph break" in str(m.message)]
     assert len(breaks) == 1 and "item()" in breaks[0] and "test_compile.py" in breaks[0]
     assert compiled.traces == 1

@@ -21,7 +21,10 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.compile import compile as ad_compile
 from autodiff.nn import functional as F
+from compile_models import fusion_mode, same, same_all  # noqa: F401
 from examples_util import in_tmp, load_example  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("fusion_mode")
 
 STEPS = 20
 
@@ -41,14 +44,14 @@ def _twin_run(build, data, dtype=ad.float64):
             args = data[i % len(data)]
             le, lc = eager(*args), compiled(*args)
             assert le.dtype == dtype
-            assert np.array_equal(le.array, lc.array), i
+            assert same(le.array, lc.array), i
             assert (lc.grad_fn is None) == (i > 1)      # calls 3.. are replays
             losses.append(le.array.copy())
     assert compiled.traces == 1
     assert len(compiled.programs) == 1 and all(isinstance(v, list)
                                                 for v in compiled.programs.values())
     pe, pc = list(pe), list(pc)
-    assert all(np.array_equal(a.array, b.array) for a, b in zip(pe, pc))
+    assert same_all(pe, pc)
     return pe, pc, compiled, losses
 
 

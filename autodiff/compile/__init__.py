@@ -90,7 +90,7 @@ class CompiledFunction:
         self.traces += 1
         prog = tracer.finish(result)
         if prog is not None and self.fuse:
-            fuse_cpu.fuse(prog, tracer.keep)
+            fuse_cpu.fuse(prog, tracer.keep, flat)
         if prog is None:
             self.programs[key] = _EAGER
             reason, filename, line = tracer.broken

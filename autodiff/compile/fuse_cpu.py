@@ -1,43 +1,60 @@
-"""CPU fusion of a traced program: groups of elementwise ops become one numba kernel each.
+"""CPU fusion of a traced program: runs of elementwise ops and the sums they feed become one
+numba loop each.
 
-A *group* is a tree of elementwise ops (registered primitives with ``elementwise`` set, and the
-sweep's gradient sums, ``raw`` add/sub/mul/neg) whose intermediates are read by nothing but the
-next op of the group: each intermediate is computed in a register of one loop and never
-stored. The group's operands must all have the shape of its result or be 0-d (the scalars a
-step multiplies by); broadcasting operands end a group. The kernel's source is generated from
-:data:`EXPRESSIONS` (primitive name -> scalar expression) and compiled once per source and
-dtypes (:data:`_KERNELS`).
+A *cluster* is a set of ops of one dtype (float32 or float64) over one iteration *domain* (a
+shape): elementwise ops (registered primitives with an expression in :data:`EXPRESSIONS`, the
+sweep's gradient arithmetic, the one-pass activation backwards), broadcasts and reshapes that
+only add or drop 1-dims, and sums (``sum``, ``sum_to``) of domain-shaped values. Every op's
+output either has the domain's shape or broadcasts to it (a scalar op computed before the loop,
+a bias read at each row); a sum accumulates over the loop and is ready after it. The kernel
+computes each value in a register, rounded to the dtype as eager rounds it, and stores only the
+values that something outside the cluster reads. Matmuls, convolutions, indexing and in-place
+updates stay as they were and end the cluster they would cut into.
 
-A fused kernel must give the numbers eager gives. The elementwise arithmetic is done in the same
-order and dtype (constants are cast to the dtype), so it usually is bit-identical; the library
-functions (exp, tanh, ...) may round differently from NumPy's. So a group is kept only if its
-kernel, run on the trace's own operands, reproduces the traced result bit for bit; otherwise
-its ops stay as they were. ``AUTODIFF_NUMBA=0`` (or numba missing) turns fusion off.
+Clusters are found in one pass over the program, in order. The cluster runs where its last op
+was, so an op outside it that reads one of its values, or writes in place, closes it first.
+
+The kernel's elementwise arithmetic is eager's, op by op and in the same dtype; sums accumulate
+sequentially (float32 sums in float64) where NumPy sums pairwise, and ``math`` functions may
+round differently from NumPy's: fused results agree with eager to rounding, not bit for bit.
+Each kernel is checked against the traced values when it is made (:func:`close`) and dropped if
+it disagrees. ``AUTODIFF_NUMBA=0`` (or numba missing) turns fusion off.
 """
 from __future__ import annotations
 
-import operator
+import math
 import os
 
 import numpy
 
-from .program import Op, _assign_buffers, _liveness, BufferPool
+from .program import Op, close, refresh_plan
 
-__all__ = ["available", "fuse", "EXPRESSIONS"]
+__all__ = ["available", "fuse", "close", "EXPRESSIONS", "RAW_EXPRESSIONS"]
 
-#: primitive (or raw function) name -> scalar expression over ``{0}``, ``{1}``, attributes
-#: ``{a}``; ``_D`` is the dtype of the group (constants are cast to it, as NumPy keeps them).
+#: primitive name -> scalar expression over its inputs ``{0}``, ``{1}``; ``_D`` is the dtype
 EXPRESSIONS = {
     "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
     "neg": "(-{0})", "exp": "math.exp({0})", "log": "math.log({0})", "tanh": "math.tanh({0})",
-    "sqrt": "math.sqrt({0})", "abs": "abs({0})",
+    "sqrt": "math.sqrt({0})", "abs": "abs({0})", "sin": "math.sin({0})",
+    "cos": "math.cos({0})",
     "relu": "({0} if {0} >= _D(0) or {0} != {0} else _D(0))",
     "maximum": "({1} if {1} >= {0} or {1} != {1} else {0})",
     "minimum": "({1} if {1} <= {0} or {1} != {1} else {0})",
     "sigmoid": "_sigmoid({0})",
+    "broadcast_to": "{0}", "reshape": "{0}",
 }
-_RAW = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.neg: "neg"}
+#: a raw op's function (by ``__name__``) -> expression; the activation backwards as the numba
+#: kernels of ``backends/cpu_kernels.py`` write them (same literals, same rounding)
+RAW_EXPRESSIONS = {
+    "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "neg": "(-{0})",
+    "copy": "{0}", "array": "{0}",
+    "tanh_backward": "({1} * (1 - {0} * {0}))",
+    "sigmoid_backward": "({1} * {0} * (1 - {0}))",
+    "relu_backward": "({1} if {0} > 0 else 0)",
+}
+_FLOATS = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 _KERNELS: dict = {}
+_MIN_OPS = 2
 
 
 def available() -> bool:
@@ -51,150 +68,335 @@ def available() -> bool:
     return True
 
 
-def _expr(op: Op):
-    """The scalar expression template of an op, or None when it is not fusable."""
+# ----------------------------------------------------------------------------- classifying
+def _pad(shape: tuple, k: int) -> tuple:
+    return (1,) * (k - len(shape)) + tuple(shape)
+
+
+def _broadcast(a: tuple, b: tuple):
+    """numpy's broadcast shape of ``a`` and ``b``, or None."""
+    k = max(len(a), len(b))
+    out = []
+    for x, y in zip(_pad(a, k), _pad(b, k)):
+        if x != y and x != 1 and y != 1:
+            return None
+        out.append(max(x, y))
+    return tuple(out)
+
+
+def _strip(shape: tuple) -> tuple:
+    i = 0
+    while i < len(shape) and shape[i] == 1:
+        i += 1
+    return tuple(shape[i:])
+
+
+def _classify(op: Op, arrays: list):
+    """('ew', expression) for an elementwise op, ('sum', None) for a sum of one array, or
+    None when the op does not fuse."""
     if op.kind == "raw":
-        name = _RAW.get(op.fn)
-        return None if name is None else EXPRESSIONS[name]
-    if op.kind != "prim" or not op.fn.elementwise or op.dynamic or len(op.outs) != 1:
+        name = getattr(op.fn, "__name__", None)
+        if name == "methodcaller" or op.fn.__class__.__name__ == "methodcaller":
+            name = "copy" if repr(op.fn) == "operator.methodcaller('copy')" else None
+        expr = RAW_EXPRESSIONS.get(name)
+        if expr is None or len(op.outs) != 1 or op.outs[0] is None or op.outs[0] in op.ins:
+            return None
+        return ("ew", expr) if _typed(op, arrays) else None
+    if op.kind != "prim" or op.dynamic or len(op.outs) != 1 or not _typed(op, arrays):
         return None
     name = op.fn.name
+    if name == "sum":
+        axes, keep, dtype = op.attrs
+        if dtype is not None and numpy.dtype(dtype) != arrays[op.ins[0]].dtype:
+            return None
+        return ("sum", None)
+    if name == "sum_to":
+        return ("sum", None)
+    if name == "reshape" and _strip(arrays[op.ins[0]].shape) != _strip(arrays[op.outs[0]].shape):
+        return None
     if name == "pow_scalar":
         c = op.attrs
+        if c == 1:
+            return ("ew", "{0}")
         if c == 2:
-            return "({0} * {0})"
+            return ("ew", "({0} * {0})")
         if c == 3:
-            return "({0} * {0} * {0})"
-        if isinstance(c, (int, float)) and c not in (0, 1):
-            return "({0} ** _D(%r))" % float(c)
+            return ("ew", "({0} * {0} * {0})")
+        if isinstance(c, (int, float)) and not isinstance(c, bool) and c != 0:
+            return ("ew", "({0} ** _D(%r))" % float(c))
         return None
-    return EXPRESSIONS.get(name)
+    if not (op.fn.elementwise or name in ("broadcast_to", "reshape")):
+        return None
+    expr = EXPRESSIONS.get(name)
+    return None if expr is None else ("ew", expr)
 
 
-def fuse(prog, arrays: list) -> int:
-    """Replace the fusable groups of ``prog.ops`` by fused ops (in place); ``arrays`` are the
-    trace's arrays by slot. Returns the number of groups fused."""
-    ops = prog.ops
-    live_out = prog.live_out
-    uses: dict[int, int] = {}
-    for op in ops:
-        for s in op.ins:
-            uses[s] = uses.get(s, 0) + 1
-        if op.dynamic:
-            for s in _ref_slots(op.attrs):
-                uses[s] = uses.get(s, 0) + 2
-    producer: dict[int, int] = {}
-    groups: dict[int, list[int]] = {}          # root op index -> member op indices, in order
-    exprs = [_expr(op) for op in ops]
-    for i, op in enumerate(ops):
-        if exprs[i] is None or not _shape_ok(op, arrays) or op.outs[0] in op.ins:
-            continue
-        members = []
-        for s in op.ins:
-            j = producer.get(s)
-            if j is not None and uses.get(s) == 1 and s not in live_out and j in groups \
-                    and _same_dtype(ops[j], op, arrays) and not _written_between(ops, groups[j],
-                                                                                 i, arrays):
-                members += groups.pop(j)
-        groups[i] = sorted(members) + [i]
-        producer[op.outs[0]] = i
-    fused = {}
-    for root, members in groups.items():
-        if len(members) < 2:
-            continue
-        new = _fused_op(ops, members, arrays)
-        if new is not None:
-            fused[root] = (new, set(members))
-    if not fused:
-        return 0
-    drop = set().union(*(m for _, m in fused.values()))
-    prog.ops = [fused[i][0] if i in fused else op for i, op in enumerate(ops)
-                if i in fused or i not in drop]
-    prog.dead_after = _liveness(prog.ops, live_out, prog.nslots)
-    prog.out_buffer, metas = _assign_buffers(prog.ops, prog.dead_after, arrays, live_out)
-    prog.pool = BufferPool(metas)
-    return len(fused)
-
-
-def _ref_slots(attrs):
-    from .program import _refs
-    return [r.slot for r in _refs(attrs)]
-
-
-def _shape_ok(op: Op, arrays: list) -> bool:
+def _typed(op: Op, arrays: list) -> bool:
+    """All operands and the result: host arrays of one float dtype, the result a fresh array
+    whose shape every operand broadcasts to (a sum: the operand's shape reduces to it)."""
     out = arrays[op.outs[0]]
-    if not isinstance(out, numpy.ndarray) or out.dtype.kind != "f":
+    if type(out) is not numpy.ndarray and not isinstance(out, numpy.generic):
+        return False
+    dtype = out.dtype
+    if dtype not in _FLOATS:
         return False
     for s in op.ins:
         a = arrays[s]
-        if not isinstance(a, numpy.ndarray) or a.dtype != out.dtype or \
-                (a.shape != out.shape and a.ndim != 0):
+        if not isinstance(a, (numpy.ndarray, numpy.generic)) or a.dtype != dtype:
             return False
     return True
 
 
-def _same_dtype(a: Op, b: Op, arrays: list) -> bool:
-    return arrays[a.outs[0]].dtype == arrays[b.outs[0]].dtype
+# ----------------------------------------------------------------------------- clusters
+class _Cluster:
+    __slots__ = ("members", "shape", "dtype", "pinned", "values", "sums")
+
+    def __init__(self, dtype) -> None:
+        self.members: list[int] = []
+        self.shape: tuple = ()
+        self.dtype = dtype
+        self.pinned = False            # a sum fixes the domain
+        self.values: set[int] = set()  # slots computed inside
+        self.sums: set[int] = set()    # slots of sums (ready only after the loop)
 
 
-def _written_between(ops: list, members: list, end: int, arrays: list) -> bool:
-    """Whether an in-place op between the group's first op and ``end`` writes a slot the group
-    reads (moving the group's reads to ``end`` would then read the new values)."""
-    reads = {s for j in members for s in ops[j].ins}
-    for k in range(members[0] + 1, end):
-        op = ops[k]
-        if op.kind == "update" and op.ins and op.ins[0] in reads:
-            return True
-        if any(s in reads for s in op.outs if s is not None) and k not in members:
-            return True
-    return False
+def _join(c: _Cluster, op: Op, kind: str, arrays: list):
+    """The cluster's domain with ``op`` in it, or None when ``op`` cannot join."""
+    out = arrays[op.outs[0]]
+    if out.dtype != c.dtype or any(s in c.sums for s in op.ins):
+        return None
+    if kind == "sum":
+        src = arrays[op.ins[0]].shape
+        shape = _broadcast(c.shape, src)
+        if shape != tuple(src) or (c.pinned and shape != c.shape):
+            return None
+        if _broadcast(_pad(out.shape, len(shape)), shape) != shape:
+            return None
+        return shape
+    shape = _broadcast(c.shape, out.shape)
+    if shape is None or (c.pinned and shape != c.shape):
+        return None
+    for s in op.ins:
+        if _broadcast(arrays[s].shape, out.shape) != tuple(out.shape):
+            return None
+    return shape
 
 
-def _fused_op(ops: list, members: list, arrays: list) -> Op | None:
-    """One op computing the group ``members`` (op indices) with a generated kernel, if the
-    kernel reproduces the traced result bit for bit."""
-    local: dict[int, str] = {}      # slot -> expression text
+def _add(c: _Cluster, i: int, op: Op, kind: str, shape: tuple) -> None:
+    c.members.append(i)
+    c.shape = tuple(shape)
+    c.values.add(op.outs[0])
+    if kind == "sum":
+        c.pinned = True
+        c.sums.add(op.outs[0])
+
+
+def fuse(prog, arrays: list, args: list) -> int:
+    """Replace the clusters of ``prog.ops`` by fused ops (in place); ``arrays`` are the
+    trace's arrays by slot (their shapes and dtypes), ``args`` the flattened arguments of the
+    call (a dry run of the program with them checks each kernel). Returns the number of
+    clusters fused."""
+    ops = prog.ops
+    kinds = [_classify(op, arrays) for op in ops]
+    readers: dict[int, set] = {}
+    for i, op in enumerate(ops):
+        for s in _reads(op):
+            readers.setdefault(s, set()).add(i)
+    clusters: list[_Cluster] = []
+    order: list[int] = []           # the program's ops, a cluster's members made adjacent
+    cur, deferred, blocked = None, [], set()
+
+    def end() -> None:              # the cluster, then the ops that waited for its values
+        nonlocal cur, deferred, blocked
+        if cur is not None:
+            order.extend(cur.members)
+            clusters.append(cur)
+        order.extend(deferred)
+        cur, deferred, blocked = None, [], set()
+    for i, op in enumerate(ops):
+        kind = kinds[i]
+        reads = set(_reads(op))
+        if cur is not None:
+            if kind is not None and not reads & blocked:
+                shape = _join(cur, op, kind[0], arrays)
+                if shape is not None:
+                    _add(cur, i, op, kind[0], shape)
+                    continue
+            pure = op.kind not in ("update", "draw") and \
+                not any(s in op.ins for s in op.outs if s is not None)
+            if kind is None and pure:
+                if reads & (cur.values | blocked):    # waits for the cluster: after it
+                    deferred.append(i)
+                    blocked.update(s for s in op.outs if s is not None)
+                else:                                 # independent of it: before it
+                    order.append(i)
+                continue
+            end()
+        if kind is None:
+            order.append(i)
+            continue
+        cur = _Cluster(arrays[op.outs[0]].dtype)
+        shape = _join(cur, op, kind[0], arrays)
+        if shape is None:
+            cur = None
+            order.append(i)
+            continue
+        _add(cur, i, op, kind[0], shape)
+    end()
+    pos = {i: k for k, i in enumerate(order)}
+    consts = {src[0] for src in prog.sources if src[1] == "const"}
+    candidates: dict[int, tuple] = {}
+    for c in clusters:
+        if len(c.members) < _MIN_OPS:
+            continue
+        new = _fused_op(ops, kinds, c, arrays, readers, prog.live_out, consts)
+        if new is not None:
+            candidates[pos[c.members[-1]]] = (new, c.members)
+    replaced: dict[int, Op] = {}
+    dropped: set[int] = set()
+
+    def check(last: int):
+        def run(bufs: list) -> None:     # the kernel on the values its ops saw, vs theirs
+            new, members = candidates[last]
+            try:
+                got = new.fn(*[bufs[s] for s in new.ins])
+            except Exception:       # noqa: BLE001  (numba could not type it: keep the ops)
+                return
+            if all(close(g, bufs[s], _scale(ops, producer[s], bufs))
+                   for g, s in zip(got, new.outs)):
+                replaced[last] = new
+                dropped.update(members)
+        return run
+    producer = {op.outs[0]: i for i, op in enumerate(ops) if kinds[i] is not None}
+    reordered = [ops[i] for i in order]
+    if candidates:
+        prog.reference_ops = reordered
+        prog.dry_run(args, {last: check(last) for last in candidates})
+    if not replaced:
+        prog.reference_ops = ops
+        return 0
+    prog.ops = [replaced.get(k, ops[i]) for k, i in enumerate(order)
+                if k in replaced or i not in dropped]
+    refresh_plan(prog, arrays)
+    return len(replaced)
+
+
+def _scale(ops: list, i: int, bufs: list) -> float | None:
+    """The magnitude a sum's rounding is relative to: its terms' (None: not a sum)."""
+    op = ops[i]
+    if op.kind != "prim" or op.fn.name not in ("sum", "sum_to"):
+        return None
+    src, out = bufs[op.ins[0]], bufs[op.outs[0]]
+    n = max(numpy.size(src) // max(numpy.size(out), 1), 1)
+    return float(numpy.abs(src).max()) * n if numpy.size(src) else 0.0
+
+
+def _reads(op: Op):
+    yield from op.ins
+    if op.dynamic:
+        from .program import _refs
+        for r in _refs(op.attrs):
+            yield r.slot
+
+
+# ----------------------------------------------------------------------------- kernels
+def _literal(v: float) -> str:
+    if v != v:
+        return "math.nan"
+    if v in (math.inf, -math.inf):
+        return "math.inf" if v > 0 else "-math.inf"
+    return repr(v)
+
+
+def _fused_op(ops: list, kinds: list, c: _Cluster, arrays: list, readers: dict,
+              live_out: set, consts: set) -> Op | None:
+    """One op running cluster ``c`` as a generated kernel (compiled on its first call)."""
+    members = set(c.members)
+    k = max(len(c.shape), 1)
+    dom = _pad(c.shape, k)
     ins: list[int] = []
-    scalar: list[bool] = []
-    for j in members:
-        op = ops[j]
-        args = []
-        for s in op.ins:
-            if s not in local:
-                local[s] = f"a{len(ins)}[{'0' if arrays[s].ndim == 0 else 'i'}]"
-                ins.append(s)
-                scalar.append(arrays[s].ndim == 0)
-            args.append(local[s])
-        local[op.outs[0]] = _expr(op).format(*args)
-    root = ops[members[-1]]
-    out = arrays[root.outs[0]]
-    body = local[root.outs[0]]
-    names = ", ".join(f"a{k}" for k in range(len(ins)))
-    src = (f"def kernel({names}, out):\n"
-           f"    for i in range(out.size):\n"
-           f"        out[i] = {body}\n")
-    kernel = _kernel(src, out.dtype)
-    fn = _Fused(kernel, out.shape, out.dtype, tuple(scalar),
-                "fused[" + ",".join(ops[j].name for j in members) + "]")
-    try:
-        got = fn(*[arrays[s] for s in ins])
-    except Exception:       # noqa: BLE001  (numba could not type it: leave the ops as they are)
-        return None
-    if got.dtype != out.dtype or not _same_bits(got, out):
-        return None
-    return Op("raw", fn, ins, (root.outs[0],), None, False)
+    in_index: dict[int, str] = {}       # external slot -> its load expression
+    pre: list[str] = []                 # before the loop (loop-invariant values)
+    body: list[str] = []
+    post: list[str] = []
+    outs: list[int] = []
+    out_kind: list[str] = []            # 'ew' | 'sum' | 'acc' (a full sum in a register)
+    local: dict[int, str] = {}
+    invariant: set[int] = set()
+    idx = [f"i{d}" for d in range(k)]
 
+    def index(shape) -> str:
+        p = _pad(shape, k)
+        return ", ".join(idx[d] if p[d] != 1 else "0" for d in range(k))
 
-def _same_bits(a, b) -> bool:
-    return bool(numpy.array_equal(a.view(numpy.uint8), numpy.ascontiguousarray(b).view(
-        numpy.uint8)))
+    def load(s: int) -> str:
+        if s in local:
+            return local[s]
+        a = arrays[s]
+        if s in consts and a.size == 1:      # a constant scalar: a literal of the kernel
+            local[s] = f"_D({_literal(float(numpy.asarray(a).reshape(-1)[0]))})"
+            invariant.add(s)
+            return local[s]
+        name = f"a{len(ins)}"
+        ins.append(s)
+        if all(n == 1 for n in _pad(a.shape, k)):
+            pre.append(f"x{s} = {name}[{index(())}]")
+            invariant.add(s)
+        else:
+            body.append(f"x{s} = {name}[{index(a.shape)}]")
+        local[s] = f"x{s}"
+        return local[s]
+
+    for i in c.members:
+        op = ops[i]
+        kind, expr = kinds[i]
+        s = op.outs[0]
+        shape = arrays[s].shape
+        stored = s in live_out or bool(readers.get(s, set()) - members) or kind == "sum"
+        if kind == "sum":
+            src = load(op.ins[0])
+            name = f"o{len(outs)}"
+            outs.append(s)
+            if all(n == 1 for n in _pad(shape, k)):
+                out_kind.append("acc")
+                pre.append(f"r{s} = 0.0")
+                body.append(f"r{s} += {src}")
+                post.append(f"{name}[{index(())}] = _D(r{s})")
+            else:
+                out_kind.append("sum")
+                body.append(f"{name}[{index(shape)}] += {src}")
+            continue
+        args = [load(t) for t in op.ins]
+        line = f"v{s} = _D({expr.format(*args)})"
+        hoist = all(t in invariant for t in op.ins) and all(n == 1 for n in _pad(shape, k))
+        (pre if hoist else body).append(line)
+        if hoist:
+            invariant.add(s)
+        local[s] = f"v{s}"
+        if stored:
+            name = f"o{len(outs)}"
+            outs.append(s)
+            out_kind.append("ew")
+            (pre if hoist else body).append(f"{name}[{index(shape)}] = v{s}")
+    names = [f"a{j}" for j in range(len(ins))] + [f"o{j}" for j in range(len(outs))]
+    lines = [f"def kernel({', '.join(names)}):"] + [f"    {t}" for t in pre]
+    depth = 1
+    for d in range(k):
+        lines.append("    " * depth + f"for i{d} in range({dom[d]}):")
+        depth += 1
+    lines += ["    " * depth + t for t in body] or ["    " * depth + "pass"]
+    lines += [f"    {t}" for t in post]
+    src = "\n".join(lines) + "\n"
+    label = "fused[" + ",".join(ops[i].name for i in c.members) + "]"
+    fn = _Fused(_kernel(src, c.dtype), [arrays[s] for s in ins], [arrays[s] for s in outs],
+                out_kind, k, c.dtype, label, src)
+    return Op("raw", fn, ins, tuple(outs), None, False, True)
 
 
 def _kernel(src: str, dtype):
     key = (src, dtype.str)
-    k = _KERNELS.get(key)
-    if k is None:
-        import math
+    kernel = _KERNELS.get(key)
+    if kernel is None:
         import numba
         D = dtype.type
         one = D(1)
@@ -204,27 +406,36 @@ def _kernel(src: str, dtype):
             e = math.exp(-abs(x))
             return one / (one + e) if x >= D(0) else e / (one + e)
         env = {"math": math, "_D": D, "_sigmoid": _sigmoid}
-        exec(src, env)          # noqa: S102  (source generated from EXPRESSIONS above)
-        k = _KERNELS[key] = numba.njit(env["kernel"])
-    return k
+        exec(src, env)          # noqa: S102  (source generated from the tables above)
+        kernel = _KERNELS[key] = numba.njit(error_model="numpy")(env["kernel"])
+    return kernel
 
 
 class _Fused:
-    """A fused group as a raw op: ``fn(*arrays)`` -> the result array (flattened operands,
-    0-d operands passed as 1-element arrays)."""
+    """A fused cluster as a raw op: ``fn(*arrays)`` -> the tuple of its stored values (fresh
+    arrays each call; sums start from zeros)."""
 
-    __slots__ = ("kernel", "shape", "dtype", "scalar", "__name__")
+    __slots__ = ("kernel", "in_shapes", "out_shapes", "out_kind", "dtype", "__name__",
+                 "source", "k")
 
-    def __init__(self, kernel, shape, dtype, scalar, name) -> None:
-        self.kernel, self.shape, self.dtype, self.scalar = kernel, shape, dtype, scalar
+    def __init__(self, kernel, ins: list, outs: list, out_kind: list, k: int, dtype,
+                 name: str, source: str) -> None:
+        self.kernel, self.out_kind, self.dtype, self.k = kernel, out_kind, dtype, k
+        self.in_shapes = [None if a.ndim == k else _pad(a.shape, k) for a in ins]
+        self.out_shapes = [(tuple(a.shape), _pad(a.shape, k)) for a in outs]
         self.__name__ = name
+        self.source = source
 
     def __call__(self, *arrays):
-        out = numpy.empty(self.shape, self.dtype)
-        flat = [a.reshape(1) if s else numpy.ascontiguousarray(a).reshape(-1)
-                for a, s in zip(arrays, self.scalar)]
-        self.kernel(*flat, out.reshape(-1))
-        return out
+        flat = [a if p is None else a.reshape(p) for a, p in zip(arrays, self.in_shapes)]
+        res, padded = [], []
+        for (shape, p), kind in zip(self.out_shapes, self.out_kind):
+            o = numpy.zeros(shape, self.dtype) if kind == "sum" else numpy.empty(shape,
+                                                                                 self.dtype)
+            res.append(o)
+            padded.append(o.reshape(p))
+        self.kernel(*flat, *padded)
+        return tuple(res)
 
     def __repr__(self) -> str:
         return self.__name__

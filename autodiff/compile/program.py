@@ -19,7 +19,7 @@ from ..tensor import Tensor, make
 from .. import tape
 from ..random import stream
 
-__all__ = ["Op", "Program", "SlotRef", "Miss"]
+__all__ = ["Op", "Program", "SlotRef", "Miss", "close", "refresh_plan"]
 
 
 class Miss(Exception):
@@ -117,12 +117,15 @@ class Program:
         self.nslots = len(arrays)
         self.sources = sources
         self.ops = ops
+        self.reference_ops = ops       # before fusion: what dry runs check against eager
         self.effects = effects
         self.out_spec = out_spec
         self.live_out = live_out       # kept for passes that rewrite ``ops`` (fuse_cpu)
         self.dead_after = _liveness(ops, live_out, self.nslots)
         self.out_buffer, metas = _assign_buffers(ops, self.dead_after, arrays, live_out)
         self.pool = BufferPool(metas)
+        self._fast = None              # the generated replay (codegen.py)
+        self.source = None
 
     def bind(self, args: list) -> list:
         """Fresh slot storage with the sources read now; raises :class:`Miss` on a mismatch."""
@@ -131,21 +134,23 @@ class Program:
             bufs[slot] = _fetch(kind, target, meta, args)
         return bufs
 
-    def dry_run(self, args: list) -> tuple[list, dict]:
+    def dry_run(self, args: list, after: dict | None = None) -> tuple[list, dict]:
         """Every slot's value, computed without writing anything outside the program: an
         in-place update whose attributes are plain values writes into a copy of its target
         (when that is a source or a view), one that reads objects (an optimizer's state) is
         skipped, and the random streams the program draws from are put back as they were (the
         eager call that follows draws the same numbers). Returns the slots and {slot: the
-        source array its copy stands for} for the sources only plain updates wrote."""
-        bufs = self.bind(args)
+        source array its copy stands for} for the sources only plain updates wrote.
+        ``after``: {op index: ``fn(bufs)``} called once that op has run (``fuse_cpu`` checks
+        a kernel on the values its ops saw)."""
+        bufs = self.bind(args)          # the unfused ops: fused sums round differently
         sources = {src[0] for src in self.sources}
         originals, skipped = {}, set()
-        states = [_rng_state(op) for op in self.ops if op.kind == "draw"]
+        states = [_rng_state(op) for op in self.reference_ops if op.kind == "draw"]
         prev = STATE.enabled
         STATE.enabled = False
         try:
-            for op in self.ops:
+            for i, op in enumerate(self.reference_ops):
                 if op.kind == "update":
                     s = op.ins[0]
                     if not _plain(op.attrs):
@@ -158,6 +163,8 @@ class Program:
                     _run(op, bufs)
                 elif not sources & set(op.outs):
                     _run(op, bufs)
+                if after and i in after:
+                    after[i](bufs)
         finally:
             STATE.enabled = prev
             for rng, state in states:
@@ -166,8 +173,8 @@ class Program:
 
     def agrees(self, bufs: list, originals: dict, args: list, result) -> bool:
         """Whether the eager call that just ran (``result``, the ``.grad`` it left, the arrays
-        it wrote in place) matches the slots of a :meth:`dry_run` made before it, bit for
-        bit."""
+        it wrote in place) matches the slots of a :meth:`dry_run` made before it (to
+        rounding: :func:`close`; fused kernels sum in another order)."""
         pairs = []
         _pair(self.out_spec, result, bufs, pairs)
         for kind, target, value in self.effects:
@@ -175,18 +182,26 @@ class Program:
                 g = _target(target, args).grad
                 pairs.append((bufs[value], None if g is None else g.array))
         pairs += [(bufs[s], a) for s, a in originals.items()]   # written in place by eager
-        return all(b is not None and a is not None and a.shape == b.shape and
-                   bool((a == b).all() or ((a == b) | ((a != a) & (b != b))).all())
-                   for a, b in pairs)
+        return all(b is not None and a is not None and close(b, a) for a, b in pairs)
 
     def replay(self, args: list):
+        """The step on ``args``: the generated function (``codegen.py``), made on first use."""
+        fast = self._fast
+        if fast is None:
+            from .codegen import generate
+            fast, self.source = generate(self)
+            self._fast = fast
+        return fast(args)
+
+    def interpret(self, args: list):
+        """:meth:`replay` op by op, without generated code (what the generated code does)."""
         bufs = self.bind(args)
         prev = STATE.enabled
         STATE.enabled = False
         try:
             pool = self.pool
             for op, dead, b in zip(self.ops, self.dead_after, self.out_buffer):
-                if b < 0:
+                if b.__class__ is tuple or b < 0:    # (a fused kernel's: generated code only)
                     _run(op, bufs)
                 else:              # into its pooled buffer
                     bufs[op.outs[0]] = _OUT_FORMS[op.fn if op.kind == "raw" else op.fn.forward](
@@ -207,9 +222,41 @@ class Program:
 
     def __repr__(self) -> str:
         lines = [f"program: {self.nslots} slots, {len(self.ops)} ops"]
-        lines += [f"  in  {s}: {k} {m[0]} {m[1]}" for s, k, _, m in self.sources]
+        lines += [f"  in  {s}: {k} {m[0]} {m[1]}" if m else
+                  f"  in  {s}: {k} {getattr(v, 'shape', ())} {getattr(v, 'dtype', type(v))}"
+                  for s, k, v, m in self.sources]
         lines += [f"  {op!r}" for op in self.ops]
         return "\n".join(lines)
+
+
+def close(got, want, scale: float | None = None) -> bool:
+    """Whether a fused (or replayed) array agrees with eager's to rounding: equal for
+    non-float arrays, else within a few ulps of the array's scale per element (NaN matching
+    NaN, infinities equal)."""
+    got, want = numpy.asarray(got), numpy.asarray(want)
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return False
+    if want.dtype.kind not in "fc":
+        return bool(numpy.array_equal(got, want))
+    if numpy.array_equal(got, want, equal_nan=True):
+        return True
+    finite = numpy.isfinite(want)
+    if not numpy.array_equal(finite, numpy.isfinite(got)) or \
+            not numpy.array_equal(got[~finite], want[~finite], equal_nan=True):
+        return False
+    tol = 1e-9 if want.dtype.itemsize >= 8 else 1e-3 if want.dtype.itemsize >= 4 else 5e-2
+    g, w = got[finite].astype(numpy.float64), want[finite].astype(numpy.float64)
+    if scale is None:
+        scale = float(numpy.abs(w).max()) if w.size else 0.0
+    return bool((numpy.abs(g - w) <= tol * (numpy.abs(w) + scale) + 1e-300).all())
+
+
+def refresh_plan(prog: Program, arrays: list) -> None:
+    """Liveness and buffers again after a pass rewrote ``prog.ops``."""
+    prog.dead_after = _liveness(prog.ops, prog.live_out, prog.nslots)
+    prog.out_buffer, metas = _assign_buffers(prog.ops, prog.dead_after, arrays, prog.live_out)
+    prog.pool = BufferPool(metas)
+    prog._fast = None
 
 
 def _target(target, args: list):
@@ -314,19 +361,30 @@ def _assign_buffers(ops: list, dead_after: list, arrays: list, live_out: set):
     replay nor the base of a view, and a buffer is handed out again once its slot is dead."""
     viewed = {id(a.base) for a in arrays if getattr(a, "base", None) is not None}
     out_buffer, metas, free, owner = [], [], {}, {}
+
+    def take(s: int) -> int:
+        a = arrays[s]
+        if s in live_out or not isinstance(a, numpy.ndarray) or id(a) in viewed:
+            return -1
+        key = (a.shape, a.dtype)
+        b = free[key].pop() if free.get(key) else len(metas)
+        if b == len(metas):
+            metas.append(key)
+        owner[s] = (b, key)
+        return b
     for i, op in enumerate(ops):
         b = -1
+        if op.kind == "raw" and hasattr(op.fn, "out_kind"):     # a fused kernel's results
+            out_buffer.append(tuple(take(s) for s in op.outs))
+            for s in dead_after[i]:
+                if s in owner:
+                    b, key = owner.pop(s)
+                    free.setdefault(key, []).append(b)
+            continue
         fn = op.fn if op.kind == "raw" else getattr(op.fn, "forward", None) \
             if op.kind == "prim" else None
         if fn in _OUT_FORMS and len(op.outs) == 1 and op.outs[0] not in op.ins:
-            s = op.outs[0]
-            a = arrays[s]
-            if s not in live_out and isinstance(a, numpy.ndarray) and id(a) not in viewed:
-                key = (a.shape, a.dtype)
-                b = free[key].pop() if free.get(key) else len(metas)
-                if b == len(metas):
-                    metas.append(key)
-                owner[s] = (b, key)
+            b = take(op.outs[0])
         out_buffer.append(b)
         for s in dead_after[i]:
             if s in owner:

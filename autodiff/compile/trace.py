@@ -16,6 +16,7 @@ from __future__ import annotations
 import operator
 import os
 import sys
+import weakref
 
 import numpy
 
@@ -31,6 +32,10 @@ __all__ = ["Tracer", "GraphBreak", "user_frame"]
 
 class GraphBreak(RuntimeError):
     """Raised by ``compile(fullgraph=True)`` when the step cannot be captured whole."""
+
+
+class _Undo(Exception):
+    """A first-order rule being recorded op by op did something a program cannot replay."""
 
 
 def _dirs() -> tuple:
@@ -79,6 +84,7 @@ class Tracer:
         self.versions: dict[int, list] = {}   # id(tensor) -> [tensor, bumps]
         self.broken = None
         self.in_rule = False
+        self.tentative = False       # recording a first-order rule op by op (``_lowered``)
         self.args = args
         for i, t in enumerate(args):
             if isinstance(t, Tensor):
@@ -219,6 +225,8 @@ class Tracer:
         multi = isinstance(out, tuple)
         outs = [numpy.asarray(a) if isinstance(a, numpy.generic) else a   # as make() holds it
                 for a in (out if multi else (out,))]
+        if all(a is None for a in outs):      # nothing made (a kernel that does not apply)
+            return out
         slots = [None if a is None else self.slot_of[id(a)] if any(a is b for b in arrays)
                  else self._new(a) for a in outs]
         self.ops.append(Op("raw", fn, ins, slots, None, False, multi))
@@ -259,6 +267,9 @@ class Tracer:
             if custom:
                 self._check_made(node, res)
             return res
+        lowered = self._lowered(node, grads, call_rule)
+        if lowered is not None:
+            return lowered
         saved = node.saved_tensors
         ins = [self.slot(t) for t in saved]
         given = tuple(i for i, g in enumerate(grads) if g is not None)
@@ -288,6 +299,31 @@ class Tracer:
         self.ops.append(Op("rule", node.op, ins, outs, attrs, _has_ref(attrs), meta))
         return res
 
+    def _lowered(self, node, grads: list, call_rule):
+        """A first-order rule recorded op by op (its Tensor ops become primitives of the
+        program, which the fuser can see), or None when it computes outside Tensor ops (a
+        one-pass kernel, a mask made from data): the attempt is then undone and the caller
+        records the rule as one op."""
+        mark = (len(self.ops), len(self.sources), len(self.keep), len(self.aliases),
+                dict(self.touched), dict(self.grad_owner), set(self.written_ids))
+        self.in_rule = self.tentative = True
+        try:
+            res = call_rule(node, grads)
+            made = all(g is None or id(g.array if isinstance(g, Tensor) else g) in self.slot_of
+                       for g in res)
+        except _Undo:
+            made = False
+        finally:
+            self.in_rule = self.tentative = False
+        if made:
+            return res
+        n_ops, n_src, n_keep, n_alias, self.touched, self.grad_owner, self.written_ids = mark
+        del self.ops[n_ops:], self.sources[n_src:]
+        for a in self.keep[n_keep:] + self.aliases[n_alias:]:   # kept: ids stay unique
+            if self.slot_of.get(id(a), -1) >= n_keep:
+                del self.slot_of[id(a)]
+        return None
+
     def _check_made(self, node, res) -> None:
         """A custom backward's gradients must come from traced ops (or be None): an array it
         made outside them (NumPy on the saved values) would be baked into the program."""
@@ -309,6 +345,8 @@ class Tracer:
         self.ops.append(Op("draw", fn, (), (self._new(out),), (xp, gen, args), False))
 
     def graph_break(self, reason: str) -> None:
+        if self.tentative:
+            raise _Undo(reason)
         if self.broken is not None:
             return
         self.broken = (reason,) + user_frame()
@@ -361,7 +399,26 @@ class Tracer:
                 live.add(s)
         for t, n in self.versions.values():
             effects.append(("version", self._target(t), n))
+        self._fold_constants()
         return Program(self.keep, self.sources, self.ops, effects, out_spec, live)
+
+    def _fold_constants(self) -> None:
+        """Tensors made during the call (a Python scalar as an operand, a constant of a rule)
+        that nothing outside holds any more: no later call can change them, so their arrays
+        become constants of the program instead of sources read at every replay."""
+        held = {id(t) for t in self.touched.values()} | set(self.versions)
+        weak = []
+        for i, (s, kind, target, meta) in enumerate(self.sources):
+            if kind == "tensor" and target[0] == "obj" and not meta[2] and \
+                    id(target[1]) not in held:
+                weak.append((i, weakref.ref(target[1])))
+                self.sources[i] = (s, kind, ("obj", None), meta)
+        target = None
+        for i, ref in weak:
+            s, kind, _, meta = self.sources[i]
+            t = ref()
+            self.sources[i] = (s, "const", self.keep[s], None) if t is None else \
+                (s, kind, ("obj", t), meta)
 
     def _source_of(self, s: int):
         for src in self.sources:
