@@ -160,6 +160,8 @@ for _b in (64, 1024):
     _name = f"MLP 784-100-10 train step (SGD), batch {_b}"
     _attach(_name, _jax_mlp_step(_b),
             _compile_eager_step(next(w for w in REGISTRY if w.name == _name)))
+for _name in ("small MNIST CNN train step, batch 64", "ResNet-20 CIFAR train step, batch 128"):
+    _attach(_name, None, _compile_eager_step(next(w for w in REGISTRY if w.name == _name)))
 _attach("HVP of the MLP loss (all params), batch 64", _jax_hvp_build,
         _compile_eager_step(next(w for w in REGISTRY if w.name.startswith("HVP of the MLP"))))
 

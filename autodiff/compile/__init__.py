@@ -20,7 +20,7 @@ import warnings
 from typing import Callable
 
 from .. import tape
-from . import fuse_cpu
+from . import fuse_cpu, passes
 from .guards import flatten, signature
 from .program import Miss, Program
 from .trace import GraphBreak, Tracer
@@ -89,8 +89,11 @@ class CompiledFunction:
             tracer.stop()
         self.traces += 1
         prog = tracer.finish(result)
-        if prog is not None and self.fuse:
-            fuse_cpu.fuse(prog, tracer.keep, flat)
+        if prog is not None:
+            passes.fold_constants(prog, tracer.keep)
+            passes.eliminate_dead_code(prog, tracer.keep)
+            if self.fuse:
+                fuse_cpu.fuse(prog, tracer.keep, flat)
         if prog is None:
             self.programs[key] = _EAGER
             reason, filename, line = tracer.broken

@@ -138,8 +138,20 @@ class Tracer:
                     self._source(g.array, "grad", self._target(t), g)
 
     def _array_slot(self, a) -> int:
+        """The slot of an operand of a raw op: a traced array, a reshaped view of one (a new
+        slot, made by a reshape op), else a constant."""
         s = self.slot_of.get(id(a))
-        return s if s is not None else self._source(a, "const", None, None)
+        if s is not None:
+            return s
+        base = getattr(a, "base", None)
+        if base is not None and not isinstance(a, numpy.generic):
+            ref = self._view(a, base)
+            if ref.__class__ is SlotRef:
+                s = self._new(a)
+                self.ops.append(Op("raw", _Reshape(ref.shape), (ref.slot,), (s,), None,
+                                   False))
+                return s
+        return self._source(a, "const", None, None)
 
     def _attr(self, a):
         """An attribute as the program holds it: arrays of slots become :class:`SlotRef`."""
@@ -436,6 +448,19 @@ class Tracer:
         if isinstance(x, dict):
             return ("dict", list(x), [self._spec(v, live) for v in x.values()])
         return ("const", x)
+
+
+class _Reshape:
+    """A raw op: ``a.reshape(shape)`` (a view of a traced array that a raw op reads)."""
+
+    __slots__ = ("shape", "__name__")
+
+    def __init__(self, shape: tuple) -> None:
+        self.shape = tuple(shape)
+        self.__name__ = "reshape"
+
+    def __call__(self, a):
+        return a.reshape(self.shape)
 
 
 def _has_ref(attrs) -> bool:

@@ -504,7 +504,12 @@ def _relu_bw(ctx, g):
     fused = _fused_bw("relu", y, g)
     if fused is not None:
         return (fused,)
-    return (masked_grad(g, ~(y.array <= 0), y),)  # PyTorch's threshold_backward (g at NaN)
+    # PyTorch's threshold_backward (g at NaN); the mask an op of the tape (compile remakes it)
+    return (masked_grad(g, tape._apply(_above_zero, y.array), y),)
+
+
+def _above_zero(a):
+    return ~(a <= 0)
 
 
 def _relu_fw(x):

@@ -140,15 +140,22 @@ def _ce_bw(ctx, g):
     if not STATE.enabled:                # first order: the kernel
         k = backends.kernels_for(prob, tf)
         return (make(k.softmax_cross_entropy_backward(prob, tf, gr.array, ignore_index)),)
-    # create_graph: softmax(x) - onehot(t) on the kept rows, with Tensor ops
+    # create_graph: softmax(x) - onehot(t) on the kept rows, with Tensor ops; the one-hot
+    # rows are derived from the labels by an op of the tape (compile remakes them per replay)
     (x2,) = ctx.saved_tensors
-    xp = get_array_module(prob)
-    valid = tf != ignore_index
-    onehot = xp.zeros(x2.shape, x2.dtype)
-    onehot[xp.arange(tf.shape[0]), xp.where(valid, tf, 0)] = valid
-    rows = make(valid.astype(x2.dtype)[:, None])
-    diff = mul(sub(softmax(x2, 1), make(onehot)), rows)
+    onehot, rows = derived(functools.partial(_onehot_rows, shape=x2.shape, dtype=x2.dtype,
+                                             ignore_index=ignore_index), tf)
+    diff = mul(sub(softmax(x2, 1), make(onehot)), make(rows))
     return (mul(diff, gr if gr.ndim == 0 else reshape(gr, (-1, 1))),)
+
+
+def _onehot_rows(tf, *, shape, dtype, ignore_index):
+    """(one-hot rows of the labels ``tf``, (rows, 1) with 1 where a label counts)."""
+    xp = get_array_module(tf)
+    valid = tf != ignore_index
+    onehot = xp.zeros(shape, dtype)
+    onehot[xp.arange(tf.shape[0]), xp.where(valid, tf, 0)] = valid
+    return onehot, valid.astype(dtype)[:, None]
 
 
 def _ce_infer(in_meta, tf, ignore_index, reduction, tshape, prob=None, count=None):
