@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from autodiff.backends import get_array_module, kernels_for
-from autodiff.ops.inplace import apply, update_op
+from autodiff.ops.inplace import FusedUpdate, apply, update_op
 
 from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
 
@@ -121,4 +121,38 @@ def _sgd_step(w, d, opt: SGD, gi: int, pi: int) -> None:
         w -= lr * d
 
 
-SGD_STEP = update_op("sgd_step", _sgd_step)
+def _sgd_fused(w, d, opt: SGD, gi: int, pi: int):
+    """The update's form inside a fused loop (``ops.inplace.FusedUpdate``), for plain SGD and
+    heavy-ball momentum after the first step (no dampening, weight decay, Nesterov, maximize
+    or noise): the numbers of ``_sgd_step``, rounded as its in-place NumPy operations."""
+    group = opt.param_groups[gi]
+    p = group["params"][pi]
+    momentum = group["momentum"]
+
+    def plain(g) -> bool:
+        return not (opt._has_perturb or g["maximize"] or g["weight_decay"] or g["nesterov"]
+                    or g["dampening"]) and bool(g["momentum"]) == bool(momentum)
+    if not plain(group) or kernels_for(w, d).sgd_momentum_update is not None:
+        return None
+    if momentum and opt.state.get(p, {}).get("momentum_buffer") is None:
+        return None                       # the first step copies the gradient: not fused
+
+    def fetch():
+        try:
+            g = opt.param_groups[gi]
+            if g["params"][pi] is not p or not plain(g):
+                return None
+        except (IndexError, KeyError):
+            return None
+        if not momentum:
+            return (float(g["lr"]),), ()
+        buf = opt.state.get(p, {}).get("momentum_buffer")
+        return None if buf is None else ((float(g["lr"]), float(g["momentum"])), (buf,))
+    if momentum:      # buf = buf * momentum + d; w -= lr * buf
+        assign = [("m0", "_D({m0} * _D({s1})) + {1}"), ("w", "{0} - _D(_D({s0}) * {m0})")]
+    else:             # w -= lr * d
+        assign = [("w", "{0} - _D(_D({s0}) * {1})")]
+    return FusedUpdate(assign, fetch)
+
+
+SGD_STEP = update_op("sgd_step", _sgd_step, _sgd_fused)

@@ -142,3 +142,41 @@ def test_numba_switch(monkeypatch):
     np.testing.assert_array_equal(out.numpy(), np.exp(np.arange(4.0) * 2.0) + 1.0)
     monkeypatch.setenv("AUTODIFF_NUMBA", "1")
     assert fuse_cpu.available() and ad_compile(lambda: x).fuse is True
+
+
+def test_sgd_update_fused_reads_lr_and_retraces_on_a_new_configuration():
+    """SGD's update runs inside a fused loop (plain and with momentum): the learning rate is
+    read at each replay, and a change the fused form does not cover (momentum switched off,
+    weight decay switched on) traces again instead of replaying the old form; the numbers
+    follow eager's throughout."""
+    def make():
+        ad.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 1)).to(ad.float64)
+        opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        return model, opt, step
+    (me, oe, eager), (mc, oc, step) = make(), make()
+    cf = ad_compile(step, fuse=True)
+    rng = np.random.default_rng(3)
+    x, y = ad.tensor(rng.standard_normal((8, 6))), ad.tensor(rng.standard_normal((8, 1)))
+    for i in range(12):
+        if i == 4:
+            for o in (oe, oc):
+                o.param_groups[0]["lr"] = 0.02
+        if i == 7:
+            for o in (oe, oc):
+                o.param_groups[0]["momentum"] = 0.0
+        if i == 10:
+            for o in (oe, oc):
+                o.param_groups[0]["weight_decay"] = 0.1
+        _close(cf(x, y).numpy(), eager(x, y).numpy())
+        if i == 3:
+            assert any("sgd_step" in op.name for op in _fused_ops(cf))
+    _close_all([p.numpy() for p in mc.parameters()], [p.numpy() for p in me.parameters()])
+    assert cf.traces == 3          # the first call, momentum off, weight decay on

@@ -30,6 +30,10 @@ def generate(prog) -> tuple:
     lines = ["def replay(args):", "    bufs = [None] * %d" % prog.nslots]
     for slot, kind, target, meta in prog.sources:
         lines += _bind(env, slot, kind, target, meta)
+    for i, op in enumerate(prog.ops):   # optimizer scalars and state: a Miss before any write
+        if op.kind == "raw" and getattr(op.fn, "updates", None):
+            env[f"XF{i}"] = op.fn.extras
+            lines.append(f"    X{i} = XF{i}()")
     lines += ["    prev = STATE.enabled", "    STATE.enabled = False", "    try:"]
     for i, (op, dead, b) in enumerate(zip(prog.ops, prog.dead_after, prog.out_buffer)):
         lines += ["        " + t for t in _op(env, i, op, b)]
@@ -120,12 +124,12 @@ def _fused(env: dict, i: int, op, pooled: tuple) -> list:
     env[f"K{i}"] = f.kernel
     env[f"DT{i}"] = f.dtype
     args, lines, rets = [], [], []
-    for k, (s, p) in enumerate(zip(op.ins, f.in_shapes)):
+    for k, (s, p) in enumerate(zip(op.ins, f.in_pads)):
         if p is None:
             args.append(f"bufs[{s}]")
-        else:
+        else:                      # leading new axes: a view, also of an update's target
             env[f"P{i}_{k}"] = p
-            args.append(f"bufs[{s}].reshape(P{i}_{k})")
+            args.append(f"bufs[{s}][P{i}_{k}]")
     for k, (s, (shape, p), kind, b) in enumerate(zip(op.outs, f.out_shapes, f.out_kind,
                                                      pooled)):
         env[f"Q{i}_{k}"] = p
@@ -142,5 +146,7 @@ def _fused(env: dict, i: int, op, pooled: tuple) -> list:
             env[f"R{i}_{k}"] = shape
             rets.append(f"bufs[{s}] = o{k}" if same else f"bufs[{s}] = o{k}.reshape(R{i}_{k})")
         args.append(f"o{k}")
+    if f.updates:                  # fetched before the replay wrote anything (_prologue)
+        args.append(f"*X{i}")
     lines.append(f"K{i}({', '.join(args)})")
     return lines + rets

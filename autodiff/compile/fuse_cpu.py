@@ -27,7 +27,7 @@ import os
 
 import numpy
 
-from .program import Op, close, refresh_plan
+from .program import Miss, Op, close, refresh_plan
 
 __all__ = ["available", "fuse", "close", "EXPRESSIONS", "RAW_EXPRESSIONS"]
 
@@ -92,8 +92,11 @@ def _strip(shape: tuple) -> tuple:
 
 
 def _classify(op: Op, arrays: list):
-    """('ew', expression) for an elementwise op, ('sum', None) for a sum of one array, or
-    None when the op does not fuse."""
+    """('ew', expression) for an elementwise op, ('sum', None) for a sum of one array,
+    ('upd', plan) for an in-place update with a fused form, or None when the op does not
+    fuse."""
+    if op.kind == "update":
+        return _update_plan(op, arrays)
     if op.kind == "raw":
         name = getattr(op.fn, "__name__", None)
         if name == "methodcaller" or op.fn.__class__.__name__ == "methodcaller":
@@ -131,6 +134,25 @@ def _classify(op: Op, arrays: list):
     return None if expr is None else ("ew", expr)
 
 
+def _update_plan(op: Op, arrays: list):
+    """('upd', plan) for an update whose kind has a fused form here (``Update.fuse``): its
+    arrays host arrays of one float dtype and one shape (the target's, no broadcasting)."""
+    fuse = getattr(op.fn, "fuse", None)
+    if fuse is None or op.dynamic or not op.ins:
+        return None
+    operands = [arrays[s] for s in op.ins]
+    w = operands[0]
+    if type(w) is not numpy.ndarray or w.dtype not in _FLOATS or \
+            any(type(a) is not numpy.ndarray or a.dtype != w.dtype or a.shape != w.shape
+                for a in operands):
+        return None
+    plan = fuse(*operands, *op.attrs)
+    if plan is None or any(a.shape != w.shape or a.dtype != w.dtype
+                           for a in plan.fetch()[1] or ()):
+        return None
+    return ("upd", plan)
+
+
 def _typed(op: Op, arrays: list) -> bool:
     """All operands and the result: host arrays of one float dtype, the result a fresh array
     whose shape every operand broadcasts to (a sum: the operand's shape reduces to it)."""
@@ -162,6 +184,13 @@ class _Cluster:
 
 def _join(c: _Cluster, op: Op, kind: str, arrays: list):
     """The cluster's domain with ``op`` in it, or None when ``op`` cannot join."""
+    if kind == "upd":        # writes its target in place: the domain is the target's shape
+        w = arrays[op.ins[0]]
+        shape = _broadcast(c.shape, w.shape)
+        if w.dtype != c.dtype or shape != tuple(w.shape) or (c.pinned and shape != c.shape) \
+                or any(s in c.sums for s in op.ins) or op.ins[0] in c.values:
+            return None
+        return shape
     out = arrays[op.outs[0]]
     if out.dtype != c.dtype or any(s in c.sums for s in op.ins):
         return None
@@ -185,6 +214,10 @@ def _join(c: _Cluster, op: Op, kind: str, arrays: list):
 def _add(c: _Cluster, i: int, op: Op, kind: str, shape: tuple) -> None:
     c.members.append(i)
     c.shape = tuple(shape)
+    if kind == "upd":       # a later reader of the target waits for the cluster
+        c.values.add(op.ins[0])
+        c.pinned = True
+        return
     c.values.add(op.outs[0])
     if kind == "sum":
         c.pinned = True
@@ -235,7 +268,7 @@ def fuse(prog, arrays: list, args: list) -> int:
         if kind is None:
             order.append(i)
             continue
-        cur = _Cluster(arrays[op.outs[0]].dtype)
+        cur = _Cluster(arrays[op.ins[0] if kind[0] == "upd" else op.outs[0]].dtype)
         shape = _join(cur, op, kind[0], arrays)
         if shape is None:
             cur = None
@@ -247,7 +280,7 @@ def fuse(prog, arrays: list, args: list) -> int:
     consts = {src[0] for src in prog.sources if src[1] == "const"}
     candidates: dict[int, tuple] = {}
     for c in clusters:
-        if len(c.members) < _MIN_OPS:
+        if len(c.members) < _MIN_OPS and kinds[c.members[0]][0] != "upd":
             continue
         new = _fused_op(ops, kinds, c, arrays, readers, prog.live_out, consts)
         if new is not None:
@@ -258,8 +291,10 @@ def fuse(prog, arrays: list, args: list) -> int:
     def check(last: int):
         def run(bufs: list) -> None:     # the kernel on the values its ops saw, vs theirs
             new, members = candidates[last]
+            written = new.fn.written       # the updates' targets: written into copies here
             try:
-                got = new.fn(*[bufs[s] for s in new.ins])
+                got = new.fn(*[bufs[s].copy() if s in written else bufs[s] for s in new.ins],
+                             dry=True)
             except Exception:       # noqa: BLE001  (numba could not type it: keep the ops)
                 return
             if all(close(g, bufs[s], _scale(ops, producer[s], bufs))
@@ -267,7 +302,8 @@ def fuse(prog, arrays: list, args: list) -> int:
                 replaced[last] = new
                 dropped.update(members)
         return run
-    producer = {op.outs[0]: i for i, op in enumerate(ops) if kinds[i] is not None}
+    producer = {op.outs[0]: i for i, op in enumerate(ops)
+                if kinds[i] is not None and kinds[i][0] != "upd"}
     reordered = [ops[i] for i in order]
     if candidates:
         prog.reference_ops = reordered
@@ -339,17 +375,31 @@ def _fused_op(ops: list, kinds: list, c: _Cluster, arrays: list, readers: dict,
             return local[s]
         name = f"a{len(ins)}"
         ins.append(s)
+        local[("array", s)] = name
         if all(n == 1 for n in _pad(a.shape, k)):
+            local[("index", s)] = index(())
             pre.append(f"x{s} = {name}[{index(())}]")
             invariant.add(s)
         else:
+            local[("index", s)] = index(a.shape)
             body.append(f"x{s} = {name}[{index(a.shape)}]")
         local[s] = f"x{s}"
         return local[s]
 
+    extras: list[str] = []              # per update: its scalars and state arrays
+    updates: list = []
+    written: set = set()
     for i in c.members:
         op = ops[i]
         kind, expr = kinds[i]
+        if kind == "upd":
+            _update_lines(op, expr, len(updates), load, local,
+                          pre if all(n == 1 for n in dom) else body, extras)
+            w = arrays[op.ins[0]]
+            updates.append((expr, ins.index(op.ins[0]),
+                            None if w.ndim == k else (None,) * (k - w.ndim)))
+            written.add(op.ins[0])
+            continue
         s = op.outs[0]
         shape = arrays[s].shape
         stored = s in live_out or bool(readers.get(s, set()) - members) or kind == "sum"
@@ -378,7 +428,7 @@ def _fused_op(ops: list, kinds: list, c: _Cluster, arrays: list, readers: dict,
             outs.append(s)
             out_kind.append("ew")
             (pre if hoist else body).append(f"{name}[{index(shape)}] = v{s}")
-    names = [f"a{j}" for j in range(len(ins))] + [f"o{j}" for j in range(len(outs))]
+    names = [f"a{j}" for j in range(len(ins))] + [f"o{j}" for j in range(len(outs))] + extras
     lines = [f"def kernel({', '.join(names)}):"] + [f"    {t}" for t in pre]
     depth = 1
     for d in range(k):
@@ -389,8 +439,35 @@ def _fused_op(ops: list, kinds: list, c: _Cluster, arrays: list, readers: dict,
     src = "\n".join(lines) + "\n"
     label = "fused[" + ",".join(ops[i].name for i in c.members) + "]"
     fn = _Fused(_kernel(src, c.dtype), [arrays[s] for s in ins], [arrays[s] for s in outs],
-                out_kind, k, c.dtype, label, src)
+                out_kind, k, c.dtype, label, src, updates, written)
     return Op("raw", fn, ins, tuple(outs), None, False, True)
+
+
+def _update_lines(op: Op, plan, j: int, load, local: dict, lines: list, extras: list) -> None:
+    """The kernel lines of update ``j`` (``plan``: an ``inplace.FusedUpdate``): its state
+    arrays read, each assignment computed and stored in order, the target written last and
+    read as its new value by the ops after it."""
+    w = op.ins[0]
+    operands = [load(s) for s in op.ins]
+    names: dict = {}
+    array, at = local[("array", w)], local[("index", w)]
+    scalars, state = plan.fetch()
+    for n in range(len(scalars)):
+        extras.append(f"u{j}s{n}")
+        names[f"s{n}"] = f"u{j}s{n}"
+    for n in range(len(state)):
+        extras.append(f"u{j}m{n}")
+        lines.append(f"u{j}v{n} = u{j}m{n}[{at}]")
+        names[f"m{n}"] = f"u{j}v{n}"
+    for target, expr in plan.assign:
+        value = expr.format(*operands, **names)
+        if target == "w":
+            lines += [f"u{j}w = _D({value})", f"{array}[{at}] = u{j}w"]
+            local[w] = f"u{j}w"
+        else:
+            n = int(target[1:])
+            lines += [f"u{j}v{n} = _D({value})", f"u{j}m{n}[{at}] = u{j}v{n}"]
+            names[target] = f"u{j}v{n}"
 
 
 def _kernel(src: str, dtype):
@@ -413,28 +490,48 @@ def _kernel(src: str, dtype):
 
 class _Fused:
     """A fused cluster as a raw op: ``fn(*arrays)`` -> the tuple of its stored values (fresh
-    arrays each call; sums start from zeros)."""
+    arrays each call; sums start from zeros). Operands are given the loop's rank by leading
+    new axes (``a[None, ...]``: always a view, so an update's target is written where it
+    lives). ``updates``: (plan, position of the target among the operands) per fused update;
+    their scalars and state arrays are fetched per call (``extras``)."""
 
-    __slots__ = ("kernel", "in_shapes", "out_shapes", "out_kind", "dtype", "__name__",
-                 "source", "k")
+    __slots__ = ("kernel", "in_pads", "out_shapes", "out_kind", "dtype", "__name__",
+                 "source", "k", "updates", "written")
 
     def __init__(self, kernel, ins: list, outs: list, out_kind: list, k: int, dtype,
-                 name: str, source: str) -> None:
+                 name: str, source: str, updates: list, written: set) -> None:
         self.kernel, self.out_kind, self.dtype, self.k = kernel, out_kind, dtype, k
-        self.in_shapes = [None if a.ndim == k else _pad(a.shape, k) for a in ins]
+        self.in_pads = [None if a.ndim == k else (None,) * (k - a.ndim) for a in ins]
         self.out_shapes = [(tuple(a.shape), _pad(a.shape, k)) for a in outs]
         self.__name__ = name
         self.source = source
+        self.updates = updates
+        self.written = written
 
-    def __call__(self, *arrays):
-        flat = [a if p is None else a.reshape(p) for a, p in zip(arrays, self.in_shapes)]
+    def extras(self, dry: bool = False) -> list:
+        """The updates' scalars and state arrays as the kernel takes them (``dry``: copies of
+        the state, which a check must not change); raises ``Miss`` when an optimizer's
+        configuration no longer has the fused form."""
+        out = []
+        for plan, _, pad in self.updates:
+            got = plan.fetch()
+            if got is None:
+                raise Miss(f"{self.__name__}: an optimizer's configuration changed")
+            scalars, state = got
+            out += [float(v) for v in scalars]
+            out += [(m.copy() if dry else m)[pad] if pad else (m.copy() if dry else m)
+                    for m in state]
+        return out
+
+    def __call__(self, *arrays, dry: bool = False):
+        flat = [a if p is None else a[p] for a, p in zip(arrays, self.in_pads)]
         res, padded = [], []
         for (shape, p), kind in zip(self.out_shapes, self.out_kind):
             o = numpy.zeros(shape, self.dtype) if kind == "sum" else numpy.empty(shape,
                                                                                  self.dtype)
             res.append(o)
             padded.append(o.reshape(p))
-        self.kernel(*flat, *padded)
+        self.kernel(*flat, *padded, *self.extras(dry))
         return tuple(res)
 
     def __repr__(self) -> str:

@@ -155,6 +155,8 @@ class Program:
                     s = op.ins[0]
                     if not _plain(op.attrs):
                         skipped.add(s)
+                        if after and i in after:
+                            after[i](bufs)
                         continue
                     if s not in originals and (s in sources or
                                                getattr(bufs[s], "base", None) is not None):

@@ -18,17 +18,40 @@ from typing import Callable
 from .. import tape
 from ..tensor import Tensor
 
-__all__ = ["Update", "UPDATES", "update_op", "apply", "FILL", "COPY", "ARITHMETIC"]
+__all__ = ["Update", "FusedUpdate", "UPDATES", "update_op", "apply", "FILL", "COPY", "ARITHMETIC"]
 
 
 class Update:
-    """One kind of in-place write: ``forward(*arrays, *attrs)`` writes into ``arrays[0]``."""
+    """One kind of in-place write: ``forward(*arrays, *attrs)`` writes into ``arrays[0]``.
+    ``fuse(*arrays, *attrs)``, when given, says how ``autodiff.compile`` may compute this
+    write inside a fused loop: a :class:`FusedUpdate`, or None where this call has no such
+    form."""
 
-    __slots__ = ("name", "forward")
+    __slots__ = ("name", "forward", "fuse")
 
-    def __init__(self, name: str, forward: Callable) -> None:
+    def __init__(self, name: str, forward: Callable, fuse: Callable | None = None) -> None:
         self.name = name
         self.forward = forward
+        self.fuse = fuse
+
+
+class FusedUpdate:
+    """An update as per-element assignments for a fused loop (``autodiff/compile/fuse_cpu``).
+
+    ``assign``: [(target, expression)] in order; a target is ``"w"`` (the written array, last)
+    or ``"m0"``, ``"m1"``... (state arrays); an expression is Python over ``{0}`` (the target's
+    element), ``{1}``... (the other arrays' elements), ``{m0}``... (state elements, their new
+    values once assigned) and ``{s0}``... (scalars), with ``_D(x)`` rounding to the arrays'
+    dtype as NumPy's in-place operations round each step. ``fetch()`` -> (scalars, state
+    arrays) read when the replay starts (a learning rate set by a scheduler, the momentum
+    buffer), or None when the optimizer's configuration no longer has this form (the step is
+    then traced again)."""
+
+    __slots__ = ("assign", "fetch")
+
+    def __init__(self, assign: list, fetch: Callable) -> None:
+        self.assign = assign
+        self.fetch = fetch
 
     def __repr__(self) -> str:
         return f"<update {self.name}>"
@@ -37,8 +60,9 @@ class Update:
 UPDATES: dict[str, Update] = {}
 
 
-def update_op(name: str, forward: Callable) -> Update:
-    """Register an in-place write (called once, at import time)."""
+def update_op(name: str, forward: Callable, fuse: Callable | None = None) -> Update:
+    """Register an in-place write (called once, at import time); ``fuse``: see
+    :class:`Update`."""
     old = UPDATES.get(name)
     if old is not None and _where(old.forward) != _where(forward):   # a reload may re-register
         raise ValueError(f"update_op: {name!r} is already registered (by "
@@ -46,7 +70,7 @@ def update_op(name: str, forward: Callable) -> Update:
     if not callable(forward):
         raise TypeError(f"update_op {name!r}: forward must be callable, got "
                         f"{type(forward).__name__}")
-    op = UPDATES[name] = Update(name, forward)
+    op = UPDATES[name] = Update(name, forward, fuse)
     return op
 
 
