@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from autodiff.backends import get_array_module, kernels_for
-from autodiff.ops.inplace import apply, update_op
+from autodiff.ops.inplace import FusedUpdate, apply, update_op
 
 from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
 from .sgd import _index
@@ -109,7 +109,44 @@ def _adam_step(w, g, opt: Adam, gi: int, pi: int) -> None:
     w += t
 
 
-ADAM_STEP = update_op("adam_step", _adam_step)
+def _adam_fused(w, g, opt: Adam, gi: int, pi: int):
+    """The update's form inside a fused loop (``ops.inplace.FusedUpdate``), without weight
+    decay, AMSGrad or maximize: the numbers of ``_adam_step``, rounded as its in-place NumPy
+    operations. ``fetch`` counts the step (as ``_adam_step`` does when it runs)."""
+    group = opt.param_groups[gi]
+    p = group["params"][pi]
+
+    def plain(gr) -> bool:
+        return not (gr["weight_decay"] or gr["amsgrad"] or gr["maximize"])
+    if not plain(group) or kernels_for(w, g).adam_update is not None or p not in opt.state:
+        return None
+
+    def fetch(dry: bool = False):
+        try:
+            gr = opt.param_groups[gi]
+            if gr["params"][pi] is not p or not plain(gr):
+                return None
+        except (IndexError, KeyError):
+            return None
+        st = opt.state.get(p)
+        if st is None:
+            return None
+        step = st["step"] + 1
+        if not dry:
+            st["step"] = step
+        beta1, beta2 = gr["betas"]
+        lr = float(gr["lr"])
+        return ((1.0 - beta1, beta1, 1.0 - beta2, beta2, math.sqrt(1.0 - beta2 ** step),
+                 gr["eps"], -lr / (1.0 - beta1 ** step)), (st["exp_avg"], st["exp_avg_sq"]))
+    # m = m b1 + g (1 - b1); v = v b2 + g^2 (1 - b2); w += m / (sqrt(v) / c2 + eps) * c1
+    assign = [("m0", "_D({m0} * _D({s1})) + _D({1} * _D({s0}))"),
+              ("m1", "_D({m1} * _D({s3})) + _D(_D({1} * {1}) * _D({s2}))"),
+              ("w", "{0} + _D(_D({m0} / _D(_D(_D(math.sqrt({m1})) / _D({s4})) + _D({s5})))"
+                    " * _D({s6}))")]
+    return FusedUpdate(assign, fetch)
+
+
+ADAM_STEP = update_op("adam_step", _adam_step, _adam_fused)
 
 
 class AdamW(Adam):

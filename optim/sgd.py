@@ -137,7 +137,7 @@ def _sgd_fused(w, d, opt: SGD, gi: int, pi: int):
     if momentum and opt.state.get(p, {}).get("momentum_buffer") is None:
         return None                       # the first step copies the gradient: not fused
 
-    def fetch():
+    def fetch(dry: bool = False):
         try:
             g = opt.param_groups[gi]
             if g["params"][pi] is not p or not plain(g):

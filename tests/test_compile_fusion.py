@@ -180,3 +180,33 @@ def test_sgd_update_fused_reads_lr_and_retraces_on_a_new_configuration():
             assert any("sgd_step" in op.name for op in _fused_ops(cf))
     _close_all([p.numpy() for p in mc.parameters()], [p.numpy() for p in me.parameters()])
     assert cf.traces == 3          # the first call, momentum off, weight decay on
+
+
+def test_adam_update_fused_counts_steps_as_eager():
+    """Adam's update runs inside a fused loop: its step count (bias corrections) advances once
+    per replay, the learning rate is read at each replay, and 20 steps match eager's."""
+    def make():
+        ad.manual_seed(1)
+        model = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2)).to(ad.float64)
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        return model, opt, step
+    (me, oe, eager), (mc, oc, step) = make(), make()
+    cf = ad_compile(step, fuse=True)
+    rng = np.random.default_rng(4)
+    data = [(ad.tensor(rng.standard_normal((6, 5))), ad.tensor(rng.integers(0, 2, 6)))
+            for _ in range(3)]
+    for i in range(20):
+        if i == 9:
+            for o in (oe, oc):
+                o.param_groups[0]["lr"] = 3e-3
+        _close(cf(*data[i % 3]).numpy(), eager(*data[i % 3]).numpy())
+    assert sum("adam_step" in op.name for op in _fused_ops(cf)) == 4 and cf.traces == 1
+    assert [oc.state[p]["step"] for p in mc.parameters()] == [20] * 4
+    _close_all([p.numpy() for p in mc.parameters()], [p.numpy() for p in me.parameters()])

@@ -43,8 +43,8 @@ EXPRESSIONS = {
     "sigmoid": "_sigmoid({0})",
     "broadcast_to": "{0}", "reshape": "{0}",
 }
-#: a raw op's function (by ``__name__``) -> expression; the activation backwards as the numba
-#: kernels of ``backends/cpu_kernels.py`` write them (same literals, same rounding)
+#: a raw op's function (by ``__name__``) -> expression; the activation backwards as the
+#: one-pass numba kernels of the NumPy backend write them (same literals, same rounding)
 RAW_EXPRESSIONS = {
     "add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "neg": "(-{0})",
     "copy": "{0}", "array": "{0}",
@@ -147,8 +147,8 @@ def _update_plan(op: Op, arrays: list):
                 for a in operands):
         return None
     plan = fuse(*operands, *op.attrs)
-    if plan is None or any(a.shape != w.shape or a.dtype != w.dtype
-                           for a in plan.fetch()[1] or ()):
+    got = None if plan is None else plan.fetch(dry=True)
+    if got is None or any(a.shape != w.shape or a.dtype != w.dtype for a in got[1]):
         return None
     return ("upd", plan)
 
@@ -451,7 +451,7 @@ def _update_lines(op: Op, plan, j: int, load, local: dict, lines: list, extras: 
     operands = [load(s) for s in op.ins]
     names: dict = {}
     array, at = local[("array", w)], local[("index", w)]
-    scalars, state = plan.fetch()
+    scalars, state = plan.fetch(dry=True)
     for n in range(len(scalars)):
         extras.append(f"u{j}s{n}")
         names[f"s{n}"] = f"u{j}s{n}"
@@ -514,7 +514,7 @@ class _Fused:
         configuration no longer has the fused form."""
         out = []
         for plan, _, pad in self.updates:
-            got = plan.fetch()
+            got = plan.fetch(dry)
             if got is None:
                 raise Miss(f"{self.__name__}: an optimizer's configuration changed")
             scalars, state = got

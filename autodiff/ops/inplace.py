@@ -42,9 +42,10 @@ class FusedUpdate:
     or ``"m0"``, ``"m1"``... (state arrays); an expression is Python over ``{0}`` (the target's
     element), ``{1}``... (the other arrays' elements), ``{m0}``... (state elements, their new
     values once assigned) and ``{s0}``... (scalars), with ``_D(x)`` rounding to the arrays'
-    dtype as NumPy's in-place operations round each step. ``fetch()`` -> (scalars, state
-    arrays) read when the replay starts (a learning rate set by a scheduler, the momentum
-    buffer), or None when the optimizer's configuration no longer has this form (the step is
+    dtype as NumPy's in-place operations round each step. ``fetch(dry=False)`` -> (scalars,
+    state arrays) read when the replay starts (a learning rate set by a scheduler, the momentum
+    buffer; it advances what the eager update advances, such as Adam's step count, unless
+    ``dry``), or None when the optimizer's configuration no longer has this form (the step is
     then traced again)."""
 
     __slots__ = ("assign", "fetch")
