@@ -201,6 +201,7 @@ def _legendre_build_compiled(device, steps: int = LEGENDRE_STEPS):
             loss = gd()
         return loss
     run.compiled = gd
+    run.steps = steps          # replays per call (benchmarks/compile_profile.py)
     return run
 
 
