@@ -1,13 +1,16 @@
 """``autodiff.compile``: capture a step (forward, backward, optimizer update) once, replay it.
 
 The first call per guard signature (``guards.py``) runs the function eagerly under a tracer
-(``trace.py``) that records every primitive, VJP rule, gradient sum and in-place update into a
-static program over slots (``program.py``). A later call with the same signature replays that
-program on raw arrays: no Tensor, no tape node, no heap; parameters, ``.grad`` and optimizer
-state are written as the eager step writes them, and the outputs come back as (detached)
-Tensors. A step that cannot be captured (a host read such as ``.item()``, a random draw, a hook,
-an untraced in-place write) runs eagerly for that signature, with one warning naming the line;
-``fullgraph=True`` raises :class:`GraphBreak` there instead.
+(``trace.py``) that records every primitive, VJP rule (first-order rules op by op where they
+compute in Tensor ops), gradient sum and in-place update into a static program over slots
+(``program.py``). The program is cleaned (``passes.py``: constant folding, dead code), fused
+(``fuse_cpu.py``: elementwise runs, their sums and the optimizer updates as numba loops) and
+replayed by a generated function (``codegen.py``) on raw arrays: no Tensor, no tape node, no
+heap; parameters, ``.grad`` and optimizer state are written as the eager step writes them, and
+the outputs come back as (detached) Tensors. A step that cannot be captured (a host read such
+as ``.item()``, a random draw other than ``autodiff.random.draw``, a hook, an untraced in-place
+write) runs eagerly for that signature, with one warning naming the line; ``fullgraph=True``
+raises :class:`GraphBreak` there instead.
 
 >>> step = autodiff.compile(train_step)      # or @autodiff.compile / @autodiff.compile(...)
 >>> for x, y in batches:
@@ -115,10 +118,11 @@ class CompiledFunction:
 def compile(fn: Callable | None = None, *, fullgraph: bool = False,  # noqa: A001
             verify: bool = True, fuse: bool | None = None):
     """Compile ``fn`` (see the module docstring); without ``fn``, a decorator. With ``verify``
-    (the default) the second call of each signature runs both the program (without its
-    updates) and the eager step and keeps the program only if they agree bit for bit.
-    ``fuse``: groups of elementwise ops run as one numba kernel each (``fuse_cpu.py``); by
-    default on when numba is installed and ``AUTODIFF_NUMBA`` is not 0."""
+    (the default) the second call of each signature runs both the program (unfused, without
+    its updates) and the eager step and keeps the program only if they agree.
+    ``fuse``: elementwise runs, their sums and the optimizer updates run as numba loops
+    (``fuse_cpu.py``; results then match eager to rounding, not bit for bit); by default on
+    when numba is installed and ``AUTODIFF_NUMBA`` is not 0."""
     if fn is None:
         return lambda f: CompiledFunction(f, fullgraph=fullgraph, verify=verify, fuse=fuse)
     return CompiledFunction(fn, fullgraph=fullgraph, verify=verify, fuse=fuse)

@@ -6,7 +6,9 @@ starts (an argument of the compiled function, a tensor that lives outside it: a 
 forward, a VJP rule run on raw arrays, the sweep's gradient arithmetic, an in-place update). A
 replay binds the sources (checking their shapes and dtypes: part of the guard), runs the ops in
 order, drops each intermediate after its last use, then applies the *effects* (``.grad``
-assignments, version counters) and rebuilds the outputs.
+assignments, version counters) and rebuilds the outputs. :meth:`Program.replay` runs the
+function ``codegen.py`` writes for that; :meth:`Program.interpret` and :meth:`Program.dry_run`
+walk the ops here (the dry run is what verification and the fuser's checks compare against).
 """
 from __future__ import annotations
 
