@@ -693,9 +693,9 @@ def test_sigmoid_mse_momentum_replays(fuse):
 
 
 def test_no_memory_growth_over_many_replays():
-    """2,000 replays of a small step: the program's pool makes no buffer after the first
-    replay and the Python heap does not grow (what tracemalloc sees after 1,000 more replays,
-    and its peak over them, are what it saw over the first 1,000, within a few kilobytes of
+    """10,000 replays of a small step: the program's pool makes no buffer after the first
+    replay and the Python heap does not grow (what tracemalloc sees after 5,000 more replays,
+    and its peak over them, are what it saw over the first 5,000, within a few kilobytes of
     allocator noise)."""
     import gc
     import tracemalloc
@@ -708,12 +708,12 @@ def test_no_memory_growth_over_many_replays():
     gc.collect()
     tracemalloc.start()
     try:
-        for _ in range(1000):
+        for _ in range(5000):
             compiled()
         gc.collect()            # what is kept, not garbage waiting for the collector
         first, peak_first = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        for _ in range(1000):
+        for _ in range(5000):
             compiled()
         gc.collect()
         second, peak = tracemalloc.get_traced_memory()
