@@ -26,8 +26,8 @@ def scatter_add(out, key, values) -> None:
     picked by one integer array (an embedding's gradient) go through a numba loop in
     ``numpy.add.at``'s order (the same sums); ``numpy.add.at`` otherwise."""
     k = key[0] if isinstance(key, tuple) and len(key) == 1 else key
-    if HAVE_NUMBA and isinstance(k, numpy.ndarray) and k.dtype.kind in "iu" and out.ndim \
-            and out.flags.c_contiguous and out.dtype.kind == "f" and \
+    if HAVE_NUMBA and isinstance(k, numpy.ndarray) and k.dtype.kind in "iu" and out.size \
+            and k.size and out.flags.c_contiguous and out.dtype.kind == "f" and \
             getattr(values, "dtype", None) == out.dtype and \
             getattr(values, "shape", None) == k.shape + out.shape[1:]:
         bad = _add_rows(out.reshape(out.shape[0], -1), k.reshape(-1),

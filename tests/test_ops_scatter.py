@@ -230,3 +230,20 @@ def test_runs_on_the_cupy_standin():
             np.testing.assert_allclose(out.cpu().numpy(), host[r].numpy(), rtol=1e-14)
         m = ad.masked_fill(ad.tensor(x).to("cuda"), ad.tensor(x > 1).to("cuda"), 0.0)
         np.testing.assert_array_equal(m.cpu().numpy(), np.where(x > 1, 0.0, x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_scatter_add_rows_is_numpy_add_at(dtype):
+    """The NumPy backend's row scatter-add (an embedding's gradient, a numba loop) sums in
+    numpy.add.at's order: the same bits, negative rows wrapped, an out-of-range row an
+    IndexError naming it."""
+    from backends import numpy_backend
+    rng = np.random.default_rng(5)
+    rows = rng.integers(-9, 9, 300)
+    values = rng.standard_normal((300, 4, 3)).astype(dtype)
+    got, want = np.zeros((9, 4, 3), dtype), np.zeros((9, 4, 3), dtype)
+    numpy_backend.scatter_add(got, (rows,), values)
+    np.add.at(want, (rows,), values)
+    assert np.array_equal(got, want)
+    with pytest.raises(IndexError, match="index 9 is out of bounds"):
+        numpy_backend.scatter_add(got, (np.array([1, 9]),), values[:2])
