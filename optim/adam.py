@@ -21,7 +21,7 @@ from typing import Any
 from autodiff.backends import get_array_module, kernels_for
 from autodiff.ops.inplace import FusedUpdate, apply, update_op
 
-from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
+from .optimizer import Optimizer, ParamsT, check_hparam, group_if_same, with_weight_decay
 from .sgd import _index
 
 __all__ = ["Adam", "AdamW"]
@@ -122,11 +122,8 @@ def _adam_fused(w, g, opt: Adam, gi: int, pi: int):
         return None
 
     def fetch(dry: bool = False):
-        try:
-            gr = opt.param_groups[gi]
-            if gr["params"][pi] is not p or not plain(gr):
-                return None
-        except (IndexError, KeyError):
+        gr = group_if_same(opt, gi, pi, p)
+        if gr is None or not plain(gr):
             return None
         st = opt.state.get(p)
         if st is None:

@@ -287,3 +287,13 @@ def with_weight_decay(g, w, weight_decay: float):
     out = w * weight_decay
     out += g
     return out
+
+
+def group_if_same(opt, gi: int, pi: int, p) -> dict | None:
+    """Group ``gi`` of ``opt`` if its parameter ``pi`` is still ``p``, else None: a fused
+    update (``Update.fuse``) checks at each replay that it still updates what it traced."""
+    try:
+        group = opt.param_groups[gi]
+        return group if group["params"][pi] is p else None
+    except (IndexError, KeyError):
+        return None

@@ -16,7 +16,7 @@ from typing import Any
 from autodiff.backends import get_array_module, kernels_for
 from autodiff.ops.inplace import FusedUpdate, apply, update_op
 
-from .optimizer import Optimizer, ParamsT, check_hparam, with_weight_decay
+from .optimizer import Optimizer, ParamsT, check_hparam, group_if_same, with_weight_decay
 
 __all__ = ["SGD"]
 
@@ -138,11 +138,8 @@ def _sgd_fused(w, d, opt: SGD, gi: int, pi: int):
         return None                       # the first step copies the gradient: not fused
 
     def fetch(dry: bool = False):
-        try:
-            g = opt.param_groups[gi]
-            if g["params"][pi] is not p or not plain(g):
-                return None
-        except (IndexError, KeyError):
+        g = group_if_same(opt, gi, pi, p)
+        if g is None or not plain(g):
             return None
         if not momentum:
             return (float(g["lr"]),), ()

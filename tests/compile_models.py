@@ -8,6 +8,7 @@ import pytest
 
 import autodiff as ad
 from autodiff import optim
+from autodiff.nn import functional as F
 
 
 def cubic():
@@ -26,6 +27,17 @@ def cubic():
         opt.step()
         return loss
     return ps, opt, step
+
+
+def train_step(model, opt, loss_fn=F.cross_entropy):
+    """One training step: the loss of ``model(x)`` against ``y``, backward, the update."""
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
 
 
 # ----------------------------------------------------------------------------- how to compare

@@ -17,7 +17,7 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.compile import GraphBreak, compile as ad_compile
 from autodiff.nn import functional as F
-from compile_models import cubic as _cubic, fusion_mode, same, same_all  # noqa: F401
+from compile_models import cubic as _cubic, fusion_mode, same, same_all, train_step  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fusion_mode")
 
@@ -34,15 +34,7 @@ def _mlp(kind: str, seed: int = 0):
     return model, opt, _ce_step(model, opt)
 
 
-def _ce_step(model, opt):
-    """One training step: cross-entropy, backward, the optimizer's update."""
-    def step(x, y):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
+_ce_step = train_step           # one training step: cross-entropy, backward, the update
 
 
 def _eager_and_compiled(build, data):

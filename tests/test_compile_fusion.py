@@ -13,7 +13,7 @@ import autodiff as ad
 from autodiff import nn, optim
 from autodiff.compile import compile as ad_compile, fuse_cpu
 from autodiff.nn import functional as F
-from compile_models import cubic
+from compile_models import cubic, train_step
 
 pytest.importorskip("numba")
 STEPS = 6
@@ -88,14 +88,7 @@ def test_mlp_sgd_momentum_fused_matches_eager():
         ad.manual_seed(0)
         model = nn.Sequential(nn.Linear(20, 12), nn.Tanh(), nn.Linear(12, 5)).to(ad.float64)
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, step
+        return model, train_step(model, opt)
     (me, eager), (mc, step) = make(), make()
     cf = ad_compile(step, fuse=True)
     rng = np.random.default_rng(1)
@@ -153,14 +146,7 @@ def test_sgd_update_fused_reads_lr_and_retraces_on_a_new_configuration():
         ad.manual_seed(0)
         model = nn.Sequential(nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 1)).to(ad.float64)
         opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = ((model(x) - y) ** 2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-        return model, opt, step
+        return model, opt, train_step(model, opt, lambda out, y: ((out - y) ** 2).mean())
     (me, oe, eager), (mc, oc, step) = make(), make()
     cf = ad_compile(step, fuse=True)
     rng = np.random.default_rng(3)
@@ -189,14 +175,7 @@ def test_adam_update_fused_counts_steps_as_eager():
         ad.manual_seed(1)
         model = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2)).to(ad.float64)
         opt = optim.Adam(model.parameters(), lr=1e-2)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, opt, step
+        return model, opt, train_step(model, opt)
     (me, oe, eager), (mc, oc, step) = make(), make()
     cf = ad_compile(step, fuse=True)
     rng = np.random.default_rng(4)
