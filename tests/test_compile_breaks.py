@@ -252,3 +252,19 @@ def test_one_hot_char_rnn_replays(cell):
     with pytest.raises(IndexError, match="index_projection: index 20 is out of range"):
         compiled(ad.tensor(np.where(ids.numpy() == ids.numpy()[0, 0], 20, ids.numpy())),
                  data[0][1])
+
+
+def test_rule_branching_on_data_under_create_graph_breaks():
+    """prod's second-order rule picks its formula by whether x has zeros (a host read): a
+    compiled step that differentiates it twice breaks the graph there (one warning), and
+    matches eager with and without zeros instead of replaying the first call's branch."""
+    def f(x):
+        g, = ad.grad(ad.prod(x), [x], create_graph=True)
+        return ad.grad(g.sum(), [x])[0]
+    compiled = ad.compile(f)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for v in ([1.0, 2.0, 3.0], [0.0, 2.0, 3.0], [1.0, 2.0, 3.0], [0.0, 0.0, 3.0]):
+            x = ad.tensor(np.array(v), requires_grad=True)
+            np.testing.assert_array_equal(compiled(x).numpy(), f(x).numpy())
+    assert sum("graph break" in str(m.message) for m in caught) == 1

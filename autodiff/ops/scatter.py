@@ -252,7 +252,7 @@ def _prod_grads(g, x, src, result, key, include_self):
     gsrc = where(single, take_key(mul(g, others), key, True), div(g_res, where(src_zero, 1, src)))
     # two zeros at one position: the product of the other factors, times the other zero (0)
     pair = logical_and(src_zero, eq(n_zero, 2))
-    if bool(pair.array.any()):
+    if bool(pair.any()):      # a host read: autodiff.compile breaks the graph here
         zero_sum = index_add_into(where(src_zero, src, 0), shape, key, True)
         nonzero = _reduce_at(x, key, where(src_zero, 1, src), "prod", include_self)
         other = take_key(zero_sum, key, True) - src
