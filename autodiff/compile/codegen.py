@@ -25,8 +25,7 @@ __all__ = ["generate"]
 def generate(prog) -> tuple:
     """(the replay function ``fn(args)`` of ``prog``, its source)."""
     env = {"Miss": Miss, "STATE": STATE, "make": make, "_run": _run, "_build": _build,
-           "numpy": numpy, "_empty": numpy.empty, "_zeros": numpy.zeros,
-           "_pool": prog.pool.get, "_asarray": numpy.asarray, "_generic": numpy.generic}
+           "_empty": numpy.empty, "_zeros": numpy.zeros, "_pool": prog.pool.get}
     lines = ["def replay(args):", "    bufs = [None] * %d" % prog.nslots]
     for slot, kind, target, meta in prog.sources:
         lines += _bind(env, slot, kind, target, meta)

@@ -351,7 +351,6 @@ def _fused_op(ops: list, kinds: list, c: _Cluster, arrays: list, readers: dict,
     k = max(len(c.shape), 1)
     dom = _pad(c.shape, k)
     ins: list[int] = []
-    in_index: dict[int, str] = {}       # external slot -> its load expression
     pre: list[str] = []                 # before the loop (loop-invariant values)
     body: list[str] = []
     post: list[str] = []
