@@ -13,13 +13,15 @@ so every training step paid them again (measured: 27% of a small-CNN step).
 """
 from __future__ import annotations
 
+import math
+
 import numpy
 
 from .jit import HAVE_NUMBA
 from .pool import pooled_empty
 
 __all__ = ["HAVE_NUMBA", "applies", "relu_forward", "relu_backward", "tanh_backward",
-           "sigmoid_backward"]
+           "sigmoid_backward", "softmax_cross_entropy_forward"]
 
 if HAVE_NUMBA:
     from .jit import numba
@@ -38,6 +40,66 @@ if HAVE_NUMBA:
     def _sigmoid_bw(y, g, out):  # pragma: no cover
         for i in range(out.size):
             out[i] = g[i] * y[i] * (1 - y[i])
+
+
+    @numba.njit(cache=True, nogil=True, error_model="numpy")
+    def _sce_fw(x, labels, ignore, loss, prob):  # pragma: no cover
+        """Per row: the max, exp(x - max) into ``prob``, their sum, the softmax and the loss;
+        0 when done, 1 when a row has a NaN or an infinite max (the caller's vectorised path
+        handles those), 2 + row for a label out of range."""
+        n, c = x.shape
+        for i in range(n):
+            m = x[i, 0]
+            for j in range(c):
+                v = x[i, j]
+                if v != v:
+                    return 1
+                if v > m:
+                    m = v
+            if not math.isfinite(m):
+                return 1
+            t = labels[i]
+            if t != ignore and (t < 0 or t >= c):
+                return 2 + i
+            s = x.dtype.type(0)
+            for j in range(c):
+                e = math.exp(x[i, j] - m)
+                prob[i, j] = e
+                s += e
+            for j in range(c):
+                prob[i, j] = prob[i, j] / s
+            loss[i] = 0 if t == ignore else (math.log(s) + m) - x[i, t]
+        return 0
+
+
+#: the largest logits array the one-pass cross-entropy takes (measured: 64x10 4x faster than
+#: the vectorised code, 1024x65 no faster)
+SCE_MAX_SIZE = 1 << 14
+
+
+def softmax_cross_entropy_forward(logits, labels, ignore_index: int = -100):
+    """(per-row loss, softmax) of (N, C) logits and (N,) integer labels in one numba pass
+    over C-contiguous float32/float64 logits; None where it does not apply (then the
+    vectorised NumPy code runs): no numba, another layout or dtype, an empty or a large batch
+    (above ``SCE_MAX_SIZE`` elements NumPy's vectorised exp wins over a scalar loop), or a row
+    with a NaN or an infinite maximum. A label out of range raises IndexError (the vectorised
+    code's message). Sums per row add in order (NumPy adds pairwise) and exp/log are libm's:
+    the values agree with the vectorised ones to a few ulps."""
+    if not (HAVE_NUMBA and type(logits) is numpy.ndarray and logits.ndim == 2 and
+            logits.dtype.kind == "f" and logits.dtype.itemsize in (4, 8) and
+            logits.flags.c_contiguous and 0 < logits.size <= SCE_MAX_SIZE and
+            type(labels) is numpy.ndarray and
+            labels.dtype.kind in "iu" and labels.shape == logits.shape[:1]):
+        return None
+    loss = numpy.empty(logits.shape[0], logits.dtype)
+    prob = pooled_empty(logits.shape, logits.dtype)
+    status = _sce_fw(logits, numpy.ascontiguousarray(labels), ignore_index, loss, prob)
+    if status == 1:
+        return None
+    if status >= 2:
+        raise IndexError(f"softmax_cross_entropy_forward: label {labels[status - 2]} is out "
+                         f"of range for {logits.shape[1]} classes")
+    return loss, prob
 
 
 def applies(y, g) -> bool:

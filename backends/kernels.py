@@ -142,7 +142,14 @@ _CUDA = Kernels("cuda", **{r: getattr(cuda_kernels, r) for r in CUDA_KERNEL_ROUT
 # the same functions take NumPy arrays, with NumPy's array routines
 _REFERENCE = replace(_CUDA, name="numpy-reference", **_NUMPY_ARRAY, relu_forward=_relu_xp)
 _CONV_XP = {r: getattr(cuda_kernels, r) for r in conv_routes.ROUTES}
-_CPU = Kernels("numpy", cuda_kernels.softmax_cross_entropy_forward,
+def _sce_forward(logits, labels, ignore_index: int = -100):
+    """The one-pass numba cross-entropy where it applies, else the vectorised NumPy code."""
+    out = cpu_kernels.softmax_cross_entropy_forward(logits, labels, ignore_index)
+    return out if out is not None else cuda_kernels.softmax_cross_entropy_forward(
+        logits, labels, ignore_index)
+
+
+_CPU = Kernels("numpy", _sce_forward,
                cuda_kernels.softmax_cross_entropy_backward, _bn_forward, _bn_backward,
                relu_forward=cpu_kernels.relu_forward,
                **{f"{k}_backward": _numba_activation(k) for k in _ACTIVATIONS},

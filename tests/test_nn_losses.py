@@ -392,3 +392,31 @@ def test_hinge_embedding_other_labels_match_torch(torch):
         F.hinge_embedding_loss(_t(x), _t(y), reduction="none").numpy(),
         torch.nn.functional.hinge_embedding_loss(torch.tensor(x), torch.tensor(y),
                                                  reduction="none").numpy(), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cpu_one_pass_cross_entropy_matches_the_vectorised_code(dtype):
+    """The NumPy backend's one-pass cross-entropy (numba, small batches) against the
+    vectorised NumPy code it stands in for: the same losses and softmax to a few ulps, ignored
+    rows 0, a row with NaN or -inf handed back (None: the vectorised code handles it), an
+    out-of-range label an IndexError naming it, large batches left to NumPy."""
+    pytest.importorskip("numba")
+    from autodiff.backends import cpu_kernels, cuda_kernels
+    rng = np.random.default_rng(2)
+    x = (3 * rng.standard_normal((64, 10))).astype(dtype)
+    t = rng.integers(0, 10, 64)
+    t[5] = -100
+    loss, prob = cpu_kernels.softmax_cross_entropy_forward(x, t, -100)
+    ref_loss, ref_prob = cuda_kernels.softmax_cross_entropy_forward(x, t, -100)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(loss, ref_loss, rtol=tol, atol=tol)
+    np.testing.assert_allclose(prob, ref_prob, rtol=tol, atol=tol)
+    assert loss[5] == 0 and loss.dtype == prob.dtype == dtype
+    for bad in (np.nan, -np.inf):
+        y = x.copy()
+        y[3] = bad
+        assert cpu_kernels.softmax_cross_entropy_forward(y, t, -100) is None
+    with pytest.raises(IndexError, match="label 12 is out of range for 10 classes"):
+        cpu_kernels.softmax_cross_entropy_forward(x, np.where(t == 7, 12, t), -100)
+    big = np.zeros((cpu_kernels.SCE_MAX_SIZE // 8 + 1, 8), dtype)
+    assert cpu_kernels.softmax_cross_entropy_forward(big, np.zeros(len(big), np.int64)) is None
