@@ -189,3 +189,23 @@ def test_adam_update_fused_counts_steps_as_eager():
     assert sum("adam_step" in op.name for op in _fused_ops(cf)) == 4 and cf.traces == 1
     assert [oc.state[p]["step"] for p in mc.parameters()] == [20] * 4
     _close_all([p.numpy() for p in mc.parameters()], [p.numpy() for p in me.parameters()])
+
+
+def test_relu_hvp_fuses_the_masked_second_derivative():
+    """The HVP of a relu MLP: relu's mask (an op of the step) feeds ``where``s that fuse with
+    the arithmetic around them (a bool operand in the loop); the replay matches eager for
+    every batch."""
+    ad.manual_seed(2)
+    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3)).to(ad.float64)
+    params = list(model.parameters())
+    vs = [ad.randn(*p.shape, dtype=ad.float64) for p in params]
+
+    def hvp(x, y):
+        gs = ad.grad(F.cross_entropy(model(x), y), params, create_graph=True)
+        return ad.grad(sum((g * v).sum() for g, v in zip(gs, vs)), params)
+    cf = ad_compile(hvp, fuse=True, fullgraph=True)
+    rng = np.random.default_rng(6)
+    for _ in range(5):
+        x, y = ad.tensor(rng.standard_normal((10, 8))), ad.tensor(rng.integers(0, 3, 10))
+        _close_all([g.numpy() for g in cf(x, y)], [g.numpy() for g in hvp(x, y)])
+    assert any("where" in op.name for op in _fused_ops(cf)) and cf.traces == 1

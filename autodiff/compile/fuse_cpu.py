@@ -27,7 +27,8 @@ import os
 
 import numpy
 
-from .program import Miss, Op, close, refresh_plan
+from ..ops.elementwise import _zeros_of
+from .program import Miss, Op, SlotRef, close, refresh_plan
 
 __all__ = ["available", "fuse", "close", "EXPRESSIONS", "RAW_EXPRESSIONS"]
 
@@ -105,9 +106,13 @@ def _classify(op: Op, arrays: list):
         if expr is None or len(op.outs) != 1 or op.outs[0] is None or op.outs[0] in op.ins:
             return None
         return ("ew", expr) if _typed(op, arrays) else None
-    if op.kind != "prim" or op.dynamic or len(op.outs) != 1 or not _typed(op, arrays):
+    if op.kind != "prim" or len(op.outs) != 1 or not _typed(op, arrays):
         return None
     name = op.fn.name
+    if op.dynamic:
+        return _where(op, arrays) if name == "where" else None
+    if name == "step" and op.attrs is _zeros_of:      # masked_grad's zeros on the graph
+        return ("ew", "0")
     if name == "sum":
         axes, keep, dtype = op.attrs
         if dtype is not None and numpy.dtype(dtype) != arrays[op.ins[0]].dtype:
@@ -132,6 +137,19 @@ def _classify(op: Op, arrays: list):
         return None
     expr = EXPRESSIONS.get(name)
     return None if expr is None else ("ew", expr)
+
+
+def _where(op: Op, arrays: list):
+    """('ew', expression, (condition slot,)) for ``where`` whose condition is a traced bool
+    array (a mask made by an op of the step) broadcasting to the result, else None."""
+    cond = op.attrs
+    if cond.__class__ is not SlotRef or cond.shape is not None:
+        return None
+    c = arrays[cond.slot]
+    if type(c) is not numpy.ndarray or c.dtype != numpy.bool_ or \
+            _broadcast(c.shape, arrays[op.outs[0]].shape) != tuple(arrays[op.outs[0]].shape):
+        return None
+    return ("ew", "({0} if {2} else {1})", (cond.slot,))
 
 
 def _update_plan(op: Op, arrays: list):
@@ -368,7 +386,7 @@ def _fused_op(ops: list, kinds: list, c: _Cluster, arrays: list, readers: dict,
         if s in local:
             return local[s]
         a = arrays[s]
-        if s in consts and a.size == 1:      # a constant scalar: a literal of the kernel
+        if s in consts and a.size == 1 and a.dtype.kind == "f":   # a literal of the kernel
             local[s] = f"_D({_literal(float(numpy.asarray(a).reshape(-1)[0]))})"
             invariant.add(s)
             return local[s]
@@ -390,7 +408,7 @@ def _fused_op(ops: list, kinds: list, c: _Cluster, arrays: list, readers: dict,
     written: set = set()
     for i in c.members:
         op = ops[i]
-        kind, expr = kinds[i]
+        kind, expr = kinds[i][:2]
         if kind == "upd":
             _update_lines(op, expr, len(updates), load, local,
                           pre if all(n == 1 for n in dom) else body, extras)
@@ -415,9 +433,10 @@ def _fused_op(ops: list, kinds: list, c: _Cluster, arrays: list, readers: dict,
                 out_kind.append("sum")
                 body.append(f"{name}[{index(shape)}] += {src}")
             continue
-        args = [load(t) for t in op.ins]
+        operands = list(op.ins) + list(kinds[i][2] if len(kinds[i]) > 2 else ())
+        args = [load(t) for t in operands]
         line = f"v{s} = _D({expr.format(*args)})"
-        hoist = all(t in invariant for t in op.ins) and all(n == 1 for n in _pad(shape, k))
+        hoist = all(t in invariant for t in operands) and all(n == 1 for n in _pad(shape, k))
         (pre if hoist else body).append(line)
         if hoist:
             invariant.add(s)
