@@ -209,3 +209,26 @@ def test_relu_hvp_fuses_the_masked_second_derivative():
         x, y = ad.tensor(rng.standard_normal((10, 8))), ad.tensor(rng.integers(0, 3, 10))
         _close_all([g.numpy() for g in cf(x, y)], [g.numpy() for g in hvp(x, y)])
     assert any("where" in op.name for op in _fused_ops(cf)) and cf.traces == 1
+
+
+def test_kernels_are_cached_on_disk_for_later_processes(tmp_path, monkeypatch):
+    """A fused loop's source goes to ``$AUTODIFF_CACHE/kernels`` as a module numba caches
+    beside itself (a later process loads the machine code); clusters of one structure share
+    one text (value names renumbered), so one file."""
+    import subprocess
+    import sys
+    monkeypatch.setenv("AUTODIFF_CACHE", str(tmp_path))
+    code = ("import numpy as np, autodiff as ad\n"
+            "x, w = ad.tensor(np.arange(6.0)), ad.tensor(np.full(6, 0.5))\n"
+            "f = ad.compile(lambda: (ad.tanh(x * w + 1.0) * 2.0).sum(), fuse=True)\n"
+            "g = ad.compile(lambda: (ad.tanh(w * x + 1.0) * 2.0).sum(), fuse=True)\n"
+            "for _ in range(3):\n    a, b = f(), g()\n"
+            "print(float(a), float(b))\n")
+    for _ in range(2):          # the second process finds the module and numba's cache
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout.split()
+        want = float((np.tanh(np.arange(6.0) * 0.5 + 1.0) * 2.0).sum())
+        assert [float(v) for v in out] == pytest.approx([want, want], rel=1e-12)
+    modules = list((tmp_path / "kernels").glob("k_*.py"))
+    assert len(modules) == 1 and "def kernel(" in modules[0].read_text()
+    assert list((tmp_path / "kernels" / "__pycache__").glob(modules[0].stem + "*.nbi"))

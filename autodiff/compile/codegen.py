@@ -147,5 +147,6 @@ def _fused(env: dict, i: int, op, pooled: tuple) -> list:
         args.append(f"o{k}")
     if f.updates:                  # fetched before the replay wrote anything (_prologue)
         args.append(f"*X{i}")
+    args += [str(n) for n in f.domain]           # the loop's bounds
     lines.append(f"K{i}({', '.join(args)})")
     return lines + rets
