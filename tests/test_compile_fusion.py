@@ -223,12 +223,15 @@ def test_kernels_are_cached_on_disk_for_later_processes(tmp_path, monkeypatch):
             "f = ad.compile(lambda: (ad.tanh(x * w + 1.0) * 2.0).sum(), fuse=True)\n"
             "g = ad.compile(lambda: (ad.tanh(w * x + 1.0) * 2.0).sum(), fuse=True)\n"
             "for _ in range(3):\n    a, b = f(), g()\n"
-            "print(float(a), float(b))\n")
+            "n = sum(op.name.startswith('fused[') for c in (f, g)\n"
+            "        for p in c.programs.values() for q in p for op in q.ops)\n"
+            "print(float(a), float(b), n)\n")
     for _ in range(2):          # the second process finds the module and numba's cache
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True).stdout.split()
         want = float((np.tanh(np.arange(6.0) * 0.5 + 1.0) * 2.0).sum())
-        assert [float(v) for v in out] == pytest.approx([want, want], rel=1e-12)
+        assert [float(v) for v in out[:2]] == pytest.approx([want, want], rel=1e-12)
+        assert out[2] == "2"            # both programs fused, from the cache the second time
     modules = list((tmp_path / "kernels").glob("k_*.py"))
     assert len(modules) == 1 and "def kernel(" in modules[0].read_text()
     assert list((tmp_path / "kernels" / "__pycache__").glob(modules[0].stem + "*.nbi"))

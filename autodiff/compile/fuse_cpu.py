@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 
 import numpy
 
@@ -311,11 +312,16 @@ def fuse(prog, arrays: list, args: list) -> int:
         def run(bufs: list) -> None:     # the kernel on the values its ops saw, vs theirs
             new, members = candidates[last]
             written = new.fn.written       # the updates' targets: written into copies here
+            operands = [bufs[s].copy() if s in written else bufs[s] for s in new.ins]
             try:
-                got = new.fn(*[bufs[s].copy() if s in written else bufs[s] for s in new.ins],
-                             dry=True)
-            except Exception:       # noqa: BLE001  (numba could not type it: keep the ops)
-                return
+                got = new.fn(*operands, dry=True)
+            except Exception:       # noqa: BLE001  (a cached kernel that does not load: again
+                try:                # compiled here; one numba cannot type: keep the ops)
+                    new.fn.kernel = _KERNELS[(new.fn.source, new.fn.dtype.str)] = \
+                        _compiled(new.fn.source, new.fn.dtype)
+                    got = new.fn(*operands, dry=True)
+                except Exception:   # noqa: BLE001
+                    return
             if all(close(g, bufs[s], _scale(ops, producer[s], bufs))
                    for g, s in zip(got, new.outs)):
                 replaced[last] = new
@@ -548,9 +554,13 @@ def _cached(src: str, dtype):
             tmp = folder / f".{name}.{os.getpid()}.tmp"
             tmp.write_text(text)
             os.replace(tmp, path)          # whole, even with another process writing it
-        spec = importlib.util.spec_from_file_location(f"autodiff_kernels.{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = sys.modules.get(f"_autodiff_{name}")
+        if module is None:
+            spec = importlib.util.spec_from_file_location(f"_autodiff_{name}", path)
+            module = importlib.util.module_from_spec(spec)
+            # importable by name: numba's cache rebuilds the kernel's globals by importing it
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
         return module.kernel
     except Exception:       # noqa: BLE001  (an unwritable cache, a damaged file: compile here)
         return None
