@@ -773,3 +773,23 @@ def test_generated_replay_matches_the_interpreter(fusion_mode):
     fast, slow, want = prog.replay([x]), prog.interpret([x]), f(x)
     for a, b_, c in zip(fast, slow, want):
         assert np.array_equal(a.array, b_.array) and same(a, c)
+
+
+def test_products_by_constant_ones_are_dropped(fusion_mode):
+    """``x * ones`` (a folded constant of ones, as the gradient of a sum gives) is ``x`` bit
+    for bit: the pass drops the product and its readers read ``x``; the numbers stay eager's."""
+    rng = np.random.default_rng(8)
+    v = ad.tensor(rng.standard_normal((3, 4)))
+    w = ad.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+
+    def f():
+        (g,) = ad.grad(((w * w).sum() * 1.0), [w], create_graph=True)
+        return ad.grad((g * v).sum(), [w])[0] * ad.ones((3, 4), dtype=ad.float64) + 0.0
+    compiled = ad_compile(f)
+    for _ in range(3):
+        got = compiled()
+    assert same(got, f())
+    prog = next(iter(compiled.programs.values()))[0]
+    consts = {s: a for s, k, a, _ in prog.sources if k == "const"}
+    assert not [op for op in prog.reference_ops if op.kind == "prim" and op.name == "mul" and
+                any(s in consts and np.all(consts[s] == 1) for s in op.ins)]

@@ -94,6 +94,7 @@ class CompiledFunction:
         prog = tracer.finish(result)
         if prog is not None:
             passes.fold_constants(prog, tracer.keep)
+            passes.drop_identities(prog, tracer.keep)
             passes.eliminate_dead_code(prog, tracer.keep)
             if self.fuse:
                 fuse_cpu.fuse(prog, tracer.keep, flat)

@@ -1,5 +1,5 @@
-"""Clean-up passes over a traced program, run before fusion: constant folding and dead-code
-elimination.
+"""Clean-up passes over a traced program, run before fusion: constant folding, products by
+ones dropped, and dead-code elimination.
 
 *Folding*: an op whose operands are all constants of the program (Python scalars made Tensors
 while tracing, a gradient seed of ones, a reshape or broadcast of those) computes the same
@@ -13,9 +13,11 @@ an input that needs none, a statistic the rule of a frozen op would read).
 """
 from __future__ import annotations
 
-from .program import refresh_plan, _refs
+import numpy
 
-__all__ = ["fold_constants", "eliminate_dead_code"]
+from .program import SlotRef, refresh_plan, _refs
+
+__all__ = ["fold_constants", "drop_identities", "eliminate_dead_code"]
 
 _PURE = ("prim", "raw", "refresh", "rule")
 
@@ -55,6 +57,49 @@ def fold_constants(prog, arrays: list) -> int:
         prog.reference_ops = kept
         refresh_plan(prog, arrays)
     return folded
+
+
+def drop_identities(prog, arrays: list) -> int:
+    """Drop ``x * 1`` where the 1 is a constant of ones (the gradient of a sum, folded, times
+    a vector): the product is ``x`` bit for bit (NaN and infinities included), so its readers
+    read ``x``. Not when the product is returned or kept (its own array is then needed), nor
+    when ``x`` is written in place (the readers would see the new values)."""
+    consts = {src[0]: src[2] for src in prog.sources if src[1] == "const"}
+    written = _written(prog.ops)       # x written in place later: its product is not x then
+    alias: dict[int, int] = {}
+    kept = []
+    for op in prog.ops:
+        if alias:
+            op.ins = tuple(alias.get(s, s) for s in op.ins)
+        out = op.outs[0] if len(op.outs) == 1 else None
+        if op.kind == "prim" and op.fn.name == "mul" and not op.dynamic and out is not None \
+                and out not in prog.live_out:
+            for x, one in (op.ins, op.ins[::-1]):
+                c, a = consts.get(one), arrays[x]
+                if c is not None and x not in written and getattr(c, "dtype", None) == a.dtype == arrays[out].dtype \
+                        and numpy.shape(arrays[out]) == numpy.shape(a) and bool((c == 1).all()):
+                    alias[out] = x
+                    break
+            if out in alias:
+                continue
+        kept.append(op)
+    if not alias:
+        return 0
+    for op in kept:
+        if op.dynamic:        # a SlotRef attribute naming a dropped product
+            op.attrs = _renamed(op.attrs, alias)
+    prog.ops = kept
+    prog.reference_ops = kept
+    refresh_plan(prog, arrays)
+    return len(alias)
+
+
+def _renamed(attrs, alias: dict):
+    if attrs.__class__ is SlotRef:
+        return SlotRef(alias.get(attrs.slot, attrs.slot), attrs.shape)
+    if attrs.__class__ is tuple:
+        return tuple(_renamed(a, alias) for a in attrs)
+    return attrs
 
 
 def eliminate_dead_code(prog, arrays: list) -> int:
