@@ -1,24 +1,29 @@
-"""CPU fusion of a traced program: runs of elementwise ops and the sums they feed become one
-numba loop each.
+"""CPU fusion of a traced program: runs of elementwise ops, the sums they feed and the
+optimizer updates become one numba loop each.
 
 A *cluster* is a set of ops of one dtype (float32 or float64) over one iteration *domain* (a
-shape): elementwise ops (registered primitives with an expression in :data:`EXPRESSIONS`, the
-sweep's gradient arithmetic, the one-pass activation backwards), broadcasts and reshapes that
-only add or drop 1-dims, and sums (``sum``, ``sum_to``) of domain-shaped values. Every op's
-output either has the domain's shape or broadcasts to it (a scalar op computed before the loop,
-a bias read at each row); a sum accumulates over the loop and is ready after it. The kernel
-computes each value in a register, rounded to the dtype as eager rounds it, and stores only the
-values that something outside the cluster reads. Matmuls, convolutions, indexing and in-place
-updates stay as they were and end the cluster they would cut into.
+shape): elementwise ops (registered primitives with an expression in :data:`EXPRESSIONS`,
+``where`` on a traced bool mask, the sweep's gradient arithmetic, the one-pass activation
+backwards), broadcasts and reshapes that only add or drop 1-dims, sums (``sum``, ``sum_to``)
+of domain-shaped values, and in-place updates whose kind has a fused form (``Update.fuse``:
+SGD, Adam) on an array of the domain's shape. Every op's output either has the domain's shape
+or broadcasts to it (a scalar op computed before the loop, a bias read at each row); a sum
+accumulates over the loop and is ready after it. The kernel computes each value in a
+register, rounded to the dtype as eager rounds it, and stores only the values that something
+outside the cluster reads. Matmuls, convolutions and indexing stay as they were.
 
-Clusters are found in one pass over the program, in order. The cluster runs where its last op
-was, so an op outside it that reads one of its values, or writes in place, closes it first.
+Clusters are found in one pass over the program, in order. A cluster runs where its last op
+was: an op outside it that reads its values waits until after it, one independent of it runs
+before it, and one that writes in place (or draws random numbers) ends it.
 
-The kernel's elementwise arithmetic is eager's, op by op and in the same dtype; sums accumulate
+The elementwise arithmetic is eager's, op by op and in the same dtype; sums accumulate
 sequentially (float32 sums in float64) where NumPy sums pairwise, and ``math`` functions may
 round differently from NumPy's: fused results agree with eager to rounding, not bit for bit.
-Each kernel is checked against the traced values when it is made (:func:`close`) and dropped if
-it disagrees. ``AUTODIFF_NUMBA=0`` (or numba missing) turns fusion off.
+Each kernel is checked when it is made against a dry run of the unfused program (:func:`close`;
+a sum relative to its terms' magnitude) and dropped if it disagrees. Loop bounds are arguments
+and value names canonical, so clusters of one structure share a kernel, kept as a module under
+``$AUTODIFF_CACHE/kernels`` with numba's cache (compiled once per machine).
+``AUTODIFF_NUMBA=0`` (or numba missing) turns fusion off.
 """
 from __future__ import annotations
 
