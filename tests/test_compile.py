@@ -793,3 +793,23 @@ def test_products_by_constant_ones_are_dropped(fusion_mode):
     consts = {s: a for s, k, a, _ in prog.sources if k == "const"}
     assert not [op for op in prog.reference_ops if op.kind == "prim" and op.name == "mul" and
                 any(s in consts and np.all(consts[s] == 1) for s in op.ins)]
+
+
+def test_piecewise_constant_gradients_fold_to_constant_zeros(fusion_mode):
+    """A step function's VJP (zeros: ``sign`` here) is made by an op of the tape with no
+    operands: the trace records it and the program holds it as a constant, no backward rule
+    left to run; the leaf's .grad (zeros from the sign, plus y) matches eager."""
+    rng = np.random.default_rng(9)
+    x = ad.tensor(rng.standard_normal(5), requires_grad=True)
+
+    def f(y):
+        x.grad = None
+        ((ad.sign(x) + x) * y).sum().backward()
+        return x.grad
+    compiled = ad_compile(f)
+    for _ in range(4):
+        y = ad.tensor(rng.standard_normal(5))
+        got = compiled(y)
+        assert same(got, f(y)) and same(got, y.numpy())
+    prog = next(iter(compiled.programs.values()))[0]
+    assert not [op for op in prog.ops if op.kind == "rule"]

@@ -2,8 +2,8 @@
 ones dropped, and dead-code elimination.
 
 *Folding*: an op whose operands are all constants of the program (Python scalars made Tensors
-while tracing, a gradient seed of ones, a reshape or broadcast of those) computes the same
-array at every replay; its traced result becomes a constant and the op goes. Not folded: a
+while tracing, a gradient seed of ones, a reshape or broadcast of those), or a raw op with no
+operands (zeros of a given shape), computes the same array at every replay; its traced result becomes a constant and the op goes. Not folded: a
 result the step returns or writes in place (the caller or an update could then change the
 constant), and anything but pure ops (primitives and raw arithmetic; never updates or draws).
 
@@ -43,8 +43,8 @@ def fold_constants(prog, arrays: list) -> int:
     kept, folded = [], 0
     for op in prog.ops:
         outs = [s for s in op.outs if s is not None]
-        if op.kind in ("prim", "raw") and op.ins and outs and not op.dynamic and \
-                all(s in consts for s in op.ins) and \
+        if op.kind in ("prim", "raw") and (op.ins or op.kind == "raw") and outs and \
+                not op.dynamic and all(s in consts for s in op.ins) and \
                 not any(s in prog.live_out or s in written or s in op.ins for s in outs):
             for s in outs:
                 prog.sources.append((s, "const", arrays[s], None))

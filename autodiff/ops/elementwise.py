@@ -49,7 +49,8 @@ def zero_backward(ctx, *grads):
     """The VJP of a piecewise-constant op: zeros for every input that needs a gradient (as
     PyTorch's ``zeros_like(grad)``, not None: the input was used)."""
     xp = grads[0].xp
-    return tuple(make(xp.zeros(shape, dtype)) if need else None
+    # made by an op of the tape (one with no operands): a compiled step folds it to a constant
+    return tuple(make(tape._apply(functools.partial(xp.zeros, shape, dtype))) if need else None
                  for need, (shape, dtype) in zip(ctx.needs_input_grad, ctx.in_meta))
 
 
