@@ -813,3 +813,21 @@ def test_piecewise_constant_gradients_fold_to_constant_zeros(fusion_mode):
         assert same(got, f(y)) and same(got, y.numpy())
     prog = next(iter(compiled.programs.values()))[0]
     assert not [op for op in prog.ops if op.kind == "rule"]
+
+
+def test_a_product_by_ones_written_in_place_keeps_its_own_array(fusion_mode):
+    """``y = x * ones`` then ``y.add_(1)`` in place: the product must stay a separate array (an
+    alias would write x); x keeps its values, every replay gives (x + 1) * 2."""
+    x = ad.tensor(np.arange(4.0))
+
+    def f():
+        y = x * ad.ones(4, dtype=ad.float64)
+        y.add_(1.0)
+        return y * 2.0
+    compiled = ad_compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # no fallback from a failed verification
+        for _ in range(4):
+            got = compiled()
+            assert same(got, (np.arange(4.0) + 1.0) * 2.0) and same(x, np.arange(4.0))
+    assert all(isinstance(p, list) for p in compiled.programs.values())

@@ -63,7 +63,7 @@ def drop_identities(prog, arrays: list) -> int:
     """Drop ``x * 1`` where the 1 is a constant of ones (the gradient of a sum, folded, times
     a vector): the product is ``x`` bit for bit (NaN and infinities included), so its readers
     read ``x``. Not when the product is returned or kept (its own array is then needed), nor
-    when ``x`` is written in place (the readers would see the new values)."""
+    when ``x`` or the product is written in place (one write would then reach the other)."""
     consts = {src[0]: src[2] for src in prog.sources if src[1] == "const"}
     written = _written(prog.ops)       # x written in place later: its product is not x then
     alias: dict[int, int] = {}
@@ -73,7 +73,7 @@ def drop_identities(prog, arrays: list) -> int:
             op.ins = tuple(alias.get(s, s) for s in op.ins)
         out = op.outs[0] if len(op.outs) == 1 else None
         if op.kind == "prim" and op.fn.name == "mul" and not op.dynamic and out is not None \
-                and out not in prog.live_out:
+                and out not in prog.live_out and out not in written:
             for x, one in (op.ins, op.ins[::-1]):
                 c, a = consts.get(one), arrays[x]
                 if c is not None and x not in written and getattr(c, "dtype", None) == a.dtype == arrays[out].dtype \
