@@ -61,11 +61,15 @@ def _per_chain_op(step):
 
 
 def _chain_build(device):
+    """The eager step; it returns the gradients, as the JAX step does (a compiled step that
+    dropped them would be dead code: nothing would run)."""
     x, w, b = (ad.tensor(a, device=device, requires_grad=True) for a in _chain_init())
 
     def step():
         chain(x, w, b, ad.tanh).sum().backward()
+        grads = (x.grad, w.grad, b.grad)
         x.grad = w.grad = b.grad = None
+        return grads
     return _per_chain_op(step)
 
 
@@ -89,16 +93,7 @@ def _chain_build_jax(jax, device):
 
 
 def _chain_build_compiled(device):
-    """The eager step compiled, returning the gradients as the JAX step does (the eager step
-    drops them, which a compiled program would drop as dead code: nothing would run)."""
-    x, w, b = (ad.tensor(a, device=device, requires_grad=True) for a in _chain_init())
-
-    def step():
-        chain(x, w, b, ad.tanh).sum().backward()
-        grads = (x.grad, w.grad, b.grad)
-        x.grad = w.grad = b.grad = None
-        return grads
-    return _per_chain_op(ad.compile(step))
+    return _per_chain_op(ad.compile(_chain_build(device)))
 
 
 REGISTRY.append(Workload("elementwise chain fwd+bwd (per op, 200-op chain, 16 elems)",

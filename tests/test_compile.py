@@ -379,14 +379,7 @@ def test_char_rnn_step_bit_identical(kind):
         ad.manual_seed(0)
         model = CharModel().to(ad.float64)
         opt = optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, step
+        return model, train_step(model, opt)
     me, eager = build()
     mc, step = build()
     compiled = ad_compile(step, fullgraph=True)
@@ -663,14 +656,7 @@ def test_sigmoid_mse_momentum_replays(fuse):
         model = nn.Sequential(nn.Linear(20, 12), nn.Sigmoid(), nn.Linear(12, 5),
                               nn.Sigmoid()).to(ad.float64)
         opt = optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-
-        def step(x, y):
-            opt.zero_grad()
-            loss = F.mse_loss(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-        return model, step
+        return model, train_step(model, opt, F.mse_loss)
     rng = np.random.default_rng(8)
     data = [(x, ad.tensor(rng.random((16, 5)))) for x, _ in _batches()]
     me, eager = build()

@@ -35,7 +35,7 @@ import sys
 import numpy
 
 from ..ops.elementwise import _zeros_of
-from .program import Miss, Op, SlotRef, close, refresh_plan
+from .program import Miss, Op, SlotRef, close, reads, refresh_plan, written_in_place
 
 __all__ = ["available", "fuse", "close", "EXPRESSIONS", "RAW_EXPRESSIONS"]
 
@@ -258,7 +258,7 @@ def fuse(prog, arrays: list, args: list) -> int:
     kinds = [_classify(op, arrays) for op in ops]
     readers: dict[int, set] = {}
     for i, op in enumerate(ops):
-        for s in _reads(op):
+        for s in reads(op):
             readers.setdefault(s, set()).add(i)
     clusters: list[_Cluster] = []
     order: list[int] = []           # the program's ops, a cluster's members made adjacent
@@ -273,17 +273,16 @@ def fuse(prog, arrays: list, args: list) -> int:
         cur, deferred, blocked = None, [], set()
     for i, op in enumerate(ops):
         kind = kinds[i]
-        reads = set(_reads(op))
+        used = set(reads(op))
         if cur is not None:
-            if kind is not None and not reads & blocked:
+            if kind is not None and not used & blocked:
                 shape = _join(cur, op, kind[0], arrays)
                 if shape is not None:
                     _add(cur, i, op, kind[0], shape)
                     continue
-            pure = op.kind not in ("update", "draw") and \
-                not any(s in op.ins for s in op.outs if s is not None)
+            pure = op.kind != "draw" and not written_in_place(op)
             if kind is None and pure:
-                if reads & (cur.values | blocked):    # waits for the cluster: after it
+                if used & (cur.values | blocked):     # waits for the cluster: after it
                     deferred.append(i)
                     blocked.update(s for s in op.outs if s is not None)
                 else:                                 # independent of it: before it
@@ -355,14 +354,6 @@ def _scale(ops: list, i: int, bufs: list) -> float | None:
     src, out = bufs[op.ins[0]], bufs[op.outs[0]]
     n = max(numpy.size(src) // max(numpy.size(out), 1), 1)
     return float(numpy.abs(src).max()) * n if numpy.size(src) else 0.0
-
-
-def _reads(op: Op):
-    yield from op.ins
-    if op.dynamic:
-        from .program import _refs
-        for r in _refs(op.attrs):
-            yield r.slot
 
 
 # ----------------------------------------------------------------------------- kernels

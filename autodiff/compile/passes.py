@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy
 
-from .program import SlotRef, refresh_plan, _refs
+from .program import SlotRef, reads, refresh_plan, written_in_place
 
 __all__ = ["fold_constants", "drop_identities", "eliminate_dead_code"]
 
@@ -23,14 +23,8 @@ _PURE = ("prim", "raw", "refresh", "rule")
 
 
 def _written(ops: list) -> set:
-    """Slots some op writes in place (an update's target, a raw op returning its operand)."""
-    out = set()
-    for op in ops:
-        if op.kind == "update" and op.ins:
-            out.add(op.ins[0])
-        elif op.kind == "raw":
-            out.update(s for s in op.outs if s is not None and s in op.ins)
-    return out
+    """Slots some op writes in place."""
+    return {s for op in ops for s in written_in_place(op)}
 
 
 def fold_constants(prog, arrays: list) -> int:
@@ -110,13 +104,11 @@ def eliminate_dead_code(prog, arrays: list) -> int:
     for op in reversed(prog.ops):
         outs = [s for s in op.outs if s is not None]
         if op.kind in _PURE and outs and not any(s in needed for s in outs) and \
-                not any(s in op.ins for s in outs):
+                not written_in_place(op):
             dropped += 1
             continue
         kept.append(op)
-        needed.update(op.ins)
-        if op.dynamic:
-            needed.update(r.slot for r in _refs(op.attrs))
+        needed.update(reads(op))
     if dropped:
         prog.ops = kept[::-1]
         prog.reference_ops = prog.ops

@@ -21,7 +21,8 @@ from ..tensor import Tensor, make
 from .. import tape
 from ..random import stream
 
-__all__ = ["Op", "Program", "SlotRef", "Miss", "close", "refresh_plan"]
+__all__ = ["Op", "Program", "SlotRef", "Miss", "close", "refresh_plan", "reads",
+           "written_in_place"]
 
 
 class Miss(Exception):
@@ -397,18 +398,30 @@ def _assign_buffers(ops: list, dead_after: list, arrays: list, live_out: set):
     return out_buffer, metas
 
 
+def reads(op: Op):
+    """The slots ``op`` reads: its operands and the slots its attributes name."""
+    yield from op.ins
+    if op.dynamic:
+        for ref in _refs(op.attrs):
+            yield ref.slot
+
+
+def written_in_place(op: Op) -> tuple:
+    """The slots ``op`` writes in place: an update's target, an output that is an operand."""
+    if op.kind == "update":
+        return op.ins[:1]
+    return tuple(s for s in op.outs if s is not None and s in op.ins)
+
+
 def _liveness(ops: list, live_out: set, nslots: int) -> list:
     """For each op, the slots whose last reader it is (dropped right after it runs)."""
     last = {}
     for i, op in enumerate(ops):
-        for s in op.ins:
-            last[s] = i
         for s in op.outs:
             if s is not None and s not in last:
                 last[s] = i        # written, never read: dead at once
-        if op.dynamic:
-            for ref in _refs(op.attrs):
-                last[ref.slot] = i
+        for s in reads(op):
+            last[s] = i
     dead = [[] for _ in ops]
     for s, i in last.items():
         if s not in live_out:

@@ -317,34 +317,42 @@ class Tracer:
         one-pass kernel, a mask made from data): the attempt is then undone and the caller
         records the rule as one op."""
         mark = (len(self.ops), len(self.sources), len(self.keep), len(self.aliases),
-                dict(self.touched), dict(self.grad_owner), set(self.written_ids))
+                dict(self.touched), dict(self.grad_owner), set(self.written_ids),
+                {k: list(v) for k, v in self.versions.items()})
         self.in_rule = self.tentative = True
         try:
             res = call_rule(node, grads)
-            made = all(g is None or id(g.array if isinstance(g, Tensor) else g) in self.slot_of
-                       for g in res)
+            made = self._made_outside(res) is None
         except _Undo:
             made = False
         finally:
             self.in_rule = self.tentative = False
         if made:
             return res
-        n_ops, n_src, n_keep, n_alias, self.touched, self.grad_owner, self.written_ids = mark
+        (n_ops, n_src, n_keep, n_alias, self.touched, self.grad_owner, self.written_ids,
+         self.versions) = mark
         del self.ops[n_ops:], self.sources[n_src:]
         for a in self.keep[n_keep:] + self.aliases[n_alias:]:   # kept: ids stay unique
             if self.slot_of.get(id(a), -1) >= n_keep:
                 del self.slot_of[id(a)]
         return None
 
-    def _check_made(self, node, res) -> None:
-        """A custom backward's gradients must come from traced ops (or be None): an array it
-        made outside them (NumPy on the saved values) would be baked into the program."""
+    def _made_outside(self, res):
+        """The first gradient among a rule's results computed outside the traced ops (an
+        array the program would bake in), or None."""
         for g in res:
             a = g.array if isinstance(g, Tensor) else g
             if a is not None and id(a) not in self.slot_of:
-                self.graph_break(f"the backward of {node.name} returns a gradient (shape "
-                                 f"{getattr(a, 'shape', ())}) computed outside the traced ops")
-                return
+                return a
+        return None
+
+    def _check_made(self, node, res) -> None:
+        """A custom backward's gradients must come from traced ops (or be None): an array it
+        made outside them (NumPy on the saved values) would be baked into the program."""
+        a = self._made_outside(res)
+        if a is not None:
+            self.graph_break(f"the backward of {node.name} returns a gradient (shape "
+                             f"{getattr(a, 'shape', ())}) computed outside the traced ops")
 
     def host_read(self, t: Tensor, what: str) -> None:
         self.graph_break(f"{what} reads a tensor's values on the host")
@@ -425,7 +433,7 @@ class Tracer:
                     id(target[1]) not in held:
                 weak.append((i, weakref.ref(target[1])))
                 self.sources[i] = (s, kind, ("obj", None), meta)
-        target = None
+        target = None        # the loop's last reference: the weak references may now die
         for i, ref in weak:
             s, kind, _, meta = self.sources[i]
             t = ref()
