@@ -1,15 +1,16 @@
 """A program's replay as one generated Python function: straight-line code over the slots.
 
-:meth:`Program.replay <autodiff.compile.program.Program.replay>` interprets the ops one by one
+:meth:`Program.interpret <autodiff.compile.program.Program.interpret>` walks the ops one by one
 (a dispatch on the op's kind, a list of operands, attributes resolved); this module writes the
 same replay once as source, one line per op, with the sources' guards, the calls and the
-effects spelled out, so a replay pays one Python call per op and nothing else. The generated
-function does what the interpreter does, in the same order: bind and check the sources (a
-mismatch raises :class:`~autodiff.compile.program.Miss`), run the ops with grad mode off (a
-primitive's forward with its attributes as constants, a fused kernel with its operands and
-results reshaped to the loop's rank, a pooled ``out=`` buffer, any other kind through the
-interpreter's ``_run``), drop each slot after its last reader, then apply the effects and build
-the outputs. ``program.source`` holds the text (for reading and for tests).
+effects spelled out, so a replay (:meth:`Program.replay`) pays one Python call per op and
+nothing else. The generated function does what the interpreter does, in the same order: bind
+and check the sources (a mismatch raises :class:`~autodiff.compile.program.Miss`), fetch the
+fused optimizer updates' scalars and state (a changed configuration is a Miss before anything
+is written), run the ops with grad mode off (a primitive's forward with its attributes as
+constants, a fused kernel with its operands given the loop's rank, a pooled ``out=`` buffer,
+any other kind through the interpreter's ``_run``), drop each slot after its last reader, then
+apply the effects and build the outputs. ``program.source`` holds the text.
 """
 from __future__ import annotations
 
